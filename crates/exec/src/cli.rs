@@ -1,0 +1,109 @@
+//! The command line, and nothing else: clap definitions only, so an xtask can reuse them for
+//! man pages and completions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use vault_store::BackendKind;
+
+/// Keeps long-lived AWS keys encrypted and runs programs with short-lived STS credentials.
+#[derive(Debug, Parser)]
+#[command(name = "vault", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Log what vault does to stderr (never a secret).
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Where the vault key is kept: secret-service, keychain, wincred, keyctl or file.
+    /// [env: AWS_VAULT_BACKEND]
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_backend)]
+    pub backend: Option<BackendKind>,
+
+    /// The vault directory (default: the per-user data dir, e.g. ~/.local/share/vault).
+    /// [env: AWS_VAULT_FILE_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub file_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store a long-lived access key pair for a profile, encrypted.
+    Add(AddArgs),
+    /// Show profiles, stored keys and cached sessions.
+    #[command(alias = "ls")]
+    List(ListArgs),
+    /// Delete a profile's stored key pair and its cached sessions.
+    #[command(alias = "rm")]
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The profile name, as in ~/.aws/config.
+    pub profile: String,
+
+    /// Read the key pair from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead of asking.
+    #[arg(long)]
+    pub env: bool,
+
+    /// Replace a stored key pair without asking.
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// Add `[profile NAME]` to the AWS config file when it is missing (the default).
+    #[arg(long, overrides_with = "no_add_config")]
+    pub add_config: bool,
+
+    /// Leave the AWS config file alone.
+    #[arg(long, overrides_with = "add_config")]
+    pub no_add_config: bool,
+}
+
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct ListArgs {
+    /// Print only the profile names of the AWS config file, one per line.
+    #[arg(long)]
+    pub profiles: bool,
+
+    /// Print only the profiles with a stored key pair, one per line.
+    #[arg(long)]
+    pub credentials: bool,
+
+    /// Print only the profiles with a cached session, one per line.
+    #[arg(long)]
+    pub sessions: bool,
+
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The profile whose key pair to delete.
+    pub profile: String,
+
+    /// Delete without asking.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse()
+        .map_err(|e: vault_store::UnknownBackend| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+}

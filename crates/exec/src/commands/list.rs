@@ -1,0 +1,168 @@
+//! `vault list`: profiles of the config file, stored key pairs, cached sessions. Reads only
+//! plaintext metadata: no keyring access, no passphrase.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cli::ListArgs;
+use crate::context::Context;
+use crate::error::{CommandError, CommandResult};
+
+#[derive(Serialize)]
+struct Row {
+    profile: String,
+    in_config: bool,
+    /// The profile whose stored key pair this profile uses, if any.
+    credentials: Option<String>,
+    sessions: Vec<SessionRow>,
+}
+
+#[derive(Serialize)]
+struct SessionRow {
+    kind: String,
+    expires: DateTime<Utc>,
+    seconds_left: i64,
+}
+
+pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
+    let config = ctx.load_config()?;
+    let vault = ctx.open_vault()?;
+    let stored: BTreeSet<String> = vault
+        .credential_profiles()?
+        .into_iter()
+        .map(|c| c.profile)
+        .collect();
+    let sessions = vault.sessions()?;
+    if let Some(reason) = &sessions.discarded {
+        eprintln!("vault: warning: ignoring the damaged session cache ({reason})");
+    }
+    let config_names = config.profile_names();
+
+    let mut out = std::io::stdout().lock();
+    let result = if args.profiles {
+        write_names(&mut out, &config_names)
+    } else if args.credentials {
+        write_names(&mut out, &stored)
+    } else if args.sessions {
+        let with_sessions: BTreeSet<String> = sessions
+            .sessions
+            .iter()
+            .map(|s| s.profile.clone())
+            .collect();
+        write_names(&mut out, &with_sessions)
+    } else {
+        let now = Utc::now();
+        let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+        let names = config_names.iter().chain(stored.iter());
+        for name in names {
+            rows.entry(name.clone()).or_insert_with(|| Row {
+                profile: name.clone(),
+                in_config: config.has_profile(name),
+                credentials: stored.contains(name).then(|| name.clone()),
+                sessions: Vec::new(),
+            });
+        }
+        for session in &sessions.sessions {
+            let row = rows.entry(session.profile.clone()).or_insert_with(|| Row {
+                profile: session.profile.clone(),
+                in_config: config.has_profile(&session.profile),
+                credentials: None,
+                sessions: Vec::new(),
+            });
+            row.sessions.push(SessionRow {
+                kind: session
+                    .description
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("session")
+                    .to_owned(),
+                expires: session.expires,
+                seconds_left: (session.expires - now).num_seconds(),
+            });
+        }
+        let rows: Vec<Row> = rows.into_values().collect();
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &rows)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(out))
+        } else {
+            write_table(&mut out, &rows)
+        }
+    };
+    result.map_err(|e| CommandError::user(format!("cannot write the list: {e}")))
+}
+
+fn write_names<'a>(
+    out: &mut dyn Write,
+    names: impl IntoIterator<Item = &'a String>,
+) -> std::io::Result<()> {
+    names.into_iter().try_for_each(|n| writeln!(out, "{n}"))
+}
+
+fn write_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
+    let cells: Vec<[String; 3]> = rows
+        .iter()
+        .map(|r| {
+            let sessions = if r.sessions.is_empty() {
+                "-".to_owned()
+            } else {
+                r.sessions
+                    .iter()
+                    .map(|s| format!("{}:{}", s.kind, format_left(s.seconds_left)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            [
+                r.profile.clone(),
+                r.credentials.clone().unwrap_or_else(|| "-".to_owned()),
+                sessions,
+            ]
+        })
+        .collect();
+    let headers = ["Profile", "Credentials", "Sessions"];
+    let width = |i: usize| {
+        cells
+            .iter()
+            .map(|c| c[i].chars().count())
+            .chain([headers[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1) = (width(0), width(1));
+    writeln!(
+        out,
+        "{:<w0$}  {:<w1$}  {}",
+        headers[0], headers[1], headers[2]
+    )?;
+    writeln!(out, "{:<w0$}  {:<w1$}  ========", "=======", "===========")?;
+    for [a, b, c] in &cells {
+        writeln!(out, "{a:<w0$}  {b:<w1$}  {c}")?;
+    }
+    Ok(())
+}
+
+/// 3725 → "1h2m", 59 → "59s".
+fn format_left(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match (s / 3600, (s % 3600) / 60) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left() {
+        assert_eq!(format_left(3725), "1h2m");
+        assert_eq!(format_left(59), "59s");
+        assert_eq!(format_left(600), "10m");
+        assert_eq!(format_left(-5), "0s");
+    }
+}

@@ -1,0 +1,121 @@
+//! What every command needs, resolved once from flags and environment: where the vault and
+//! the config file are, which backend, and how to get the passphrase.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use vault_store::{BackendChoice, BackendKind, PassphraseSource, Vault};
+use vault_sts::config::{self, ConfigFile};
+
+use crate::cli::Cli;
+use crate::error::{CommandError, CommandResult};
+use crate::prompt;
+
+/// The environment variable scripts use to hand over the passphrase of a `file` vault.
+pub const PASSPHRASE_ENV: &str = "AWS_VAULT_FILE_PASSPHRASE";
+
+#[derive(Debug)]
+pub struct Context {
+    pub vault_dir: PathBuf,
+    pub backend: BackendChoice,
+    pub config_path: PathBuf,
+}
+
+impl Context {
+    pub fn from_cli(cli: &Cli) -> CommandResult<Context> {
+        let backend = match cli.backend {
+            Some(kind) => BackendChoice::Explicit(kind),
+            None => match non_empty_env("AWS_VAULT_BACKEND") {
+                Some(name) => BackendChoice::Explicit(
+                    name.parse::<BackendKind>()
+                        .map_err(|e| CommandError::usage(format!("AWS_VAULT_BACKEND: {e}")))?,
+                ),
+                None => BackendChoice::Default,
+            },
+        };
+        let vault_dir = match cli.file_dir.clone() {
+            Some(dir) => dir,
+            None => match non_empty_env("AWS_VAULT_FILE_DIR") {
+                Some(dir) => PathBuf::from(dir),
+                None => Vault::default_dir().ok_or_else(|| {
+                    CommandError::user("cannot tell where the vault lives: no home directory")
+                        .hint("pass --file-dir DIR or set AWS_VAULT_FILE_DIR")
+                })?,
+            },
+        };
+        let config_path = config::config_path(non_empty_env("AWS_CONFIG_FILE").as_deref())?;
+        Ok(Context {
+            vault_dir,
+            backend,
+            config_path,
+        })
+    }
+
+    pub fn open_vault(&self) -> CommandResult<Vault> {
+        tracing::debug!(dir = %self.vault_dir.display(), backend = ?self.backend, "opening vault");
+        Ok(Vault::open(
+            &self.vault_dir,
+            self.backend,
+            Box::new(Passphrase::from_env()),
+        )?)
+    }
+
+    pub fn load_config(&self) -> CommandResult<ConfigFile> {
+        Ok(ConfigFile::load(&self.config_path)?)
+    }
+}
+
+pub fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The passphrase of a `file` vault: `AWS_VAULT_FILE_PASSPHRASE`, else asked on the terminal.
+pub struct Passphrase {
+    from_env: Option<SecretString>,
+}
+
+impl Passphrase {
+    pub fn from_env() -> Self {
+        Passphrase {
+            from_env: std::env::var(PASSPHRASE_ENV).ok().map(SecretString::from),
+        }
+    }
+}
+
+impl PassphraseSource for Passphrase {
+    fn passphrase(&self, dir: &Path, creating: bool) -> Result<SecretString, String> {
+        if let Some(p) = &self.from_env {
+            if p.expose_secret().is_empty() {
+                return Err(format!("{PASSPHRASE_ENV} is set but empty"));
+            }
+            return Ok(p.clone());
+        }
+        let no_terminal = || {
+            format!(
+                "the vault in {} needs its passphrase, but there is no terminal to ask on and \
+                 {PASSPHRASE_ENV} is not set",
+                dir.display()
+            )
+        };
+        let ask = |prompt: &str| -> Result<SecretString, String> {
+            prompt::ask_hidden(prompt)
+                .map_err(|e| format!("cannot read the passphrase from the terminal: {e}"))?
+                .ok_or_else(no_terminal)
+        };
+        if !creating {
+            return ask(&format!("Passphrase for the vault in {}: ", dir.display()));
+        }
+        let first = ask(&format!(
+            "Choose a passphrase for the new vault in {}: ",
+            dir.display()
+        ))?;
+        if first.expose_secret().is_empty() {
+            return Err("the passphrase must not be empty".into());
+        }
+        let second = ask("Type it again: ")?;
+        if first.expose_secret() != second.expose_secret() {
+            return Err("the two passphrases differ; nothing was created".into());
+        }
+        Ok(first)
+    }
+}

@@ -1,0 +1,249 @@
+//! Where the vault key is protected: an OS keyring entry, or a passphrase.
+//!
+//! Only the vault key (one age X25519 identity, ~74 bytes) ever goes into a keyring, so the
+//! keyring is asked for exactly one entry per process and is never enumerated.
+//!
+//! Keyring calls are blocking. The Secret Service store runs its own small executor; calling
+//! it from inside a tokio runtime thread can deadlock, so callers keep store calls off the
+//! async runtime (the binary opens the vault before it starts one).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// The backends, under aws-vault's names so `AWS_VAULT_BACKEND` values carry over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// freedesktop Secret Service over D-Bus (gnome-keyring, KWallet): Linux and BSD.
+    SecretService,
+    /// The macOS login keychain.
+    Keychain,
+    /// Windows Credential Manager.
+    WinCred,
+    /// The Linux kernel key retention service (lost at reboot).
+    KeyCtl,
+    /// A file in the store directory, encrypted with a passphrase (age scrypt).
+    File,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 5] = [
+        BackendKind::SecretService,
+        BackendKind::Keychain,
+        BackendKind::WinCred,
+        BackendKind::KeyCtl,
+        BackendKind::File,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::SecretService => "secret-service",
+            BackendKind::Keychain => "keychain",
+            BackendKind::WinCred => "wincred",
+            BackendKind::KeyCtl => "keyctl",
+            BackendKind::File => "file",
+        }
+    }
+
+    /// Whether this build can use the backend at all (compiled for this platform).
+    pub fn is_supported(self) -> bool {
+        match self {
+            BackendKind::SecretService => cfg!(any(
+                target_os = "linux",
+                target_os = "freebsd",
+                target_os = "openbsd"
+            )),
+            BackendKind::Keychain => cfg!(target_os = "macos"),
+            BackendKind::WinCred => cfg!(windows),
+            BackendKind::KeyCtl => cfg!(target_os = "linux"),
+            BackendKind::File => true,
+        }
+    }
+
+    /// The OS keyring a new vault uses by default on this platform.
+    pub fn platform_default() -> Option<BackendKind> {
+        if cfg!(target_os = "macos") {
+            Some(BackendKind::Keychain)
+        } else if cfg!(windows) {
+            Some(BackendKind::WinCred)
+        } else if BackendKind::SecretService.is_supported() {
+            Some(BackendKind::SecretService)
+        } else {
+            None
+        }
+    }
+
+    /// The names this build accepts, for error messages.
+    pub fn supported_names() -> Vec<&'static str> {
+        Self::ALL
+            .iter()
+            .filter(|b| b.is_supported())
+            .map(|b| b.name())
+            .collect()
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The name given is not one of the backends.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown backend {0:?} (one of: secret-service, keychain, wincred, keyctl, file)")]
+pub struct UnknownBackend(pub String);
+
+impl FromStr for BackendKind {
+    type Err = UnknownBackend;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        BackendKind::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBackend(s.to_owned()))
+    }
+}
+
+/// The keyring service name under which vault keys are kept; the entry's user is the vault id.
+pub(crate) const KEYRING_SERVICE: &str = "vault";
+
+/// A connection to one OS keyring.
+pub(crate) struct Keyring {
+    kind: BackendKind,
+    store: Arc<CredentialStore>,
+}
+
+impl Keyring {
+    /// Connects; fails with `BackendUnavailable` when the keyring cannot be reached.
+    pub(crate) fn connect(kind: BackendKind) -> Result<Keyring> {
+        let store = open_store(kind).map_err(|reason| Error::BackendUnavailable {
+            backend: kind,
+            reason,
+        })?;
+        Ok(Keyring { kind, store })
+    }
+
+    fn entry(&self, vault_id: &str) -> Result<Entry> {
+        let mut modifiers = std::collections::HashMap::new();
+        let label = format!("vault key {vault_id}");
+        if self.kind == BackendKind::SecretService {
+            modifiers.insert("label", label.as_str());
+        }
+        self.store
+            .build(KEYRING_SERVICE, vault_id, Some(&modifiers))
+            .map_err(|e| self.failure(e))
+    }
+
+    /// The stored secret, `None` when there is no such entry.
+    pub(crate) fn get(&self, vault_id: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        match self.entry(vault_id)?.get_secret() {
+            Ok(secret) => Ok(Some(Zeroizing::new(secret))),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    pub(crate) fn set(&self, vault_id: &str, secret: &[u8]) -> Result<()> {
+        self.entry(vault_id)?
+            .set_secret(secret)
+            .map_err(|e| self.failure(e))
+    }
+
+    pub(crate) fn delete(&self, vault_id: &str) -> Result<()> {
+        match self.entry(vault_id)?.delete_credential() {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    fn failure(&self, e: keyring_core::Error) -> Error {
+        let reason = describe(&e);
+        match e {
+            keyring_core::Error::NoStorageAccess(_) => Error::BackendUnavailable {
+                backend: self.kind,
+                reason,
+            },
+            _ => Error::Backend {
+                backend: self.kind,
+                reason,
+            },
+        }
+    }
+}
+
+/// keyring-core's `BadEncoding`/`BadDataFormat` carry the raw secret bytes in their Debug
+/// output; only the Display text (which omits them) is ever used.
+fn describe(e: &keyring_core::Error) -> String {
+    match e {
+        keyring_core::Error::BadEncoding(_) | keyring_core::Error::BadDataFormat(..) => {
+            "the stored entry is not in the expected format".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+#[allow(unreachable_code)]
+fn open_store(kind: BackendKind) -> Result<Arc<CredentialStore>, String> {
+    match kind {
+        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+        BackendKind::SecretService => {
+            // Connecting is not enough: a bus without a Secret Service provider answers
+            // only when asked. A harmless lookup proves the service is there.
+            let store = zbus_secret_service_keyring_store::Store::new()
+                .map_err(|e| format!("cannot reach the Secret Service on the session bus ({e})"))?;
+            let store: Arc<CredentialStore> = store;
+            let probe = store
+                .build(KEYRING_SERVICE, "vault-probe", None)
+                .map_err(|e| e.to_string())?;
+            match probe.get_secret() {
+                Ok(_) | Err(keyring_core::Error::NoEntry) => Ok(store),
+                Err(e) => Err(format!(
+                    "the Secret Service did not answer ({})",
+                    describe(&e)
+                )),
+            }
+        }
+        #[cfg(target_os = "linux")]
+        BackendKind::KeyCtl => {
+            let store = linux_keyutils_keyring_store::Store::new()
+                .map_err(|e| format!("the kernel keyring is not usable here ({e})"))?;
+            Ok(store)
+        }
+        #[cfg(target_os = "macos")]
+        BackendKind::Keychain => {
+            let store = apple_native_keyring_store::keychain::Store::new()
+                .map_err(|e| format!("cannot open the login keychain ({e})"))?;
+            Ok(store)
+        }
+        #[cfg(windows)]
+        BackendKind::WinCred => {
+            let store = windows_native_keyring_store::Store::new()
+                .map_err(|e| format!("cannot open the Credential Manager ({e})"))?;
+            Ok(store)
+        }
+        BackendKind::File => Err("the file backend has no keyring".to_owned()),
+        _ => Err(format!(
+            "not available on this platform (available here: {})",
+            BackendKind::supported_names().join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.name().parse::<BackendKind>().unwrap(), kind);
+        }
+        assert!("pass".parse::<BackendKind>().is_err());
+    }
+}

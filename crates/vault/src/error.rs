@@ -1,0 +1,90 @@
+//! What can go wrong in the store, worded for the person who has to fix it.
+//!
+//! The binary adds the "what to type next" hints; these messages say what failed and where.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::BackendKind;
+
+/// Everything the store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The passphrase did not open the vault key.
+    #[error("wrong passphrase for the vault in {dir}")]
+    WrongPassphrase { dir: PathBuf },
+
+    /// The caller's passphrase source could not produce one (no terminal, empty input...).
+    #[error("{0}")]
+    PassphraseUnavailable(String),
+
+    /// A file failed its checksum, could not be parsed, or an entry does not decrypt.
+    #[error("{path} is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
+
+    /// A file written by a newer release; never overwritten by this one.
+    #[error(
+        "{path} has format version {found}, but this build of vault reads only up to version {supported}"
+    )]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    /// The OS keyring asked for is not reachable from here.
+    #[error("the {backend} backend is not available: {reason}")]
+    BackendUnavailable {
+        backend: BackendKind,
+        reason: String,
+    },
+
+    /// The OS keyring answered with an error.
+    #[error("the {backend} backend failed: {reason}")]
+    Backend {
+        backend: BackendKind,
+        reason: String,
+    },
+
+    /// The vault's metadata names a keyring entry that is not there (deleted, or another login).
+    #[error("the vault key of {dir} is missing from the {backend} backend")]
+    KeyMissing { dir: PathBuf, backend: BackendKind },
+
+    /// The store was created with one backend and another was asked for.
+    #[error("the vault in {dir} keeps its key in the {actual} backend, not in {requested}")]
+    BackendMismatch {
+        dir: PathBuf,
+        actual: BackendKind,
+        requested: BackendKind,
+    },
+
+    /// A profile name that cannot be stored (empty, control characters, too long).
+    #[error("invalid profile name {name:?}: {reason}")]
+    InvalidProfileName { name: String, reason: &'static str },
+
+    /// Reading or writing a file of the store failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn damaged(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Damaged {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,29 @@
+//! The encrypted store of `vault`: long-lived AWS key pairs and cached session credentials.
+//!
+//! Everything at rest is encrypted with [age] to one per-vault X25519 key, the *vault key*.
+//! Only the vault key is protected by a backend: an OS keyring entry ([`BackendKind`]), or a
+//! passphrase (age scrypt) for the `file` backend. See `docs/backends.md` for the threat
+//! model.
+//!
+//! This crate does no network I/O, never prints, and never prompts: a passphrase comes from
+//! the caller's [`PassphraseSource`].
+
+#![forbid(unsafe_code)]
+
+mod backend;
+mod error;
+mod fsio;
+mod secret;
+mod store;
+
+pub use backend::{BackendKind, UnknownBackend};
+pub use error::{Error, Result};
+pub use fsio::FileLock;
+pub use secret::{Credentials, redact_key_id};
+pub use store::{
+    BackendChoice, CredentialInfo, PassphraseSource, SCRYPT_LOG_N, Session, SessionInfo,
+    SessionList, Vault, validate_profile_name,
+};
+
+/// Re-exported so callers build secrets with the same type the store uses.
+pub use secrecy::{ExposeSecret, SecretString};

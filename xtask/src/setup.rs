@@ -1,0 +1,143 @@
+//! Installs what the tests need on a fresh Debian machine, and does nothing when it is there:
+//! Debian packages (gnome-keyring & co, the mingw C compiler for the Windows check), Rust
+//! components and targets, and a Python venv with moto, the AWS CLI and boto3.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{Result, run};
+
+/// Debian packages the tests and checks use.
+const DEBIAN_PACKAGES: &[&str] = &[
+    "gnome-keyring",        // the real Secret Service
+    "libsecret-tools",      // secret-tool, to look inside it from tests
+    "dbus",                 // dbus-daemon for a private session bus
+    "dbus-bin",             // dbus-send, to wait for org.freedesktop.secrets
+    "keyutils",             // keyctl, for the kernel keyring backend
+    "gcc-mingw-w64-x86-64", // C dependencies of the Windows check
+];
+
+/// Pinned so every machine tests against the same emulator and clients.
+const PYTHON_PACKAGES: &[&str] = &["moto[server]==5.2.1", "awscli==1.45.11", "boto3==1.43.11"];
+
+const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+const RUST_TARGETS: &[&str] = &["x86_64-pc-windows-gnu", "aarch64-apple-darwin"];
+
+/// Where the installed pieces are.
+pub struct Rig {
+    pub venv: PathBuf,
+}
+
+pub fn all(root: &Path) -> Result<Rig> {
+    debian_packages()?;
+    rust_toolchain()?;
+    let venv = python_venv(root)?;
+    Ok(Rig { venv })
+}
+
+fn debian_packages() -> Result {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!(
+            "these Debian packages are missing: {}; install them with \
+             `sudo apt-get install {}` and run again",
+            missing.join(" "),
+            missing.join(" ")
+        ));
+    }
+    run(Command::new("apt-get")
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn dpkg_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn rust_toolchain() -> Result {
+    let installed = |what: &str| -> Result<String> {
+        let out = Command::new("rustup")
+            .args([what, "list", "--installed"])
+            .output()
+            .map_err(|e| format!("cannot run rustup: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let components = installed("component")?;
+    let missing: Vec<&str> = RUST_COMPONENTS
+        .iter()
+        .copied()
+        .filter(|c| !components.lines().any(|l| l.starts_with(c)))
+        .collect();
+    if !missing.is_empty() {
+        run(Command::new("rustup")
+            .args(["component", "add"])
+            .args(&missing))?;
+    }
+    let targets = installed("target")?;
+    let missing: Vec<&str> = RUST_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !targets.lines().any(|l| l.trim() == *t))
+        .collect();
+    if !missing.is_empty() {
+        run(Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing))?;
+    }
+    Ok(())
+}
+
+/// `target/venv`, recreated only when the pinned package list changes.
+fn python_venv(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target").join("venv");
+    let stamp = venv.join(".vault-packages");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+        && venv.join("bin").join("moto_server").exists()
+    {
+        return Ok(venv);
+    }
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok())
+        .ok_or("no python3 on PATH; install it (Debian: apt-get install python3 python3-venv)")?;
+    if !venv.join("bin").join("pip").exists() {
+        let _ = std::fs::remove_dir_all(&venv);
+        if run(Command::new(python).args(["-m", "venv"]).arg(&venv)).is_err() && is_root() {
+            // Debian's python3 ships venv separately.
+            run(Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "python3-venv"])
+                .env("DEBIAN_FRONTEND", "noninteractive"))?;
+            let _ = std::fs::remove_dir_all(&venv);
+            run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
+        }
+    }
+    run(Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_PACKAGES))?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(venv)
+}
