@@ -38,6 +38,86 @@ pub enum Command {
     /// Delete a profile's stored key pair and its cached sessions.
     #[command(alias = "rm")]
     Remove(RemoveArgs),
+    /// Run a command with a profile's credentials in its environment.
+    Exec(ExecArgs),
+    /// Print a profile's credentials (env, export-env, json, ini, fish, powershell).
+    Export(ExportArgs),
+    /// Remove cached sessions: all, or one profile's.
+    Clear(ClearArgs),
+}
+
+/// How to obtain credentials for a profile: shared by exec and export.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// The profile, as in ~/.aws/config.
+    pub profile: String,
+
+    /// Lifetime of the final session, e.g. 1h, 90m, 3600s.
+    #[arg(short, long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Use the stored key directly: no GetSessionToken (roles are assumed straight from it).
+    #[arg(short = 'n', long)]
+    pub no_session: bool,
+
+    /// The region for STS and for the child (overrides the profile and AWS_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// The current MFA code, instead of mfa_process or a prompt.
+    #[arg(short = 't', long = "mfa-token", value_name = "CODE")]
+    pub mfa_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    /// Print the plan (steps, cache, MFA, durations, where each value came from) and exit;
+    /// makes no STS call.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Also set AWS_ACCESS_KEY, AWS_SECRET_KEY and AWS_SECURITY_TOKEN for old EC2 tools.
+    #[arg(long)]
+    pub legacy_env: bool,
+
+    /// The command and its arguments (default: $SHELL).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Env)]
+    pub format: ExportFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// KEY=value lines.
+    Env,
+    /// export KEY=value lines, for `eval`.
+    ExportEnv,
+    /// credential_process JSON (Version 1).
+    Json,
+    /// A credentials-file section named after the profile.
+    Ini,
+    /// set -gx KEY value lines.
+    Fish,
+    /// $env:KEY = "value" lines.
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// Only this profile's sessions.
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

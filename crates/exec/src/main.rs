@@ -8,6 +8,8 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod mfa;
+mod process;
 mod prompt;
 
 use std::process::ExitCode;

@@ -5,6 +5,7 @@
 //! ourselves first so errors can name the path and later lookups can name lines.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub struct ConfigFile {
     /// The raw text (kept for line lookups).
     pub text: String,
     pub profiles: ProfileSet,
+    /// (profile, lower-case key) → 1-based line of its last assignment.
+    lines: HashMap<(String, String), usize>,
 }
 
 impl ConfigFile {
@@ -92,11 +95,23 @@ impl ConfigFile {
             path: path.to_owned(),
             message,
         })?;
+        let lines = locate_keys(&text);
         Ok(ConfigFile {
             path: path.to_owned(),
             text,
             profiles,
+            lines,
         })
+    }
+
+    /// A profile's value for `key` (as the SDK parser read it), with the line it is on.
+    pub fn get(&self, profile: &str, key: &str) -> Option<(&str, Option<usize>)> {
+        let value = self.profiles.get_profile(profile)?.get(key)?;
+        let line = self
+            .lines
+            .get(&(profile.to_owned(), key.to_ascii_lowercase()))
+            .copied();
+        Some((value, line))
     }
 
     /// Profile names in the file, sorted.
@@ -109,6 +124,42 @@ impl ConfigFile {
     pub fn has_profile(&self, name: &str) -> bool {
         self.profiles.get_profile(name).is_some()
     }
+}
+
+/// Finds where each profile key is assigned, for messages and `--explain`. Values come from
+/// the SDK parser; this only tracks section headers and `key =` lines.
+fn locate_keys(text: &str) -> HashMap<(String, String), usize> {
+    let mut lines = HashMap::new();
+    let mut section: Option<String> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim_end();
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            let inner = trimmed
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim();
+            section = match inner.strip_prefix("profile") {
+                Some(rest) if rest.starts_with(char::is_whitespace) => Some(rest.trim().to_owned()),
+                _ if inner == "default" => Some("default".to_owned()),
+                _ => None,
+            };
+            continue;
+        }
+        // Indented lines are continuations or sub-properties.
+        if line.starts_with(char::is_whitespace) || trimmed.starts_with(['#', ';']) {
+            continue;
+        }
+        if let (Some(profile), Some((key, _))) = (&section, trimmed.split_once('=')) {
+            lines.insert(
+                (profile.clone(), key.trim().to_ascii_lowercase()),
+                index + 1,
+            );
+        }
+    }
+    lines
 }
 
 fn parse(text: &str) -> Result<ProfileSet, String> {
@@ -228,6 +279,24 @@ mod tests {
                 .unwrap()
                 .ends_with("[profile prod]\n[default]\n")
         );
+    }
+
+    #[test]
+    fn finds_lines_of_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        fs::write(
+            &path,
+            "[default]\nregion = eu-west-1\n\n[profile lab]\n# c\nRole_Arn = arn:x\ns3 =\n  sub = y\n[sso-session s]\nregion = z\n",
+        )
+        .unwrap();
+        let config = ConfigFile::load(&path).unwrap();
+        assert_eq!(
+            config.get("default", "region"),
+            Some(("eu-west-1", Some(2)))
+        );
+        assert_eq!(config.get("lab", "role_arn"), Some(("arn:x", Some(6))));
+        assert_eq!(config.get("lab", "region"), None);
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Profiles from the AWS config file, the plan of STS calls they imply, and minting and
 //! caching session credentials through aws-sdk-sts.
 //!
-//! This crate never prompts and never prints: MFA codes come from a caller-supplied source,
-//! and everything it has to say is returned as values or errors.
+//! This crate never prompts and never prints: MFA codes come from a caller-supplied
+//! [`mint::MfaSource`], and everything it has to say is returned as values or errors.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod duration;
+pub mod mint;
+pub mod plan;
+pub mod profile;

@@ -7,6 +7,9 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use vault_sts::config::ConfigFile;
+use vault_sts::profile::{self, Overrides};
+
 use crate::cli::ListArgs;
 use crate::context::Context;
 use crate::error::{CommandError, CommandResult};
@@ -61,7 +64,7 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
             rows.entry(name.clone()).or_insert_with(|| Row {
                 profile: name.clone(),
                 in_config: config.has_profile(name),
-                credentials: stored.contains(name).then(|| name.clone()),
+                credentials: key_behind(&config, name, &stored),
                 sessions: Vec::new(),
             });
         }
@@ -93,6 +96,14 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
         }
     };
     result.map_err(|e| CommandError::user(format!("cannot write the list: {e}")))
+}
+
+/// The stored key a profile's credentials start from, when its chain resolves to one.
+fn key_behind(config: &ConfigFile, name: &str, stored: &BTreeSet<String>) -> Option<String> {
+    let has_key = |p: &str| stored.contains(p);
+    profile::resolve(config, name, &Overrides::default(), &has_key)
+        .ok()
+        .map(|r| r.base)
 }
 
 fn write_names<'a>(

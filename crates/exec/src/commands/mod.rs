@@ -1,6 +1,11 @@
 //! One module per subcommand.
 
 mod add;
+mod clear;
+mod creds;
+mod exec;
+mod explain;
+mod export;
 mod list;
 mod remove;
 
@@ -16,6 +21,9 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Add(args) => add::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Remove(args) => remove::run(&ctx, args),
+        Command::Exec(args) => return exec::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Clear(args) => clear::run(&ctx, args),
     }?;
     Ok(ExitCode::SUCCESS)
 }

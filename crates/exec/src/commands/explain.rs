@@ -1,0 +1,101 @@
+//! `vault exec --explain`: the plan in words. Reads only plaintext metadata (no passphrase,
+//! no keyring, no STS call), so it is safe to run anywhere.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use chrono::Utc;
+use vault_sts::duration;
+use vault_sts::plan::StepKind;
+
+use crate::commands::creds::Prepared;
+use crate::error::{CommandError, CommandResult};
+
+pub fn print(p: &Prepared) -> CommandResult {
+    let plan = &p.plan;
+    let sessions = p.vault.sessions()?;
+    let mut out = String::new();
+    let _ = writeln!(out, "Plan for profile {:?}:", plan.profile);
+    match &plan.region {
+        Some(r) => {
+            let _ = writeln!(out, "  region        {} ({})", r.value, r.origin);
+        }
+        None => {
+            let _ = writeln!(out, "  region        none set (STS calls go to us-east-1)");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  STS endpoint  {}",
+        match &p.endpoint {
+            Some(e) => format!("{} ({})", e.value, e.origin),
+            None => p.sts.endpoint.clone(),
+        }
+    );
+    if let Some(serial) = &plan.mfa_serial {
+        let _ = writeln!(out, "  MFA device    {} ({})", serial.value, serial.origin);
+        let _ = writeln!(out, "  MFA codes     from {}", p.mfa.describe());
+    }
+    let _ = writeln!(
+        out,
+        "  reuse         cached sessions with more than {} left ({})",
+        duration::display(plan.min_ttl.value),
+        plan.min_ttl.origin
+    );
+    let _ = writeln!(out);
+    let now = Utc::now();
+    for (i, step) in plan.steps.iter().enumerate() {
+        let mut line = format!("  {}. {}", i + 1, step.describe());
+        if let Some(d) = &step.duration {
+            let _ = write!(line, ", {} ({})", duration::display(d.value), d.origin);
+        }
+        let _ = writeln!(out, "{line}");
+        let status = match &step.cache_key {
+            None => format!("from the vault: the long-lived key of {:?}", step.profile),
+            Some(key) => match sessions.sessions.iter().find(|s| &s.key == key) {
+                Some(s)
+                    if s.expires - now
+                        > chrono::Duration::from_std(plan.min_ttl.value)
+                            .unwrap_or(chrono::Duration::MAX) =>
+                {
+                    format!(
+                        "cached, {} left: no STS call",
+                        duration::display((s.expires - now).to_std().unwrap_or_default())
+                    )
+                }
+                Some(_) => "cached, but inside the minimum TTL: will call STS".to_owned(),
+                None => "not cached: will call STS".to_owned(),
+            },
+        };
+        let _ = writeln!(out, "       {status}");
+        if let StepKind::AssumeRole { role, mfa, chained } = &step.kind {
+            let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
+            if let Some(e) = &role.external_id {
+                let _ = writeln!(out, "       external_id        {} ({})", e.value, e.origin);
+            }
+            if let Some(n) = &role.session_name {
+                let _ = writeln!(out, "       role_session_name  {} ({})", n.value, n.origin);
+            }
+            if *chained {
+                let _ = writeln!(
+                    out,
+                    "       assumed with the previous role's credentials (role chaining)"
+                );
+            }
+            if *mfa {
+                let _ = writeln!(out, "       carries the MFA code itself");
+            }
+        }
+        if let StepKind::GetSessionToken { mfa: true } = step.kind {
+            let _ = writeln!(out, "       carries the MFA code");
+        }
+        for note in &step.notes {
+            let _ = writeln!(out, "       note: {note}");
+        }
+    }
+    let _ = writeln!(out, "\nNothing was run and no STS call was made.");
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .map_err(|e| CommandError::user(format!("cannot write the plan: {e}")))
+}

@@ -1,0 +1,538 @@
+//! From a resolved profile to the list of STS calls that produce its credentials: a pure
+//! function, so every rule is tested without a network and `--explain` shows exactly what
+//! will run.
+//!
+//! | profile                              | steps                                              |
+//! |--------------------------------------|----------------------------------------------------|
+//! | stored key, `--no-session`           | the key itself                                     |
+//! | stored key                           | GetSessionToken (1 h; with MFA if `mfa_serial`)    |
+//! | role, no MFA                         | AssumeRole from the key                            |
+//! | role + MFA                           | GetSessionToken with MFA (8 h), AssumeRole         |
+//! | role → role                          | (MFA session), AssumeRole, AssumeRole (chained ≤ 1 h) |
+//! | role + MFA, first role > 1 h         | AssumeRole from the key with MFA (each mint)       |
+//!
+//! Every step but the key has a cache key covering all that shapes its result; the MFA
+//! session's key does not depend on the role, so one MFA session serves every role reached
+//! through the same key and MFA device.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::duration;
+use crate::profile::{Origin, Resolved, RoleSpec, Sourced};
+
+/// STS limits.
+const MIN_DURATION: Duration = Duration::from_secs(900);
+const MAX_ASSUME_ROLE: Duration = Duration::from_secs(12 * 3600);
+const MAX_SESSION_TOKEN: Duration = Duration::from_secs(36 * 3600);
+/// AWS caps sessions of chained roles (and roles assumed with session-token credentials).
+const CHAIN_CAP: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid duration {value:?} ({origin}): {reason}")]
+pub struct DurationError {
+    pub value: String,
+    pub origin: Origin,
+    pub reason: String,
+}
+
+/// Lifetimes: aws-vault's defaults and environment variables.
+#[derive(Clone, Debug)]
+pub struct Ttls {
+    /// GetSessionToken for a profile without a role (`AWS_SESSION_TOKEN_TTL`, 1 h).
+    pub session_token: Sourced<Duration>,
+    /// The MFA session used to assume roles (`AWS_CHAINED_SESSION_TOKEN_TTL`, 8 h).
+    pub chained_session_token: Sourced<Duration>,
+    /// AssumeRole (`AWS_ASSUME_ROLE_TTL`, 1 h).
+    pub assume_role: Sourced<Duration>,
+    /// Cached sessions are reused while more than this is left (`AWS_MIN_TTL`, 15 min).
+    pub min_ttl: Sourced<Duration>,
+}
+
+impl Ttls {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Ttls, DurationError> {
+        let ttl = |name: &'static str, default: u64| -> Result<Sourced<Duration>, DurationError> {
+            match get(name).filter(|v| !v.is_empty()) {
+                Some(text) => duration::parse(&text)
+                    .map(|d| Sourced::new(d, Origin::Env(name)))
+                    .map_err(|reason| DurationError {
+                        value: text,
+                        origin: Origin::Env(name),
+                        reason,
+                    }),
+                None => Ok(Sourced::new(Duration::from_secs(default), Origin::Default)),
+            }
+        };
+        Ok(Ttls {
+            session_token: ttl("AWS_SESSION_TOKEN_TTL", 3600)?,
+            chained_session_token: ttl("AWS_CHAINED_SESSION_TOKEN_TTL", 8 * 3600)?,
+            assume_role: ttl("AWS_ASSUME_ROLE_TTL", 3600)?,
+            min_ttl: ttl("AWS_MIN_TTL", 15 * 60)?,
+        })
+    }
+}
+
+/// What the caller asked for beyond the profile.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// `--no-session`: no GetSessionToken.
+    pub no_session: bool,
+    /// `--duration`: the final step's lifetime.
+    pub duration: Option<Sourced<Duration>>,
+    pub ttls: Ttls,
+    /// The STS endpoint override in force, if any (part of every cache key, so sessions
+    /// from a test endpoint never serve the real one).
+    pub endpoint: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// The long-lived key pair from the vault.
+    StoredKey,
+    /// GetSessionToken; `mfa` when it carries the MFA code.
+    GetSessionToken { mfa: bool },
+    /// AssumeRole; `mfa` when it carries the MFA code itself; `chained` when assumed with
+    /// role credentials.
+    AssumeRole {
+        role: Box<RoleSpec>,
+        mfa: bool,
+        chained: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub kind: StepKind,
+    /// The profile this step belongs to (the role's profile, or the key's).
+    pub profile: String,
+    /// Requested lifetime (none for the stored key).
+    pub duration: Option<Sourced<Duration>>,
+    /// Where the result is cached (none for the stored key).
+    pub cache_key: Option<String>,
+    /// Things worth telling the user (caps applied, why a step was chosen).
+    pub notes: Vec<String>,
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            StepKind::StoredKey => "stored key",
+            StepKind::GetSessionToken { .. } => "GetSessionToken",
+            StepKind::AssumeRole { .. } => "AssumeRole",
+        }
+    }
+
+    pub fn needs_mfa(&self) -> bool {
+        matches!(
+            self.kind,
+            StepKind::GetSessionToken { mfa: true } | StepKind::AssumeRole { mfa: true, .. }
+        )
+    }
+
+    /// A short description for `vault list` and messages.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            StepKind::StoredKey => format!("stored key of {}", self.profile),
+            StepKind::GetSessionToken { mfa: true } => "GetSessionToken with MFA".to_owned(),
+            StepKind::GetSessionToken { mfa: false } => "GetSessionToken".to_owned(),
+            StepKind::AssumeRole { role, .. } => format!("AssumeRole {}", role.arn.value),
+        }
+    }
+}
+
+/// The steps, from the stored key (first) to the requested profile's credentials (last).
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub profile: String,
+    pub base: String,
+    pub steps: Vec<Step>,
+    pub region: Option<Sourced<String>>,
+    pub mfa_serial: Option<Sourced<String>>,
+    pub mfa_process: Option<Sourced<String>>,
+    pub min_ttl: Sourced<Duration>,
+}
+
+impl Plan {
+    /// The profile whose role the final credentials belong to, if any.
+    pub fn final_step(&self) -> &Step {
+        self.steps
+            .last()
+            .expect("a plan has at least the stored key")
+    }
+}
+
+/// Builds the plan. Pure: no I/O.
+pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, DurationError> {
+    let ttls = &options.ttls;
+    let partition = partition_of(resolved.region.as_ref().map(|r| r.value.as_str()));
+    let endpoint = options.endpoint.as_deref().unwrap_or("-");
+    let serial = resolved.mfa_serial.as_ref().map(|s| s.value.as_str());
+
+    let mut steps = vec![Step {
+        kind: StepKind::StoredKey,
+        profile: resolved.base.clone(),
+        duration: None,
+        cache_key: None,
+        notes: Vec::new(),
+    }];
+    let key_id = format!("key|{}", resolved.base);
+    let roles: Vec<(&str, &RoleSpec)> = resolved.roles().collect();
+
+    if roles.is_empty() {
+        if !options.no_session {
+            let duration = checked(
+                options
+                    .duration
+                    .clone()
+                    .unwrap_or_else(|| ttls.session_token.clone()),
+                MAX_SESSION_TOKEN,
+            )?;
+            let mfa = serial.is_some();
+            steps.push(Step {
+                kind: StepKind::GetSessionToken { mfa },
+                profile: resolved.base.clone(),
+                cache_key: Some(cache_key(&[
+                    &key_id,
+                    "GetSessionToken",
+                    serial.unwrap_or("-"),
+                    &duration.value.as_secs().to_string(),
+                    partition,
+                    endpoint,
+                ])),
+                duration: Some(duration),
+                notes: Vec::new(),
+            });
+        }
+        return Ok(finish(resolved, ttls, steps));
+    }
+
+    let last = roles.len() - 1;
+    let role_duration = |i: usize, role: &RoleSpec| -> Result<Sourced<Duration>, DurationError> {
+        let asked = if i == last {
+            options.duration.clone().or_else(|| role.duration.clone())
+        } else {
+            role.duration.clone()
+        };
+        checked(
+            asked.unwrap_or_else(|| ttls.assume_role.clone()),
+            MAX_ASSUME_ROLE,
+        )
+    };
+    let first_duration = role_duration(0, roles[0].1)?;
+    // Session-token credentials can only assume roles for up to an hour; longer roles are
+    // assumed straight from the key, with the MFA code on the AssumeRole itself.
+    let mfa_session = serial.is_some() && !options.no_session && first_duration.value <= CHAIN_CAP;
+
+    let mut upstream = key_id;
+    if mfa_session {
+        let duration = checked(ttls.chained_session_token.clone(), MAX_SESSION_TOKEN)?;
+        let key = cache_key(&[
+            &upstream,
+            "GetSessionToken",
+            serial.unwrap_or("-"),
+            &duration.value.as_secs().to_string(),
+            partition,
+            endpoint,
+        ]);
+        steps.push(Step {
+            kind: StepKind::GetSessionToken { mfa: true },
+            profile: resolved.base.clone(),
+            cache_key: Some(key.clone()),
+            duration: Some(duration),
+            notes: vec!["the MFA session: shared by every role reached through this key".into()],
+        });
+        upstream = key;
+    }
+
+    for (i, (profile, role)) in roles.iter().enumerate() {
+        let mut duration = if i == 0 {
+            first_duration.clone()
+        } else {
+            role_duration(i, role)?
+        };
+        let mut notes = Vec::new();
+        let chained = i > 0;
+        let cap_reason = if chained {
+            Some("chained role sessions")
+        } else if mfa_session {
+            Some("roles assumed with session-token credentials")
+        } else {
+            None
+        };
+        if let Some(reason) = cap_reason
+            && duration.value > CHAIN_CAP
+        {
+            notes.push(format!(
+                "{reason} are capped at 1h by AWS; {} asked for {} ({})",
+                profile,
+                duration::display(duration.value),
+                duration.origin
+            ));
+            duration = Sourced::new(CHAIN_CAP, duration.origin);
+        }
+        let mfa = i == 0 && serial.is_some() && !mfa_session;
+        if mfa && !options.no_session {
+            notes.push(format!(
+                "longer than 1h ({}): assumed straight from the key with MFA, asking for a code at each mint",
+                duration::display(duration.value)
+            ));
+        }
+        let key = cache_key(&[
+            &upstream,
+            "AssumeRole",
+            &role.arn.value,
+            role.external_id.as_ref().map_or("-", |v| v.value.as_str()),
+            role.session_name.as_ref().map_or("-", |v| v.value.as_str()),
+            if mfa { serial.unwrap_or("-") } else { "-" },
+            &duration.value.as_secs().to_string(),
+            role.partition(),
+            endpoint,
+        ]);
+        steps.push(Step {
+            kind: StepKind::AssumeRole {
+                role: Box::new((*role).clone()),
+                mfa,
+                chained,
+            },
+            profile: (*profile).to_owned(),
+            cache_key: Some(key.clone()),
+            duration: Some(duration),
+            notes,
+        });
+        upstream = key;
+    }
+    Ok(finish(resolved, ttls, steps))
+}
+
+fn finish(resolved: &Resolved, ttls: &Ttls, steps: Vec<Step>) -> Plan {
+    Plan {
+        profile: resolved.name.clone(),
+        base: resolved.base.clone(),
+        steps,
+        region: resolved.region.clone(),
+        mfa_serial: resolved.mfa_serial.clone(),
+        mfa_process: resolved.mfa_process.clone(),
+        min_ttl: ttls.min_ttl.clone(),
+    }
+}
+
+fn checked(d: Sourced<Duration>, max: Duration) -> Result<Sourced<Duration>, DurationError> {
+    let reason = if d.value < MIN_DURATION {
+        "STS sessions last at least 15m (900s)"
+    } else if d.value > max {
+        if max == MAX_ASSUME_ROLE {
+            "AssumeRole sessions last at most 12h"
+        } else {
+            "GetSessionToken sessions last at most 36h"
+        }
+    } else {
+        return Ok(d);
+    };
+    Err(DurationError {
+        value: duration::display(d.value),
+        origin: d.origin,
+        reason: reason.to_owned(),
+    })
+}
+
+/// `cn-north-1` → `aws-cn`; `us-gov-west-1` → `aws-us-gov`; anything else → `aws`.
+pub fn partition_of(region: Option<&str>) -> &'static str {
+    match region {
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        Some(r) if r.starts_with("us-iso-") => "aws-iso",
+        Some(r) if r.starts_with("us-isob-") => "aws-iso-b",
+        _ => "aws",
+    }
+}
+
+fn cache_key(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Link;
+
+    fn src<T>(v: T) -> Sourced<T> {
+        Sourced::new(v, Origin::Default)
+    }
+
+    fn role(arn: &str, secs: Option<u64>) -> RoleSpec {
+        RoleSpec {
+            arn: src(arn.to_owned()),
+            external_id: None,
+            session_name: None,
+            duration: secs.map(|s| src(Duration::from_secs(s))),
+        }
+    }
+
+    fn resolved(roles: Vec<(&str, RoleSpec)>, mfa: bool) -> Resolved {
+        let mut links: Vec<Link> = roles
+            .into_iter()
+            .rev()
+            .map(|(p, r)| Link {
+                profile: p.to_owned(),
+                role: Some(r),
+            })
+            .collect();
+        links.push(Link {
+            profile: "base".into(),
+            role: None,
+        });
+        Resolved {
+            name: links[0].profile.clone(),
+            links,
+            base: "base".into(),
+            region: None,
+            mfa_serial: mfa.then(|| src("arn:aws:iam::123456789012:mfa/alice".to_owned())),
+            mfa_process: None,
+        }
+    }
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            no_session: false,
+            duration: None,
+            ttls: Ttls::from_env(|_| None).unwrap(),
+            endpoint: None,
+        }
+    }
+
+    fn shape(p: &Plan) -> Vec<String> {
+        p.steps
+            .iter()
+            .map(|s| {
+                let mfa = if s.needs_mfa() { "+mfa" } else { "" };
+                let secs = s.duration.as_ref().map(|d| d.value.as_secs()).unwrap_or(0);
+                format!("{}{mfa}:{secs}", s.name())
+            })
+            .collect()
+    }
+
+    const LAB: &str = "arn:aws:iam::123456789012:role/lab";
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/admin";
+
+    #[test]
+    fn the_table() {
+        let plain = resolved(vec![], false);
+        let no_session = PlanOptions {
+            no_session: true,
+            ..options()
+        };
+        assert_eq!(shape(&plan(&plain, &no_session).unwrap()), ["stored key:0"]);
+        assert_eq!(
+            shape(&plan(&plain, &options()).unwrap()),
+            ["stored key:0", "GetSessionToken:3600"]
+        );
+        assert_eq!(
+            shape(&plan(&resolved(vec![], true), &options()).unwrap()),
+            ["stored key:0", "GetSessionToken+mfa:3600"]
+        );
+        assert_eq!(
+            shape(&plan(&resolved(vec![("lab", role(LAB, None))], false), &options()).unwrap()),
+            ["stored key:0", "AssumeRole:3600"]
+        );
+        assert_eq!(
+            shape(&plan(&resolved(vec![("lab", role(LAB, None))], true), &options()).unwrap()),
+            [
+                "stored key:0",
+                "GetSessionToken+mfa:28800",
+                "AssumeRole:3600"
+            ]
+        );
+        let chain = resolved(
+            vec![("lab", role(LAB, None)), ("admin", role(ADMIN, Some(7200)))],
+            true,
+        );
+        let p = plan(&chain, &options()).unwrap();
+        assert_eq!(
+            shape(&p),
+            [
+                "stored key:0",
+                "GetSessionToken+mfa:28800",
+                "AssumeRole:3600",
+                "AssumeRole:3600"
+            ]
+        );
+        assert!(
+            p.steps[3].notes[0].contains("capped at 1h"),
+            "{:?}",
+            p.steps[3].notes
+        );
+        assert_eq!(
+            shape(
+                &plan(
+                    &resolved(vec![("lab", role(LAB, Some(7200)))], true),
+                    &options()
+                )
+                .unwrap()
+            ),
+            ["stored key:0", "AssumeRole+mfa:7200"]
+        );
+        // --no-session with a role and MFA: straight from the key, code on the AssumeRole.
+        assert_eq!(
+            shape(&plan(&resolved(vec![("lab", role(LAB, None))], true), &no_session).unwrap()),
+            ["stored key:0", "AssumeRole+mfa:3600"]
+        );
+    }
+
+    #[test]
+    fn mfa_session_is_shared_between_roles() {
+        let lab = plan(&resolved(vec![("lab", role(LAB, None))], true), &options()).unwrap();
+        let admin = plan(
+            &resolved(vec![("admin", role(ADMIN, None))], true),
+            &options(),
+        )
+        .unwrap();
+        assert_eq!(lab.steps[1].cache_key, admin.steps[1].cache_key);
+        assert_ne!(lab.steps[2].cache_key, admin.steps[2].cache_key);
+    }
+
+    #[test]
+    fn cache_keys_cover_what_shapes_the_session() {
+        let base = plan(&resolved(vec![("lab", role(LAB, None))], false), &options()).unwrap();
+        let mut with_ext = role(LAB, None);
+        with_ext.external_id = Some(src("x".into()));
+        let ext = plan(&resolved(vec![("lab", with_ext)], false), &options()).unwrap();
+        let longer = plan(
+            &resolved(vec![("lab", role(LAB, Some(7200)))], false),
+            &options(),
+        )
+        .unwrap();
+        let endpoint = PlanOptions {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            ..options()
+        };
+        let elsewhere = plan(&resolved(vec![("lab", role(LAB, None))], false), &endpoint).unwrap();
+        let keys: std::collections::HashSet<_> = [&base, &ext, &longer, &elsewhere]
+            .iter()
+            .map(|p| p.final_step().cache_key.clone())
+            .collect();
+        assert_eq!(keys.len(), 4);
+    }
+
+    #[test]
+    fn durations_are_checked() {
+        let short = PlanOptions {
+            duration: Some(src(Duration::from_secs(60))),
+            ..options()
+        };
+        let e = plan(&resolved(vec![], false), &short).unwrap_err();
+        assert!(e.to_string().contains("at least 15m"), "{e}");
+        let long = resolved(vec![("lab", role(LAB, Some(13 * 3600)))], false);
+        assert!(
+            plan(&long, &options())
+                .unwrap_err()
+                .to_string()
+                .contains("12h")
+        );
+    }
+}

@@ -1,0 +1,585 @@
+//! Resolving a profile name into the chain of profiles that produces its credentials, with
+//! the origin (file:line, environment variable, flag) of every value used.
+//!
+//! The rules, written up for users in `docs/config.md`:
+//! - A profile with `role_arn` is assumed from the credentials of its `source_profile`
+//!   (`source_profile` naming the profile itself means its own stored key).
+//! - A profile without `role_arn` uses its own stored key, or, with `source_profile`, that
+//!   profile's credentials.
+//! - `include_profile = other` copies the keys of `other` that this profile does not set.
+//! - `[default]` is an ordinary profile: its keys do not leak into others (aws-vault lets
+//!   `mfa_serial` and `region` leak; write `include_profile = default` to get that).
+//! - `mfa_serial`, `mfa_process` and `region` come from the requested profile, else the
+//!   nearest profile down the chain that sets them; environment and flags override.
+
+// Profile errors carry the file and line they are about; they are built once, on the way out.
+#![allow(clippy::result_large_err)]
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::ConfigFile;
+use crate::duration;
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A key in the config file (line when known).
+    Config {
+        path: PathBuf,
+        line: Option<usize>,
+        profile: String,
+    },
+    /// An environment variable.
+    Env(&'static str),
+    /// A command-line flag.
+    Flag(&'static str),
+    /// vault's default.
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Config {
+                path,
+                line: Some(line),
+                ..
+            } => write!(f, "{}:{line}", path.display()),
+            Origin::Config { path, .. } => write!(f, "{}", path.display()),
+            Origin::Env(name) => write!(f, "${name}"),
+            Origin::Flag(name) => write!(f, "{name}"),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// A value and its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+impl<T> Sourced<T> {
+    pub fn new(value: T, origin: Origin) -> Self {
+        Sourced { value, origin }
+    }
+}
+
+/// Problems with profiles, each naming the profile and, where it helps, the file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {name:?} is not in {config} and has no stored key in the vault")]
+    Unknown { name: String, config: PathBuf },
+    #[error("source_profile cycle: {0}")]
+    Cycle(String),
+    #[error("include_profile cycle: {0}")]
+    IncludeCycle(String),
+    #[error(
+        "source_profile {missing:?} of profile {profile:?} ({origin}) is not in the config file and has no stored key"
+    )]
+    MissingSource {
+        missing: String,
+        profile: String,
+        origin: Origin,
+    },
+    #[error(
+        "include_profile {missing:?} of profile {profile:?} ({origin}) is not in the config file"
+    )]
+    MissingInclude {
+        missing: String,
+        profile: String,
+        origin: Origin,
+    },
+    #[error("profile {profile:?} needs a stored key, and the vault has none for it")]
+    NoStoredKey { profile: String },
+    #[error(
+        "profile {profile:?} sets role_arn ({origin}) but no source_profile, so there are no credentials to assume it with"
+    )]
+    NoSource { profile: String, origin: Origin },
+    #[error("{key} of profile {profile:?} ({origin}) is not valid: {reason}")]
+    Invalid {
+        key: &'static str,
+        profile: String,
+        origin: Origin,
+        reason: String,
+    },
+}
+
+/// Values that override the config file (environment and flags).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub region: Option<Sourced<String>>,
+    pub mfa_serial: Option<Sourced<String>>,
+    pub role_arn: Option<Sourced<String>>,
+    pub role_session_name: Option<Sourced<String>>,
+}
+
+impl Overrides {
+    /// aws-vault's environment overrides, read through `get`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Overrides {
+        let pick = |names: &[&'static str]| {
+            names.iter().find_map(|name| {
+                get(name)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| Sourced::new(v, Origin::Env(name)))
+            })
+        };
+        Overrides {
+            region: pick(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            mfa_serial: pick(&["AWS_MFA_SERIAL"]),
+            role_arn: pick(&["AWS_ROLE_ARN"]),
+            role_session_name: pick(&["AWS_ROLE_SESSION_NAME"]),
+        }
+    }
+}
+
+/// A role to assume, as one profile describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleSpec {
+    pub arn: Sourced<String>,
+    pub external_id: Option<Sourced<String>>,
+    pub session_name: Option<Sourced<String>>,
+    pub duration: Option<Sourced<Duration>>,
+}
+
+impl RoleSpec {
+    /// The partition part of the ARN (`aws`, `aws-cn`, `aws-us-gov`, ...).
+    pub fn partition(&self) -> &str {
+        self.arn.value.split(':').nth(1).unwrap_or("aws")
+    }
+
+    /// The role name (last path segment), for messages.
+    pub fn name(&self) -> &str {
+        self.arn.value.rsplit('/').next().unwrap_or(&self.arn.value)
+    }
+}
+
+/// One profile of the chain and the role it adds, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub profile: String,
+    pub role: Option<RoleSpec>,
+}
+
+/// A profile resolved down to the stored key that backs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// The requested profile.
+    pub name: String,
+    /// From the requested profile (first) down to the base.
+    pub links: Vec<Link>,
+    /// The profile whose stored key starts the chain.
+    pub base: String,
+    pub region: Option<Sourced<String>>,
+    pub mfa_serial: Option<Sourced<String>>,
+    pub mfa_process: Option<Sourced<String>>,
+}
+
+impl Resolved {
+    /// The roles to assume, from the one closest to the key up to the requested profile's.
+    pub fn roles(&self) -> impl Iterator<Item = (&str, &RoleSpec)> {
+        self.links
+            .iter()
+            .rev()
+            .filter_map(|l| l.role.as_ref().map(|r| (l.profile.as_str(), r)))
+    }
+}
+
+/// Reads profiles of one config file, following `include_profile`.
+struct Reader<'a> {
+    config: &'a ConfigFile,
+}
+
+impl Reader<'_> {
+    /// A key of a profile or of the profiles it includes.
+    fn get(&self, profile: &str, key: &str) -> Result<Option<Sourced<String>>, ProfileError> {
+        let mut seen = vec![profile.to_owned()];
+        let mut current = profile.to_owned();
+        loop {
+            if let Some((value, line)) = self.config.get(&current, key) {
+                return Ok(Some(Sourced::new(
+                    value.to_owned(),
+                    self.origin(&current, line),
+                )));
+            }
+            let Some((include, line)) = self.config.get(&current, "include_profile") else {
+                return Ok(None);
+            };
+            if !self.config.has_profile(include) {
+                return Err(ProfileError::MissingInclude {
+                    missing: include.to_owned(),
+                    profile: current.clone(),
+                    origin: self.origin(&current, line),
+                });
+            }
+            if seen.iter().any(|s| s == include) {
+                seen.push(include.to_owned());
+                return Err(ProfileError::IncludeCycle(seen.join(" → ")));
+            }
+            seen.push(include.to_owned());
+            current = include.to_owned();
+        }
+    }
+
+    fn origin(&self, profile: &str, line: Option<usize>) -> Origin {
+        Origin::Config {
+            path: self.config.path.clone(),
+            line,
+            profile: profile.to_owned(),
+        }
+    }
+}
+
+/// Resolves `name`. `has_key` tells whether the vault holds a key pair for a profile.
+pub fn resolve(
+    config: &ConfigFile,
+    name: &str,
+    overrides: &Overrides,
+    has_key: &dyn Fn(&str) -> bool,
+) -> Result<Resolved, ProfileError> {
+    let reader = Reader { config };
+    if !config.has_profile(name) && !has_key(name) {
+        return Err(ProfileError::Unknown {
+            name: name.to_owned(),
+            config: config.path.clone(),
+        });
+    }
+
+    let mut links = Vec::new();
+    let mut visited: Vec<String> = Vec::new();
+    let mut current = name.to_owned();
+    let base = loop {
+        if visited.contains(&current) {
+            visited.push(current);
+            return Err(ProfileError::Cycle(visited.join(" → ")));
+        }
+        visited.push(current.clone());
+
+        let is_requested = links.is_empty();
+        let mut role_arn = reader.get(&current, "role_arn")?;
+        if is_requested && let Some(arn) = &overrides.role_arn {
+            role_arn = Some(arn.clone());
+        }
+        let source = reader.get(&current, "source_profile")?;
+
+        let role = match role_arn {
+            Some(arn) => Some(role_spec(&reader, &current, arn, is_requested, overrides)?),
+            None => None,
+        };
+        let has_role = role.is_some();
+        links.push(Link {
+            profile: current.clone(),
+            role,
+        });
+
+        match source {
+            // `source_profile = self`: this profile's own stored key.
+            Some(src) if src.value == current => break current,
+            Some(src) => {
+                if !config.has_profile(&src.value) && !has_key(&src.value) {
+                    return Err(ProfileError::MissingSource {
+                        missing: src.value,
+                        profile: current,
+                        origin: src.origin,
+                    });
+                }
+                current = src.value;
+            }
+            None if has_role => {
+                if has_key(&current) {
+                    break current;
+                }
+                let origin = links
+                    .last()
+                    .and_then(|l| l.role.as_ref())
+                    .map(|r| r.arn.origin.clone())
+                    .unwrap_or(Origin::Default);
+                return Err(ProfileError::NoSource {
+                    profile: current,
+                    origin,
+                });
+            }
+            None => break current,
+        }
+    };
+    // The base link has no role of its own unless `source_profile = self`.
+    if links.last().map(|l| l.profile != base).unwrap_or(true) {
+        links.push(Link {
+            profile: base.clone(),
+            role: None,
+        });
+    }
+    if !has_key(&base) {
+        return Err(ProfileError::NoStoredKey { profile: base });
+    }
+
+    let nearest = |key: &str| -> Result<Option<Sourced<String>>, ProfileError> {
+        for link in &links {
+            if let Some(v) = reader.get(&link.profile, key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    };
+    let region = match &overrides.region {
+        Some(r) => Some(r.clone()),
+        None => nearest("region")?,
+    };
+    let mfa_serial = match &overrides.mfa_serial {
+        Some(m) => Some(m.clone()),
+        None => nearest("mfa_serial")?,
+    };
+    let mfa_process = nearest("mfa_process")?;
+    if let Some(serial) = &mfa_serial {
+        validate_mfa_serial(serial, name)?;
+    }
+    Ok(Resolved {
+        name: name.to_owned(),
+        links,
+        base,
+        region,
+        mfa_serial,
+        mfa_process,
+    })
+}
+
+fn role_spec(
+    reader: &Reader<'_>,
+    profile: &str,
+    arn: Sourced<String>,
+    is_requested: bool,
+    overrides: &Overrides,
+) -> Result<RoleSpec, ProfileError> {
+    validate_role_arn(&arn, profile)?;
+    let mut session_name = reader.get(profile, "role_session_name")?;
+    if is_requested && let Some(n) = &overrides.role_session_name {
+        session_name = Some(n.clone());
+    }
+    if let Some(n) = &session_name {
+        let ok = (2..=64).contains(&n.value.len())
+            && n.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+        if !ok {
+            return Err(ProfileError::Invalid {
+                key: "role_session_name",
+                profile: profile.to_owned(),
+                origin: n.origin.clone(),
+                reason: "2 to 64 characters of letters, digits and _+=,.@-".into(),
+            });
+        }
+    }
+    let duration = match reader.get(profile, "duration_seconds")? {
+        Some(d) => {
+            let value = duration::parse(&d.value).map_err(|reason| ProfileError::Invalid {
+                key: "duration_seconds",
+                profile: profile.to_owned(),
+                origin: d.origin.clone(),
+                reason,
+            })?;
+            Some(Sourced::new(value, d.origin))
+        }
+        None => None,
+    };
+    Ok(RoleSpec {
+        arn,
+        external_id: reader.get(profile, "external_id")?,
+        session_name,
+        duration,
+    })
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME` (NAME may have a path).
+fn validate_role_arn(arn: &Sourced<String>, profile: &str) -> Result<(), ProfileError> {
+    let parts: Vec<&str> = arn.value.splitn(6, ':').collect();
+    let problem = if parts.len() != 6 || parts[0] != "arn" {
+        Some("expected arn:aws:iam::123456789012:role/NAME")
+    } else if !parts[1].starts_with("aws") {
+        Some("unknown partition")
+    } else if parts[2] != "iam" {
+        Some("not an IAM ARN")
+    } else if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
+        Some("the account id must be 12 digits")
+    } else if !parts[5].starts_with("role/") || parts[5].len() <= "role/".len() {
+        Some("expected role/NAME after the account id")
+    } else {
+        None
+    };
+    match problem {
+        Some(reason) => Err(ProfileError::Invalid {
+            key: "role_arn",
+            profile: profile.to_owned(),
+            origin: arn.origin.clone(),
+            reason: format!("{:?} is not a valid role ARN: {reason}", arn.value),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An MFA device ARN (`arn:aws:iam::ACCOUNT:mfa/NAME`) or a hardware serial (`GAHT12345678`).
+fn validate_mfa_serial(serial: &Sourced<String>, profile: &str) -> Result<(), ProfileError> {
+    let v = &serial.value;
+    let ok = if v.starts_with("arn:") {
+        v.contains(":mfa/") || v.contains(":u2f/")
+    } else {
+        (9..=256).contains(&v.len())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "=,.@:/-".contains(c))
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ProfileError::Invalid {
+            key: "mfa_serial",
+            profile: profile.to_owned(),
+            origin: serial.origin.clone(),
+            reason: format!("{v:?} is not an MFA device ARN (arn:aws:iam::123456789012:mfa/NAME)"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> (tempfile::TempDir, ConfigFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, text).unwrap();
+        let config = ConfigFile::load(&path).unwrap();
+        (dir, config)
+    }
+
+    const CHAIN: &str = "\
+[default]
+region = us-east-1
+mfa_serial = arn:aws:iam::111111111111:mfa/default
+
+[profile base]
+region = eu-west-1
+mfa_serial = arn:aws:iam::111111111111:mfa/alice
+
+[profile lab]
+source_profile = base
+role_arn = arn:aws:iam::222222222222:role/lab
+external_id = ext-1
+
+[profile lab-admin]
+source_profile = lab
+role_arn = arn:aws:iam::333333333333:role/admin
+role_session_name = alice
+
+[profile loop-a]
+source_profile = loop-b
+role_arn = arn:aws:iam::222222222222:role/a
+[profile loop-b]
+source_profile = loop-a
+role_arn = arn:aws:iam::222222222222:role/b
+
+[profile plain]
+";
+
+    fn only(names: &'static [&'static str]) -> impl Fn(&str) -> bool {
+        move |n| names.contains(&n)
+    }
+
+    #[test]
+    fn chain_resolves_to_base_with_origins() {
+        let (_d, c) = config(CHAIN);
+        let r = resolve(&c, "lab-admin", &Overrides::default(), &only(&["base"])).unwrap();
+        assert_eq!(r.base, "base");
+        let names: Vec<&str> = r.links.iter().map(|l| l.profile.as_str()).collect();
+        assert_eq!(names, ["lab-admin", "lab", "base"]);
+        let roles: Vec<&str> = r.roles().map(|(p, _)| p).collect();
+        assert_eq!(roles, ["lab", "lab-admin"]);
+        assert_eq!(r.region.as_ref().unwrap().value, "eu-west-1");
+        let mfa = r.mfa_serial.unwrap();
+        assert!(mfa.value.ends_with("mfa/alice"));
+        assert_eq!(mfa.origin.to_string(), format!("{}:7", c.path.display()));
+        let lab = r.links[1].role.as_ref().unwrap();
+        assert_eq!(lab.external_id.as_ref().unwrap().value, "ext-1");
+    }
+
+    #[test]
+    fn default_does_not_leak() {
+        let (_d, c) = config(CHAIN);
+        let r = resolve(&c, "plain", &Overrides::default(), &only(&["plain"])).unwrap();
+        assert!(r.mfa_serial.is_none());
+        assert!(r.region.is_none());
+    }
+
+    #[test]
+    fn overrides_win() {
+        let (_d, c) = config(CHAIN);
+        let o = Overrides::from_env(|n| match n {
+            "AWS_DEFAULT_REGION" => Some("ap-south-1".into()),
+            "AWS_ROLE_SESSION_NAME" => Some("ci-run".into()),
+            _ => None,
+        });
+        let r = resolve(&c, "lab", &o, &only(&["base"])).unwrap();
+        assert_eq!(r.region.unwrap().origin, Origin::Env("AWS_DEFAULT_REGION"));
+        let role = r.links[0].role.as_ref().unwrap();
+        assert_eq!(role.session_name.as_ref().unwrap().value, "ci-run");
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let (_d, c) = config(CHAIN);
+        let none = only(&[]);
+        assert!(matches!(
+            resolve(&c, "nope", &Overrides::default(), &none),
+            Err(ProfileError::Unknown { .. })
+        ));
+        let e = resolve(&c, "loop-a", &Overrides::default(), &none).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "source_profile cycle: loop-a → loop-b → loop-a"
+        );
+        assert!(matches!(
+            resolve(&c, "lab", &Overrides::default(), &none),
+            Err(ProfileError::NoStoredKey { .. })
+        ));
+
+        let (_d, c) = config(
+            "[profile x]\nsource_profile = gone\nrole_arn = arn:aws:iam::123456789012:role/x\n\
+             [profile bad]\nsource_profile = bad2\nrole_arn = arn:aws:iam::123:rol\n[profile bad2]\n\
+             [profile slow]\nsource_profile = bad2\nrole_arn = arn:aws:iam::123456789012:role/x\nduration_seconds = 1h?\n",
+        );
+        let e = resolve(&c, "x", &Overrides::default(), &only(&["x"])).unwrap_err();
+        assert!(e.to_string().contains("\"gone\""), "{e}");
+        let e = resolve(&c, "bad", &Overrides::default(), &only(&["bad2"])).unwrap_err();
+        assert!(e.to_string().contains("role_arn"), "{e}");
+        assert!(e.to_string().contains(":6)"), "{e}");
+        let e = resolve(&c, "slow", &Overrides::default(), &only(&["bad2"])).unwrap_err();
+        assert!(e.to_string().contains("duration_seconds"), "{e}");
+    }
+
+    #[test]
+    fn include_profile_fills_gaps() {
+        let (_d, c) = config(
+            "[profile common]\nregion = eu-central-1\nmfa_serial = arn:aws:iam::123456789012:mfa/a\n\
+             [profile lab]\ninclude_profile = common\nsource_profile = base\n\
+             role_arn = arn:aws:iam::123456789012:role/lab\n[profile base]\n",
+        );
+        let r = resolve(&c, "lab", &Overrides::default(), &only(&["base"])).unwrap();
+        assert_eq!(r.region.unwrap().value, "eu-central-1");
+        assert!(r.mfa_serial.is_some());
+    }
+
+    #[test]
+    fn self_source_and_vault_only_profiles() {
+        let (_d, c) = config(
+            "[profile me]\nsource_profile = me\nrole_arn = arn:aws:iam::123456789012:role/x\n",
+        );
+        let r = resolve(&c, "me", &Overrides::default(), &only(&["me"])).unwrap();
+        assert_eq!(r.base, "me");
+        assert_eq!(r.links.len(), 1);
+        assert_eq!(r.roles().count(), 1);
+        let r = resolve(&c, "ghost", &Overrides::default(), &only(&["ghost"])).unwrap();
+        assert_eq!(r.base, "ghost");
+        assert_eq!(r.roles().count(), 0);
+    }
+}
