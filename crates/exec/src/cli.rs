@@ -80,8 +80,26 @@ pub struct ExecArgs {
     pub explain: bool,
 
     /// Also set AWS_ACCESS_KEY, AWS_SECRET_KEY and AWS_SECURITY_TOKEN for old EC2 tools.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["server", "imds"])]
     pub legacy_env: bool,
+
+    /// Serve credentials to the child from an ECS-style endpoint on 127.0.0.1, renewed
+    /// before they expire (for jobs that outlive a session).
+    #[arg(long, visible_alias = "ecs-server", conflicts_with = "imds")]
+    pub server: bool,
+
+    /// Serve credentials from an IMDSv2 endpoint on 127.0.0.1 (no root needed), renewed
+    /// before they expire.
+    #[arg(long)]
+    pub imds: bool,
+
+    /// With --imds: also answer token-less (IMDSv1) requests.
+    #[arg(long, requires = "imds")]
+    pub imds_v1: bool,
+
+    /// With --server or --imds: mint on the first request instead of before the child starts.
+    #[arg(long)]
+    pub lazy: bool,
 
     /// The command and its arguments (default: $SHELL).
     #[arg(last = true, value_name = "CMD")]

@@ -11,6 +11,8 @@ mod error;
 mod mfa;
 mod process;
 mod prompt;
+mod server;
+mod supervise;
 
 use std::process::ExitCode;
 

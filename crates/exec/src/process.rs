@@ -117,7 +117,7 @@ fn exec(mut cmd: Command, shown: &str) -> CommandResult<ExitCode> {
     ))
 }
 
-fn spawn_error(err: std::io::Error, shown: &str) -> CommandError {
+pub fn spawn_error(err: std::io::Error, shown: &str) -> CommandError {
     if err.kind() == std::io::ErrorKind::NotFound {
         CommandError {
             code: 127,

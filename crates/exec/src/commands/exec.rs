@@ -7,6 +7,8 @@ use crate::commands::{creds, explain};
 use crate::context::{Context, non_empty_env};
 use crate::error::{CommandError, CommandResult};
 use crate::process;
+use crate::server::Kind;
+use crate::supervise;
 
 pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
     if let Some(current) = non_empty_env("AWS_VAULT") {
@@ -20,6 +22,29 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
     if args.explain {
         explain::print(&prepared)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if args.server || args.imds {
+        let (program, argv) = process::command_line(args.command);
+        let kind = if args.server {
+            Kind::Ecs
+        } else {
+            Kind::Imds {
+                allow_v1: args.imds_v1,
+            }
+        };
+        return supervise::run(
+            prepared,
+            supervise::Options {
+                kind,
+                lazy: args.lazy,
+                profile: args.credentials.profile.clone(),
+                program,
+                args: argv,
+            },
+        );
+    }
+    if args.lazy {
+        return Err(CommandError::usage("--lazy goes with --server or --imds"));
     }
     let obtained = creds::obtain(&prepared)?;
     let vars = process::credential_vars(

@@ -13,7 +13,15 @@ use crate::error::{CommandError, CommandResult};
 use crate::process;
 
 pub fn run(ctx: &Context, args: ExportArgs) -> CommandResult {
-    let prepared = creds::prepare(ctx, &args.credentials)?;
+    let mut prepared = creds::prepare(ctx, &args.credentials)?;
+    if args.format == ExportFormat::Json {
+        // SDKs refresh credential_process output 15 minutes before it expires: hand out
+        // more than that, or every call would run us again.
+        let floor = std::time::Duration::from_secs(16 * 60);
+        if prepared.plan.min_ttl.value < floor {
+            prepared.plan.min_ttl.value = floor;
+        }
+    }
     let obtained = creds::obtain(&prepared)?;
     let text = render(&args.credentials.profile, &obtained, args.format);
     let mut out = std::io::stdout().lock();

@@ -2,7 +2,7 @@
 
 mod add;
 mod clear;
-mod creds;
+pub mod creds;
 mod exec;
 mod explain;
 mod export;

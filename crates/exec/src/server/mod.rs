@@ -1,0 +1,274 @@
+//! Credential servers for long jobs: an ECS-style container endpoint and an IMDSv2 endpoint,
+//! both on 127.0.0.1 and a port the OS picks, both renewing credentials ahead of expiry.
+//!
+//! Threads: the HTTP server runs on a small tokio runtime of its own. Credentials are owned by
+//! the main thread (which holds the vault and the minter, neither of which may run on an async
+//! runtime thread); it publishes rendered answers into [`Shared`], and handlers that find
+//! nothing fresh ask it for a renewal through a channel.
+
+pub mod ecs;
+pub mod imds;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, RwLock};
+use std::time::Duration as StdDuration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use vault_store::Credentials;
+use zeroize::Zeroizing;
+
+use crate::process::rfc3339;
+
+/// Credentials handed out always have at least this long left: botocore refreshes 15 minutes
+/// before expiry (10 mandatory), so anything shorter would make every SDK call refresh.
+pub const MIN_HANDED_OUT: chrono::Duration = chrono::Duration::minutes(15);
+/// Renew this long before expiry, in the background.
+pub const RENEW_AHEAD: chrono::Duration = chrono::Duration::minutes(20);
+
+/// Which endpoint to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ecs,
+    Imds { allow_v1: bool },
+}
+
+/// Answers rendered once per set of credentials. The bodies hold secrets: they live in
+/// zeroizing buffers, shared with hyper without copies, and are wiped when the last reader
+/// drops them.
+#[derive(Debug)]
+pub struct Published {
+    pub ecs: Bytes,
+    pub imds: Bytes,
+    pub expires: DateTime<Utc>,
+}
+
+impl Published {
+    pub fn render(credentials: &Credentials, account_id: Option<&str>) -> Option<Published> {
+        let expires = credentials.expiration?;
+        let token = credentials.session_token.as_ref()?;
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Ecs<'a> {
+            access_key_id: &'a str,
+            secret_access_key: &'a str,
+            token: &'a str,
+            expiration: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            account_id: Option<&'a str>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Imds<'a> {
+            code: &'a str,
+            last_updated: String,
+            r#type: &'a str,
+            access_key_id: &'a str,
+            secret_access_key: &'a str,
+            token: &'a str,
+            expiration: String,
+        }
+        let ecs = Ecs {
+            access_key_id: credentials.access_key_id.expose_secret(),
+            secret_access_key: credentials.secret_access_key.expose_secret(),
+            token: token.expose_secret(),
+            expiration: rfc3339(expires),
+            account_id,
+        };
+        let imds = Imds {
+            code: "Success",
+            last_updated: rfc3339(Utc::now()),
+            r#type: "AWS-HMAC",
+            access_key_id: credentials.access_key_id.expose_secret(),
+            secret_access_key: credentials.secret_access_key.expose_secret(),
+            token: token.expose_secret(),
+            expiration: rfc3339(expires),
+        };
+        let secret_bytes = |value: &dyn erased::Json| -> Bytes {
+            let mut buf = Zeroizing::new(Vec::with_capacity(2048));
+            value.write(&mut buf);
+            Bytes::from_owner(buf)
+        };
+        Some(Published {
+            ecs: secret_bytes(&ecs),
+            imds: secret_bytes(&imds),
+            expires,
+        })
+    }
+
+    pub fn fresh(&self, now: DateTime<Utc>) -> bool {
+        self.expires - now > MIN_HANDED_OUT
+    }
+}
+
+mod erased {
+    /// Serialises straight into a caller's (zeroizing) buffer.
+    pub trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            serde_json::to_writer(out, self).expect("credentials serialise");
+        }
+    }
+}
+
+/// A request from a handler to the credential owner: renew, then answer on `reply`.
+pub type RenewReply = tokio::sync::oneshot::Sender<Result<Arc<Published>, String>>;
+
+/// State shared by the handlers.
+pub struct Shared {
+    pub kind: Kind,
+    pub port: u16,
+    /// The ECS endpoint's bearer token (exact match of the Authorization header).
+    pub ecs_token: String,
+    /// Key for IMDS session tokens (HMAC of their expiry).
+    pub imds_key: [u8; 32],
+    pub current: RwLock<Option<Arc<Published>>>,
+    pub renew: std::sync::Mutex<Sender<RenewReply>>,
+    /// The role name shown by the IMDS endpoint.
+    pub role_name: String,
+    pub region: String,
+    pub account_id: Option<String>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("kind", &self.kind)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Fresh credentials: the published ones, or renewed ones (waiting for the owner).
+    pub async fn credentials(&self) -> Result<Arc<Published>, String> {
+        let current = self.current.read().expect("not poisoned").clone();
+        if let Some(p) = &current
+            && p.fresh(Utc::now())
+        {
+            return Ok(p.clone());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self.renew.lock().expect("not poisoned").send(tx);
+        if sent.is_err() {
+            return Err("vault is shutting down".into());
+        }
+        match tokio::time::timeout(StdDuration::from_secs(300), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err("vault is shutting down".into()),
+            Err(_) => {
+                Err("timed out waiting for new credentials (an MFA prompt unanswered?)".into())
+            }
+        }
+    }
+
+    pub fn publish(&self, published: Arc<Published>) {
+        *self.current.write().expect("not poisoned") = Some(published);
+    }
+}
+
+/// Random bytes from the OS, URL-safe base64.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine as _;
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A listener on 127.0.0.1 and a port the OS picks.
+pub fn bind() -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves on `listener` from a background runtime until the process exits.
+pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vault-server")
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("vault-server".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!("credential server: {e}");
+                        return;
+                    }
+                };
+                loop {
+                    let (stream, _) = match listener.accept().await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!("accept: {e}");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| {
+                            let shared = shared.clone();
+                            async move { Ok::<_, std::convert::Infallible>(handle(req, &shared).await) }
+                        });
+                        let _ = http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        })?;
+    Ok(())
+}
+
+async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let response = match shared.kind {
+        Kind::Ecs => ecs::handle(&req, shared).await,
+        Kind::Imds { allow_v1 } => imds::handle(&req, shared, allow_v1).await,
+    };
+    // The path only: never headers (they carry tokens).
+    tracing::debug!(method = %req.method(), path = req.uri().path(), status = response.status().as_u16(), "credential server");
+    response
+}
+
+/// A JSON error body as the container endpoint contract has it: `{"code","message"}`.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts")
+}
+
+pub fn ok(content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", content_type)
+        .body(Full::new(body))
+        .expect("static response parts")
+}
+
+pub fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("static response parts")
+}

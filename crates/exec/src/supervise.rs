@@ -1,0 +1,277 @@
+//! `vault exec --server` / `--imds`: vault stays as the child's parent, serving and renewing
+//! credentials until the child exits.
+//!
+//! The main thread owns the vault and the minter and waits for events: a handler asking for
+//! renewal, the renewal timer, a signal to forward, the child's exit. Signals sent to vault
+//! with kill(2) (`kill`, systemd, CI runners) are forwarded; signals the terminal sends to the
+//! whole foreground group (Ctrl-C) already reach the child and are not sent twice, so tools
+//! that treat a second Ctrl-C as "abort now" (Terraform) behave.
+
+use std::ffi::OsString;
+use std::process::{Command, ExitCode, ExitStatus};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use vault_sts::mint::Minter;
+use vault_sts::plan::{Plan, StepKind};
+
+use crate::commands::creds::Prepared;
+use crate::error::{CommandError, CommandResult};
+use crate::process;
+use crate::server::{self, Kind, Published, RenewReply, Shared};
+
+enum Event {
+    Renew(RenewReply),
+    Child(std::io::Result<ExitStatus>),
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Signal(i32),
+}
+
+pub struct Options {
+    pub kind: Kind,
+    pub lazy: bool,
+    pub profile: String,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
+    if matches!(prepared.plan.final_step().kind, StepKind::StoredKey) {
+        return Err(CommandError::user(
+            "credential servers hand out temporary credentials, and --no-session asks for the long-lived key",
+        )
+        .hint("drop --no-session"));
+    }
+    let plan = renewing_plan(&prepared.plan);
+    let minter = Minter::new(&prepared.vault, &prepared.mfa, prepared.sts.clone());
+    let region = prepared.sts.region.clone();
+
+    let (events, inbox) = mpsc::channel::<Event>();
+    let (renew_tx, renew_rx) = mpsc::channel::<RenewReply>();
+    // Handlers talk to us through `renew_tx`; forward into the one inbox.
+    {
+        let events = events.clone();
+        std::thread::spawn(move || {
+            for reply in renew_rx {
+                if events.send(Event::Renew(reply)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let listener = server::bind()
+        .map_err(|e| CommandError::user(format!("cannot listen on 127.0.0.1: {e}")))?;
+    let port = listener.local_addr().map_err(CommandError::user)?.port();
+    let mut imds_key = [0u8; 32];
+    getrandom::fill(&mut imds_key)
+        .map_err(|e| CommandError::user(format!("no randomness: {e}")))?;
+    let shared = Arc::new(Shared {
+        kind: options.kind,
+        port,
+        ecs_token: server::random_token(32),
+        imds_key,
+        current: RwLock::new(None),
+        renew: std::sync::Mutex::new(renew_tx),
+        role_name: role_name(&prepared.plan),
+        region: region.clone(),
+        account_id: None,
+    });
+
+    let mint = |shared: &Shared| -> Result<Arc<Published>, String> {
+        let minted = minter.credentials(&plan).map_err(|e| e.to_string())?;
+        let published = Published::render(&minted.credentials, minted.account_id.as_deref())
+            .ok_or("the credentials have no session token or expiry")?;
+        let published = Arc::new(published);
+        shared.publish(published.clone());
+        Ok(published)
+    };
+
+    if !options.lazy {
+        // Up front, so an MFA prompt comes now, on the terminal, not in the middle of a build.
+        mint(&shared).map_err(|e| {
+            CommandError::user(e).hint(format!(
+                "`vault exec --explain {}` shows every step; --lazy waits for the first request",
+                options.profile
+            ))
+        })?;
+    }
+    server::spawn(listener, shared.clone())
+        .map_err(|e| CommandError::user(format!("cannot start the credential server: {e}")))?;
+
+    let mut cmd = Command::new(&options.program);
+    cmd.args(&options.args);
+    for name in process::REMOVED {
+        cmd.env_remove(name);
+    }
+    cmd.env_remove("AWS_EC2_METADATA_DISABLED");
+    cmd.env("AWS_VAULT", &options.profile);
+    cmd.env("AWS_REGION", &region);
+    cmd.env("AWS_DEFAULT_REGION", &region);
+    match options.kind {
+        Kind::Ecs => {
+            cmd.env(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("http://127.0.0.1:{port}/"),
+            );
+            cmd.env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &shared.ecs_token);
+        }
+        Kind::Imds { .. } => {
+            cmd.env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("http://127.0.0.1:{port}/"),
+            );
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| process::spawn_error(e, &options.program.to_string_lossy()))?;
+    let pid = child.id();
+    {
+        let events = events.clone();
+        std::thread::spawn(move || {
+            let _ = events.send(Event::Child(child.wait()));
+        });
+    }
+    forward_signals(events.clone());
+    drop(events);
+
+    let mut next_renewal = next_renewal(&shared);
+    loop {
+        let wait = next_renewal
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(3600));
+        match inbox.recv_timeout(wait) {
+            Ok(Event::Child(status)) => {
+                let status = status
+                    .map_err(|e| CommandError::user(format!("waiting for the child: {e}")))?;
+                return Ok(exit_code(status));
+            }
+            Ok(Event::Signal(signal)) => send_signal(pid, signal),
+            Ok(Event::Renew(reply)) => {
+                let current = shared.current.read().expect("not poisoned").clone();
+                let result = match current {
+                    Some(p) if p.fresh(Utc::now()) => Ok(p),
+                    _ => mint(&shared).inspect_err(|e| report(&options.profile, e)),
+                };
+                let _ = reply.send(result);
+                next_renewal = next_renewal_after(&shared);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = mint(&shared) {
+                    report(&options.profile, &e);
+                }
+                next_renewal = next_renewal_after(&shared);
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::from(1)),
+        }
+    }
+}
+
+/// The plan with a minimum TTL that forces a fresh mint once a session is inside the renewal
+/// window (the vault's cached session is reused while it is outside it).
+fn renewing_plan(plan: &Plan) -> Plan {
+    let mut plan = plan.clone();
+    let ahead = RENEW_AHEAD_STD;
+    if plan.min_ttl.value < ahead {
+        plan.min_ttl.value = ahead;
+    }
+    plan
+}
+
+const RENEW_AHEAD_STD: Duration = Duration::from_secs(20 * 60);
+
+fn next_renewal(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
+    let current = shared.current.read().expect("not poisoned").clone();
+    current.map(|p| p.expires - server::RENEW_AHEAD)
+}
+
+/// After a renewal (or a failed one): not sooner than a minute from now, so a short session
+/// or an unreachable STS cannot spin.
+fn next_renewal_after(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
+    let floor = Utc::now() + chrono::Duration::seconds(60);
+    Some(next_renewal(shared).map_or(floor, |at| at.max(floor)))
+}
+
+fn report(profile: &str, error: &str) {
+    eprintln!("vault: cannot renew the credentials of {profile:?}: {error}");
+}
+
+/// The name the metadata service gives the "instance role": the assumed role's name, else
+/// the profile's.
+fn role_name(plan: &Plan) -> String {
+    match &plan.final_step().kind {
+        StepKind::AssumeRole { role, .. } => role.name().to_owned(),
+        _ => plan.profile.clone(),
+    }
+}
+
+fn exit_code(status: ExitStatus) -> ExitCode {
+    if let Some(code) = status.code() {
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return ExitCode::from((128 + signal).clamp(0, 255) as u8);
+        }
+    }
+    ExitCode::from(1)
+}
+
+#[cfg(unix)]
+const FORWARDED: &[i32] = &[
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGQUIT,
+    signal_hook::consts::SIGUSR1,
+    signal_hook::consts::SIGUSR2,
+    signal_hook::consts::SIGWINCH,
+];
+
+#[cfg(unix)]
+fn forward_signals(events: mpsc::Sender<Event>) {
+    use signal_hook::iterator::SignalsInfo;
+    use signal_hook::iterator::exfiltrator::WithOrigin;
+    use signal_hook::low_level::siginfo::Cause;
+
+    let mut signals = match SignalsInfo::<WithOrigin>::new(FORWARDED) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot watch signals: {e}");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        for info in signals.forever() {
+            // Sent by a process: forward. Sent by the kernel for the terminal: the child,
+            // in the same foreground group, has it already.
+            if matches!(info.cause, Cause::Sent(_))
+                && events.send(Event::Signal(info.signal)).is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn forward_signals(_events: mpsc::Sender<Event>) {
+    // Windows delivers console Ctrl+C to every process attached to the console.
+}
+
+#[cfg(unix)]
+fn send_signal(pid: u32, signal: i32) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    if let Ok(signal) = Signal::try_from(signal) {
+        let _ = kill(Pid::from_raw(pid as i32), signal);
+    }
+}
+
+#[cfg(not(unix))]
+fn send_signal(_pid: u32, _signal: i32) {}
