@@ -4,4 +4,6 @@
 // Tests report skipped cases on stderr.
 #![allow(clippy::print_stderr)]
 
+mod exec;
+mod servers;
 mod store;

@@ -8,6 +8,7 @@
 
 #![allow(clippy::print_stderr)]
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,11 +39,16 @@ pub fn vault_bin() -> PathBuf {
     bin
 }
 
+/// Where the Python venv is expected: `VAULT_TEST_VENV`, else `target/venv`.
+fn venv_path() -> PathBuf {
+    std::env::var_os("VAULT_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/venv"))
+}
+
 /// The Python venv with moto_server, aws and boto3.
 pub fn venv() -> PathBuf {
-    let venv = std::env::var_os("VAULT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/venv"));
+    let venv = venv_path();
     assert!(
         venv.join("bin/moto_server").exists(),
         "no moto_server in {}: run `cargo xtask setup` (cargo xtask test does)",
@@ -136,7 +142,14 @@ impl TestEnv {
         fs::create_dir_all(home.join(".aws")).unwrap();
         fs::create_dir_all(&runtime).unwrap();
         set_mode(&runtime, 0o700);
-        let path = std::env::var_os("PATH").unwrap_or_default();
+        // The venv's bin dir first, so children find its `aws` and `python3` (with boto3).
+        let mut path = std::env::var_os("PATH").unwrap_or_default();
+        let venv_bin = venv_path().join("bin");
+        if venv_bin.join("aws").exists() {
+            let mut dirs = vec![venv_bin];
+            dirs.extend(std::env::split_paths(&path));
+            path = std::env::join_paths(dirs).unwrap_or(path);
+        }
         let mut env = TestEnv {
             vars: Vec::new(),
             transcript: Arc::new(Mutex::new(String::new())),
@@ -179,6 +192,19 @@ impl TestEnv {
 
     pub fn unset(&mut self, name: &str) -> &mut Self {
         self.vars.retain(|(n, _)| n != name);
+        self
+    }
+
+    /// The value a variable has for later runs, if set.
+    pub fn get(&self, name: &str) -> Option<&OsString> {
+        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Points every later run at `moto` the way the SDKs are pointed at a private endpoint:
+    /// `AWS_ENDPOINT_URL`. No region is set: `AWS_REGION` / `AWS_DEFAULT_REGION` override a
+    /// profile's `region`, so tests give regions in the config (or set them on purpose).
+    pub fn use_moto(&mut self, moto: &Moto) -> &mut Self {
+        self.set("AWS_ENDPOINT_URL", &moto.endpoint);
         self
     }
 
@@ -452,8 +478,13 @@ impl Moto {
             let port = free_port();
             let log = fs::File::create(env.dir.path().join(format!("moto-{port}.log"))).unwrap();
             let mut cmd = env.command(venv.join("bin/moto_server"));
+            // moto records into ./moto_recording unless told otherwise: one file per server.
             cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_ENABLE_RECORDING", "True")
+                .env(
+                    "MOTO_RECORDER_FILEPATH",
+                    env.dir.path().join(format!("moto-{port}.recording")),
+                )
                 .stdout(log.try_clone().unwrap())
                 .stderr(log);
             let server = Guard {
@@ -477,6 +508,11 @@ impl Moto {
         panic!("moto_server did not start");
     }
 
+    /// The PID of the moto_server process.
+    pub fn pid(&self) -> u32 {
+        self._server.pid()
+    }
+
     /// The requests moto recorded, as JSON values (one per request).
     pub fn recorded(&self) -> Vec<serde_json::Value> {
         let body = http_get(self.port, "/moto-api/recorder/download-recording").unwrap_or_default();
@@ -485,22 +521,253 @@ impl Moto {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
+
+    /// The STS API calls moto received, in order (IAM and moto-api requests left out).
+    pub fn sts_calls(&self) -> Vec<StsCall> {
+        self.recorded()
+            .iter()
+            .filter_map(StsCall::from_recorded)
+            .collect()
+    }
+
+    /// The actions of [`Moto::sts_calls`], in order.
+    pub fn sts_actions(&self) -> Vec<String> {
+        self.sts_calls().into_iter().map(|c| c.action).collect()
+    }
+
+    /// How many STS calls of `action` (e.g. "AssumeRole") moto received.
+    pub fn count(&self, action: &str) -> usize {
+        self.sts_calls()
+            .iter()
+            .filter(|c| c.action == action)
+            .count()
+    }
+
+    /// Runs the venv's `aws` CLI against this moto with throwaway credentials and no config
+    /// file, returning its stdout parsed as JSON. The output is not put in the transcript (it
+    /// holds secrets by design).
+    #[track_caller]
+    pub fn aws(&self, env: &TestEnv, args: &[&str]) -> serde_json::Value {
+        let out = env
+            .command(venv().join("bin/aws"))
+            .args(args)
+            .args(["--output", "json"])
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAHARNESSHARNESS00")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "harness/harness/harness/harness/harness0",
+            )
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .expect("the venv's aws runs");
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).expect("aws prints JSON")
+        }
+    }
+
+    /// Creates IAM user `user` in moto and an access key for it: (key id, secret). These are
+    /// IAM calls, so [`Moto::sts_calls`] does not see them.
+    #[track_caller]
+    pub fn create_access_key(&self, env: &TestEnv, user: &str) -> (String, String) {
+        self.aws(env, &["iam", "create-user", "--user-name", user]);
+        let key = self.aws(env, &["iam", "create-access-key", "--user-name", user]);
+        let field = |name: &str| {
+            key["AccessKey"][name]
+                .as_str()
+                .unwrap_or_else(|| panic!("create-access-key gave no {name}"))
+                .to_owned()
+        };
+        (field("AccessKeyId"), field("SecretAccessKey"))
+    }
+
+    /// Creates IAM role `name` (trusting anyone in the account) and returns its ARN.
+    #[track_caller]
+    pub fn create_role(&self, env: &TestEnv, name: &str) -> String {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+        let role = self.aws(
+            env,
+            &[
+                "iam",
+                "create-role",
+                "--role-name",
+                name,
+                "--assume-role-policy-document",
+                trust,
+            ],
+        );
+        role["Role"]["Arn"]
+            .as_str()
+            .expect("create-role gave an Arn")
+            .to_owned()
+    }
+
+    /// Turns on moto's SigV4 and IAM policy checks from the next request on: unknown keys
+    /// get `InvalidClientTokenId`, keys of users without a policy `AccessDenied`.
+    #[track_caller]
+    pub fn enable_auth(&self) {
+        let answer = http_request(
+            self.port,
+            "POST",
+            "/moto-api/reset-auth",
+            &[("Content-Type", "text/plain")],
+            b"0",
+        );
+        assert!(
+            matches!(answer, Some((200, _))),
+            "reset-auth answered {answer:?}"
+        );
+    }
+}
+
+/// One STS API request as moto recorded it: the action and its form parameters (decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsCall {
+    pub action: String,
+    pub params: BTreeMap<String, String>,
+}
+
+impl StsCall {
+    /// A parameter's value, e.g. `call.param("RoleArn")`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// Decodes a recorded request if it is an STS call: a form body with `Action=`, signed
+    /// for the `sts` service (or unsigned with STS's API version).
+    pub fn from_recorded(entry: &serde_json::Value) -> Option<StsCall> {
+        use base64::Engine as _;
+        let body = entry["body"].as_str()?;
+        let body = if entry["body_encoded"].as_bool() == Some(true) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .ok()?;
+            String::from_utf8(bytes).ok()?
+        } else {
+            body.to_owned()
+        };
+        let params = parse_form(&body);
+        let action = params.get("Action")?.clone();
+        let authorization = entry["headers"].as_object().and_then(|headers| {
+            headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .and_then(|(_, v)| v.as_str())
+        });
+        let is_sts = match authorization {
+            Some(auth) => credential_scope_service(auth) == Some("sts"),
+            None => params.get("Version").map(String::as_str) == Some("2011-06-15"),
+        };
+        if !is_sts {
+            return None;
+        }
+        let mut params = params;
+        params.remove("Action");
+        params.remove("Version");
+        Some(StsCall { action, params })
+    }
+}
+
+/// The service of a SigV4 `Authorization` header's credential scope
+/// (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`).
+fn credential_scope_service(authorization: &str) -> Option<&str> {
+    let credential = authorization
+        .split([' ', ','])
+        .find_map(|part| part.strip_prefix("Credential="))?;
+    let mut scope = credential.rsplit('/');
+    let terminator = scope.next()?;
+    (terminator == "aws4_request").then_some(())?;
+    scope.next()
+}
+
+/// Parses an `application/x-www-form-urlencoded` body.
+pub fn parse_form(body: &str) -> BTreeMap<String, String> {
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+/// Percent-decoding as in form bodies: `+` is a space.
+pub fn percent_decode(text: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high << 4) | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses the output of `env` (NUL-separated as from `env -0`, else one `NAME=value` per
+/// line) into a map.
+pub fn parse_env(output: &str) -> BTreeMap<String, String> {
+    let separator = if output.contains('\0') { '\0' } else { '\n' };
+    output
+        .split(separator)
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
 }
 
 /// A minimal HTTP/1.0 GET against 127.0.0.1, returning the body of a 2xx answer.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
+    match http_request(port, "GET", path, &[], b"")? {
+        (200..=299, body) => Some(body),
+        _ => None,
+    }
+}
+
+/// A minimal HTTP/1.0 request against 127.0.0.1: (status code, body).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
-    )
-    .ok()?;
+    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(request.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    let ok = head.split_whitespace().nth(1)?.starts_with('2');
-    ok.then(|| body.to_owned())
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
 }
 
 /// Polls `ready` until it holds, panicking after `limit`.

@@ -5,7 +5,8 @@
 //! - `cargo xtask setup`: only the installation part.
 //! - `cargo xtask demo`: the main job end to end against a local STS emulator.
 //!
-//! Standard library only, so it builds in seconds on a fresh machine.
+//! Standard library plus the small test rig (`vault_harness`, which the demo reuses), so it
+//! builds in seconds on a fresh machine.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

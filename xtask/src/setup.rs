@@ -111,7 +111,7 @@ fn rust_toolchain() -> Result {
 }
 
 /// `target/venv`, recreated only when the pinned package list changes.
-fn python_venv(root: &Path) -> Result<PathBuf> {
+pub fn python_venv(root: &Path) -> Result<PathBuf> {
     let venv = root.join("target").join("venv");
     let stamp = venv.join(".vault-packages");
     let wanted = PYTHON_PACKAGES.join("\n");

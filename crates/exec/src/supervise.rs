@@ -78,6 +78,9 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
         role_name: role_name(&prepared.plan),
         region: region.clone(),
         account_id: None,
+        min_left: chrono::Duration::from_std(prepared.plan.min_ttl.value)
+            .unwrap_or(chrono::Duration::MAX)
+            .max(server::MIN_HANDED_OUT),
     });
 
     let mint = |shared: &Shared| -> Result<Arc<Published>, String> {
@@ -125,6 +128,9 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
             );
         }
     }
+    // Watch signals before the child exists, so none is lost in between; they are forwarded
+    // once its PID is known.
+    forward_signals(events.clone());
     let mut child = cmd
         .spawn()
         .map_err(|e| process::spawn_error(e, &options.program.to_string_lossy()))?;
@@ -135,10 +141,9 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
             let _ = events.send(Event::Child(child.wait()));
         });
     }
-    forward_signals(events.clone());
     drop(events);
 
-    let mut next_renewal = next_renewal(&shared);
+    let mut next_renewal = next_renewal_after(&shared);
     loop {
         let wait = next_renewal
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
@@ -153,7 +158,7 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
             Ok(Event::Renew(reply)) => {
                 let current = shared.current.read().expect("not poisoned").clone();
                 let result = match current {
-                    Some(p) if p.fresh(Utc::now()) => Ok(p),
+                    Some(p) if p.fresh(Utc::now(), shared.min_left) => Ok(p),
                     _ => mint(&shared).inspect_err(|e| report(&options.profile, e)),
                 };
                 let _ = reply.send(result);
@@ -185,14 +190,15 @@ const RENEW_AHEAD_STD: Duration = Duration::from_secs(20 * 60);
 
 fn next_renewal(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
     let current = shared.current.read().expect("not poisoned").clone();
-    current.map(|p| p.expires - server::RENEW_AHEAD)
+    let ahead = server::RENEW_AHEAD.max(shared.min_left + chrono::Duration::minutes(5));
+    current.map(|p| p.expires - ahead)
 }
 
-/// After a renewal (or a failed one): not sooner than a minute from now, so a short session
-/// or an unreachable STS cannot spin.
+/// Not sooner than a minute from now, so a short session or an unreachable STS cannot spin.
+/// Nothing published yet (`--lazy`, or every mint failed): no timer; requests ask.
 fn next_renewal_after(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
     let floor = Utc::now() + chrono::Duration::seconds(60);
-    Some(next_renewal(shared).map_or(floor, |at| at.max(floor)))
+    next_renewal(shared).map(|at| at.max(floor))
 }
 
 fn report(profile: &str, error: &str) {

@@ -105,8 +105,9 @@ impl Published {
         })
     }
 
-    pub fn fresh(&self, now: DateTime<Utc>) -> bool {
-        self.expires - now > MIN_HANDED_OUT
+    /// Whether these credentials may still be handed out: more than `min_left` to go.
+    pub fn fresh(&self, now: DateTime<Utc>, min_left: chrono::Duration) -> bool {
+        self.expires - now > min_left
     }
 }
 
@@ -139,6 +140,9 @@ pub struct Shared {
     pub role_name: String,
     pub region: String,
     pub account_id: Option<String>,
+    /// Hand out only credentials with more than this left: 15 minutes, or `AWS_MIN_TTL`
+    /// when that is longer.
+    pub min_left: chrono::Duration,
 }
 
 impl std::fmt::Debug for Shared {
@@ -155,7 +159,7 @@ impl Shared {
     pub async fn credentials(&self) -> Result<Arc<Published>, String> {
         let current = self.current.read().expect("not poisoned").clone();
         if let Some(p) = &current
-            && p.fresh(Utc::now())
+            && p.fresh(Utc::now(), self.min_left)
         {
             return Ok(p.clone());
         }
