@@ -174,6 +174,15 @@ impl Lab {
         run.stdout.lines().map(str::to_owned).collect()
     }
 
+    /// Bad input: no STS call, nothing cached, no secret shown.
+    #[track_caller]
+    fn assert_nothing_minted(&self) {
+        let calls = self.moto.sts_calls();
+        assert!(calls.is_empty(), "{calls:?}");
+        assert!(self.sessions().is_empty());
+        self.assert_no_secrets();
+    }
+
     /// The stored key and the passphrase never appeared in anything printed so far.
     #[track_caller]
     fn assert_no_secrets(&self) {
@@ -857,13 +866,7 @@ mfa_process = echo 'your code is 123456'
     lab.run(&["exec", "chatty", "--", "true"])
         .failure(1)
         .stderr_has("6 digits");
-    assert!(
-        lab.moto.sts_calls().is_empty(),
-        "{:?}",
-        lab.moto.sts_calls()
-    );
-    assert!(lab.sessions().is_empty());
-    lab.assert_no_secrets();
+    lab.assert_nothing_minted();
 }
 
 // ----- export and clear -----
@@ -1210,13 +1213,7 @@ duration_seconds = 60
             assert!(run.stdout.is_empty(), "{all:?} printed {:?}", run.stdout);
         }
     }
-    assert!(
-        lab.moto.sts_calls().is_empty(),
-        "{:?}",
-        lab.moto.sts_calls()
-    );
-    assert!(lab.sessions().is_empty());
-    lab.assert_no_secrets();
+    lab.assert_nothing_minted();
 }
 
 #[test]
