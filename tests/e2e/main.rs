@@ -7,3 +7,4 @@
 mod exec;
 mod servers;
 mod store;
+mod unlock;

@@ -44,6 +44,17 @@ pub enum Command {
     Export(ExportArgs),
     /// Remove cached sessions: all, or one profile's.
     Clear(ClearArgs),
+    /// Open a passphrase vault once; later commands need no passphrase until it idles out.
+    Unlock(UnlockArgs),
+    /// Forget an unlocked vault key now.
+    Lock,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Stay unlocked until this long without use (default: AWS_VAULT_UNLOCK_TIMEOUT or 15m).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_: Option<String>,
 }
 
 /// How to obtain credentials for a profile: shared by exec and export.

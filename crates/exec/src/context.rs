@@ -2,10 +2,12 @@
 //! the config file are, which backend, and how to get the passphrase.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use vault_store::{BackendChoice, BackendKind, PassphraseSource, Vault};
 use vault_sts::config::{self, ConfigFile};
+use vault_sts::duration;
 
 use crate::cli::Cli;
 use crate::error::{CommandError, CommandResult};
@@ -13,6 +15,8 @@ use crate::prompt;
 
 /// The environment variable scripts use to hand over the passphrase of a `file` vault.
 pub const PASSPHRASE_ENV: &str = "AWS_VAULT_FILE_PASSPHRASE";
+pub const UNLOCK_TIMEOUT_ENV: &str = "AWS_VAULT_UNLOCK_TIMEOUT";
+const DEFAULT_UNLOCK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
 pub struct Context {
@@ -53,13 +57,36 @@ impl Context {
 
     pub fn open_vault(&self) -> CommandResult<Vault> {
         tracing::debug!(dir = %self.vault_dir.display(), backend = ?self.backend, "opening vault");
-        Ok(Vault::open(
-            &self.vault_dir,
-            self.backend,
-            Box::new(Passphrase::from_env()),
-        )?)
+        let passphrase = Passphrase::from_env();
+        // A passphrase typed at the terminal unlocks the vault for a while; one passed by a
+        // script in AWS_VAULT_FILE_PASSPHRASE does not (scripts keep their behaviour).
+        let remember = if passphrase.from_env.is_none() {
+            unlock_timeout()?
+        } else {
+            None
+        };
+        let mut vault = Vault::open(&self.vault_dir, self.backend, Box::new(passphrase))?;
+        vault.remember_unlock(remember);
+        Ok(vault)
     }
+}
 
+/// How long an unlocked `file` vault stays unlocked without use: `AWS_VAULT_UNLOCK_TIMEOUT`
+/// (`0` turns unlocking off), default 15 minutes.
+pub fn unlock_timeout() -> CommandResult<Option<Duration>> {
+    match non_empty_env(UNLOCK_TIMEOUT_ENV) {
+        None => Ok(Some(DEFAULT_UNLOCK_TIMEOUT)),
+        Some(text) => {
+            let d = duration::parse(&text).map_err(|e| {
+                CommandError::user(format!("{UNLOCK_TIMEOUT_ENV}: {e}"))
+                    .hint("durations look like 15m, 1h or 900s; 0 turns unlocking off")
+            })?;
+            Ok((!d.is_zero()).then_some(d))
+        }
+    }
+}
+
+impl Context {
     pub fn load_config(&self) -> CommandResult<ConfigFile> {
         Ok(ConfigFile::load(&self.config_path)?)
     }

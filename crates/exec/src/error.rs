@@ -59,9 +59,16 @@ impl From<vault_store::Error> for CommandError {
                  AWS_VAULT_FILE_PASSPHRASE, check that variable"
                     .into(),
             ],
-            E::PassphraseUnavailable(_) => {
-                vec!["run vault in a terminal, or set AWS_VAULT_FILE_PASSPHRASE for scripts".into()]
-            }
+            E::PassphraseUnavailable(_) => vec![
+                "run `vault unlock` in a terminal first (it lasts 15 minutes of inactivity), or \
+                 set AWS_VAULT_FILE_PASSPHRASE for scripts"
+                    .into(),
+            ],
+            E::UnlockUnavailable(_) => vec![
+                "every command will ask for the passphrase; AWS_VAULT_FILE_PASSPHRASE serves \
+                 scripts, and the OS keyring backends need no passphrase"
+                    .into(),
+            ],
             E::Damaged { path, .. } => {
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
                 match name.as_deref() {

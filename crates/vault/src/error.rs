@@ -58,6 +58,10 @@ pub enum Error {
         requested: BackendKind,
     },
 
+    /// Unlock-once is not available on this system.
+    #[error("cannot keep the vault unlocked: {0}")]
+    UnlockUnavailable(String),
+
     /// A profile name that cannot be stored (empty, control characters, too long).
     #[error("invalid profile name {name:?}: {reason}")]
     InvalidProfileName { name: String, reason: &'static str },

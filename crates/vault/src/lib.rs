@@ -15,6 +15,7 @@ mod error;
 mod fsio;
 mod secret;
 mod store;
+pub mod unlocked;
 
 pub use backend::{BackendKind, UnknownBackend};
 pub use error::{Error, Result};

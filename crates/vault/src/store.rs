@@ -18,6 +18,7 @@ use std::io::{Read, Write};
 use std::iter;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use age::secrecy::{ExposeSecret, SecretString};
 use base64::Engine as _;
@@ -30,6 +31,7 @@ use crate::backend::{BackendKind, Keyring};
 use crate::error::{Error, Result};
 use crate::fsio::{self, FileLock};
 use crate::secret::Credentials;
+use crate::unlocked;
 
 const META_FILE: &str = "vault.json";
 const CREDENTIALS_FILE: &str = "credentials.json";
@@ -143,6 +145,8 @@ pub struct Vault {
     passphrase: Box<dyn PassphraseSource>,
     meta: Option<Meta>,
     identity: OnceLock<age::x25519::Identity>,
+    /// `file` backend: keep the opened vault key for this idle time after asking.
+    remember: Option<Duration>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -180,7 +184,42 @@ impl Vault {
             passphrase,
             meta,
             identity: OnceLock::new(),
+            remember: None,
         })
+    }
+
+    /// After the passphrase opens the vault key, keep it unlocked for `idle` (see
+    /// [`crate::unlocked`]). Off by default: scripts that pass the passphrase keep their
+    /// behaviour.
+    pub fn remember_unlock(&mut self, idle: Option<Duration>) {
+        self.remember = idle;
+    }
+
+    /// Opens the vault key and keeps it unlocked for `idle`, whatever `remember_unlock` says.
+    /// For keyring backends there is nothing to keep: returns `Ok(false)`.
+    pub fn unlock_for(&self, idle: Duration) -> Result<bool> {
+        let meta = self.meta()?;
+        if parse_backend(&self.dir, &meta.backend)? != BackendKind::File {
+            return Ok(false);
+        }
+        let identity = self.identity()?;
+        unlocked::put(&meta.id, identity.to_string().expose_secret(), idle)
+            .map_err(|e| Error::UnlockUnavailable(e.0))?;
+        Ok(true)
+    }
+
+    /// Forgets a kept vault key now. Returns whether one was kept.
+    pub fn forget_unlock(&self) -> bool {
+        self.meta
+            .as_ref()
+            .is_some_and(|meta| unlocked::forget(&meta.id))
+    }
+
+    /// Whether the vault key is kept unlocked (pushes its idle timeout back).
+    pub fn is_unlocked(&self) -> bool {
+        self.meta
+            .as_ref()
+            .is_some_and(|meta| unlocked::get(&meta.id).is_some())
     }
 
     /// The platform's default location: `<data dir>/vault` (e.g. `~/.local/share/vault`).
@@ -213,7 +252,7 @@ impl Vault {
             return Ok(None);
         }
         fsio::create_private_dir(&self.dir)?;
-        let _lock = self.lock()?;
+        let _lock = self.write_lock()?;
         // Another process may have created it while we waited for the lock.
         if let Some(meta) = read_meta(&self.dir)? {
             self.meta = Some(meta);
@@ -248,6 +287,12 @@ impl Vault {
             &self.dir.join(META_FILE),
             &fsio::frame(META_FORMAT, FORMAT_VERSION, &body),
         )?;
+        if backend == BackendKind::File
+            && let Some(idle) = self.remember
+            && let Err(e) = unlocked::put(&meta.id, secret_key.expose_secret(), idle)
+        {
+            tracing::debug!("not keeping the new vault unlocked: {e}");
+        }
         tracing::debug!(dir = %self.dir.display(), %backend, "created vault");
         let _ = self.identity.set(identity);
         self.meta = Some(meta);
@@ -296,6 +341,20 @@ impl Vault {
         }
         let meta = self.meta()?;
         let backend = parse_backend(&self.dir, &meta.backend)?;
+        if backend == BackendKind::File
+            && let Some(kept) = unlocked::get(&meta.id)
+        {
+            match kept.parse::<age::x25519::Identity>() {
+                Ok(identity) if identity.to_public().to_string() == meta.recipient => {
+                    tracing::debug!("vault key kept unlocked in the kernel keyring");
+                    return Ok(self.identity.get_or_init(|| identity));
+                }
+                // Not this vault's key (a vault recreated under the same id?): drop it.
+                _ => {
+                    unlocked::forget(&meta.id);
+                }
+            }
+        }
         let secret: Zeroizing<Vec<u8>> = if backend == BackendKind::File {
             let wrapped = meta
                 .wrapped_key
@@ -339,6 +398,12 @@ impl Vault {
                 "the vault key does not match the recorded public key",
             ));
         }
+        if backend == BackendKind::File
+            && let Some(idle) = self.remember
+            && let Err(e) = unlocked::put(&meta.id, text.trim(), idle)
+        {
+            tracing::debug!("not keeping the vault unlocked: {e}");
+        }
         Ok(self.identity.get_or_init(|| identity))
     }
 
@@ -360,7 +425,7 @@ impl Vault {
         self.dir.join(META_FILE)
     }
 
-    fn lock(&self) -> Result<FileLock> {
+    fn write_lock(&self) -> Result<FileLock> {
         FileLock::acquire(&self.dir.join(LOCK_FILE))
     }
 
@@ -408,7 +473,7 @@ impl Vault {
         // tampered vault.json must not make us encrypt a new key to someone else.
         self.identity()?;
         let data = self.seal(&credentials.encode(profile))?;
-        let _lock = self.lock()?;
+        let _lock = self.write_lock()?;
         let mut body = self.read_credentials()?;
         body.entries.insert(
             profile.to_owned(),
@@ -428,7 +493,7 @@ impl Vault {
         if !self.exists() {
             return Ok(false);
         }
-        let _lock = self.lock()?;
+        let _lock = self.write_lock()?;
         let mut body = self.read_credentials()?;
         let removed = body.entries.remove(profile).is_some();
         if removed {
@@ -502,7 +567,7 @@ impl Vault {
     /// Caches a session. Expired entries are purged on the way.
     pub fn store_session(&self, info: &SessionInfo, credentials: &Credentials) -> Result<()> {
         let data = self.seal(&credentials.encode(&info.profile))?;
-        let _lock = self.lock()?;
+        let _lock = self.write_lock()?;
         let (mut body, _) = self.read_sessions()?;
         let now = Utc::now();
         body.entries.retain(|_, r| r.expires > now);
@@ -525,7 +590,7 @@ impl Vault {
         if !self.exists() {
             return Ok(0);
         }
-        let _lock = self.lock()?;
+        let _lock = self.write_lock()?;
         self.remove_sessions_locked(filter)
     }
 

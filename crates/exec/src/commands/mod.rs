@@ -8,6 +8,7 @@ mod explain;
 mod export;
 mod list;
 mod remove;
+mod unlock;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Exec(args) => return exec::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Clear(args) => clear::run(&ctx, args),
+        Command::Unlock(args) => unlock::unlock(&ctx, args),
+        Command::Lock => unlock::lock(&ctx),
     }?;
     Ok(ExitCode::SUCCESS)
 }

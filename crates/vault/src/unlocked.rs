@@ -1,0 +1,140 @@
+//! Unlock once: the opened vault key of a `file` vault, kept for an idle timeout so later
+//! commands need neither the passphrase nor scrypt's half second and 256 MiB.
+//!
+//! Linux keeps it in the kernel: a `user` key in the caller's session keyring, readable only
+//! by processes that possess that keyring (the login session that unlocked it), never by other
+//! users, never on disk, with a kernel-enforced timeout that every use pushes back (idle
+//! timeout). The payload is `<idle seconds>\n<age identity>`, so a use refreshes the timeout
+//! the unlock chose. Other platforms have no such cache yet: every command asks.
+
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+/// Why the cache could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+fn description(vault_id: &str) -> String {
+    format!("vault-unlock:{vault_id}")
+}
+
+fn encode(secret: &str, idle: Duration) -> Zeroizing<Vec<u8>> {
+    let mut payload = Zeroizing::new(Vec::with_capacity(secret.len() + 16));
+    payload.extend_from_slice(idle.as_secs().to_string().as_bytes());
+    payload.push(b'\n');
+    payload.extend_from_slice(secret.as_bytes());
+    payload
+}
+
+fn decode(payload: &[u8]) -> Option<(Duration, Zeroizing<String>)> {
+    let newline = payload.iter().position(|&b| b == b'\n')?;
+    let idle: u64 = std::str::from_utf8(&payload[..newline])
+        .ok()?
+        .parse()
+        .ok()?;
+    let secret = std::str::from_utf8(&payload[newline + 1..]).ok()?;
+    Some((Duration::from_secs(idle), Zeroizing::new(secret.to_owned())))
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use linux_keyutils::{KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, Permission};
+
+    use super::*;
+
+    /// The caller's session keyring, or the user-session keyring when it has none. Never a
+    /// new one: a keyring created here would die with this process.
+    fn session() -> Result<KeyRing, Unavailable> {
+        KeyRing::from_special_id(KeyRingIdentifier::Session, false)
+            .map_err(|e| Unavailable(format!("the kernel keyring is not usable here ({e})")))
+    }
+
+    /// The cached identity, its timeout pushed back; `None` when absent or expired.
+    pub fn get(vault_id: &str) -> Option<Zeroizing<String>> {
+        let ring = session().ok()?;
+        let key = ring.search(&description(vault_id)).ok()?;
+        let payload = Zeroizing::new(key.read_to_vec().ok()?);
+        let (idle, secret) = decode(&payload)?;
+        let _ = key.set_timeout(idle.as_secs() as usize);
+        Some(secret)
+    }
+
+    pub fn put(vault_id: &str, secret: &str, idle: Duration) -> Result<(), Unavailable> {
+        let ring = session()?;
+        let payload = encode(secret, idle);
+        let fail = |e: linux_keyutils::KeyError| {
+            Unavailable(format!(
+                "cannot keep the vault key in the kernel keyring ({e})"
+            ))
+        };
+        let key = ring
+            .add_key(&description(vault_id), &*payload)
+            .map_err(fail)?;
+        // Only processes possessing this session keyring may see or read it; the owner uid
+        // without possession gets nothing, other users nothing.
+        key.set_perms(
+            KeyPermissionsBuilder::builder()
+                .posessor(Permission::ALL)
+                .build(),
+        )
+        .map_err(fail)?;
+        key.set_timeout(idle.as_secs().max(1) as usize)
+            .map_err(fail)
+    }
+
+    /// Forgets the cached identity. Returns whether there was one.
+    pub fn forget(vault_id: &str) -> bool {
+        let Ok(ring) = session() else {
+            return false;
+        };
+        match ring.search(&description(vault_id)) {
+            Ok(key) => key.invalidate().is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    pub fn supported() -> Result<(), Unavailable> {
+        session().map(|_| ())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use super::*;
+
+    pub fn get(_vault_id: &str) -> Option<Zeroizing<String>> {
+        None
+    }
+
+    pub fn put(_vault_id: &str, _secret: &str, _idle: Duration) -> Result<(), Unavailable> {
+        supported()
+    }
+
+    pub fn forget(_vault_id: &str) -> bool {
+        false
+    }
+
+    pub fn supported() -> Result<(), Unavailable> {
+        Err(Unavailable(
+            "unlocking once is only available on Linux for now; keyring backends need no passphrase".into(),
+        ))
+    }
+}
+
+pub use imp::{forget, get, put, supported};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trip() {
+        let payload = encode("AGE-SECRET-KEY-1XYZ", Duration::from_secs(900));
+        let (idle, secret) = decode(&payload).unwrap();
+        assert_eq!(idle, Duration::from_secs(900));
+        assert_eq!(secret.as_str(), "AGE-SECRET-KEY-1XYZ");
+        assert!(decode(b"nonsense").is_none());
+    }
+}
