@@ -16,10 +16,14 @@ use zeroize::Zeroizing;
 #[error("{0}")]
 pub struct Unavailable(pub String);
 
+// Only the Linux implementation keeps keys; elsewhere these go unused.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn description(vault_id: &str) -> String {
     format!("vault-unlock:{vault_id}")
 }
 
+// Only the Linux implementation keeps keys; elsewhere these go unused.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn encode(secret: &str, idle: Duration) -> Zeroizing<Vec<u8>> {
     let mut payload = Zeroizing::new(Vec::with_capacity(secret.len() + 16));
     payload.extend_from_slice(idle.as_secs().to_string().as_bytes());
@@ -28,6 +32,8 @@ fn encode(secret: &str, idle: Duration) -> Zeroizing<Vec<u8>> {
     payload
 }
 
+// Only the Linux implementation keeps keys; elsewhere these go unused.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn decode(payload: &[u8]) -> Option<(Duration, Zeroizing<String>)> {
     let newline = payload.iter().position(|&b| b == b'\n')?;
     let idle: u64 = std::str::from_utf8(&payload[..newline])
