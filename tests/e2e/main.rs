@@ -6,5 +6,6 @@
 
 mod exec;
 mod servers;
+mod sources;
 mod store;
 mod unlock;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod credential_process;
 pub mod duration;
 pub mod mint;
 pub mod plan;

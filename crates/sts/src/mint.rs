@@ -22,7 +22,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use vault_store::{Credentials, SessionInfo, Vault};
 
+use crate::credential_process;
 use crate::plan::{Plan, Step, StepKind};
+use crate::profile::CredentialSourceKind;
 
 /// Where MFA codes come from; implemented by the binary (flag, `mfa_process`, ykman, prompt).
 pub trait MfaSource {
@@ -55,6 +57,18 @@ pub enum MintError {
     },
     #[error("STS call {step} failed: {message}")]
     Other { step: String, message: String },
+    #[error("no credentials from {source_name} for profile {profile:?}: {message}")]
+    Source {
+        source_name: &'static str,
+        profile: String,
+        message: String,
+    },
+    #[error("credential_process of profile {profile:?} ({origin}) {problem}")]
+    Process {
+        profile: String,
+        origin: String,
+        problem: String,
+    },
 }
 
 /// What the plan produced.
@@ -133,6 +147,9 @@ impl<'a> Minter<'a> {
         let Some(key) = &step.cache_key else {
             return Ok(None);
         };
+        if !self.vault.exists() {
+            return Ok(None);
+        }
         let Some(session) = self.vault.session(key)? else {
             return Ok(None);
         };
@@ -153,23 +170,27 @@ impl<'a> Minter<'a> {
     ) -> Result<(Credentials, Option<String>), MintError> {
         let step = &plan.steps[index];
         let Some(key) = &step.cache_key else {
-            let credentials = self
-                .vault
-                .credentials(&step.profile)?
-                .ok_or_else(|| MintError::NoStoredKey(step.profile.clone()))?;
-            return Ok((credentials, None));
+            return Ok((self.uncached_base(step)?, None));
         };
         if let Some(session) = self.cached(plan, step)? {
             tracing::debug!(step = step.name(), profile = %step.profile, "using cached session");
             return Ok((session.credentials, account_of(&session.info.description)));
         }
-        let _lock = self.vault.named_lock(key)?;
+        // Without a vault (CI with only credential_source or web identity) there is nothing
+        // to cache in: mint and hand out.
+        let _lock = match self.vault.exists() {
+            true => Some(self.vault.named_lock(key)?),
+            false => None,
+        };
         // Someone else may have minted it while we waited.
         if let Some(session) = self.cached(plan, step)? {
             tracing::debug!(step = step.name(), profile = %step.profile, "another process minted it");
             return Ok((session.credentials, account_of(&session.info.description)));
         }
-        let (upstream, _) = self.obtain(plan, index - 1, minted)?;
+        let upstream = match index {
+            0 => None,
+            _ => Some(self.obtain(plan, index - 1, minted)?.0),
+        };
         let code = if step.needs_mfa() {
             let serial = plan
                 .mfa_serial
@@ -185,11 +206,21 @@ impl<'a> Minter<'a> {
             None
         };
         tracing::debug!(step = step.name(), profile = %step.profile, "calling STS");
-        let (credentials, account_id) = self.call(plan, step, &upstream, code.as_ref())?;
+        let (credentials, account_id) = match &step.kind {
+            StepKind::CredentialProcess(command) => {
+                (credential_process::run(&step.profile, command)?, None)
+            }
+            _ => self.call(plan, step, upstream.as_ref(), code.as_ref())?,
+        };
         minted.push(step.describe());
-        let expires = credentials
-            .expiration
-            .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(1));
+        // Credentials without an expiry (a credential_process handing out long-lived keys)
+        // are used but not cached.
+        let Some(expires) = credentials.expiration else {
+            return Ok((credentials, account_id));
+        };
+        if !self.vault.exists() {
+            return Ok((credentials, account_id));
+        }
         let mut description = step.describe();
         if let Some(account) = &account_id {
             description.push_str(&format!(" account={account}"));
@@ -205,6 +236,51 @@ impl<'a> Minter<'a> {
             &credentials,
         )?;
         Ok((credentials, account_id))
+    }
+
+    /// The first credentials of a chain that are not cached by us: the stored key, or the
+    /// SDK's environment / instance / container providers (which cache and refresh
+    /// themselves).
+    fn uncached_base(&self, step: &Step) -> Result<Credentials, MintError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let kind = match &step.kind {
+            StepKind::StoredKey => {
+                return self
+                    .vault
+                    .credentials(&step.profile)?
+                    .ok_or_else(|| MintError::NoStoredKey(step.profile.clone()));
+            }
+            StepKind::Source(kind) => kind.value,
+            _ => unreachable!("only the stored key and credential_source go uncached"),
+        };
+        let runtime = &self.client().runtime;
+        let provided = match kind {
+            CredentialSourceKind::Environment => runtime.block_on(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new()
+                    .provide_credentials(),
+            ),
+            CredentialSourceKind::Ec2InstanceMetadata => runtime.block_on(
+                aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+                    .build()
+                    .provide_credentials(),
+            ),
+            CredentialSourceKind::EcsContainer => runtime.block_on(
+                aws_config::ecs::EcsCredentialsProvider::builder()
+                    .build()
+                    .provide_credentials(),
+            ),
+        };
+        let c = provided.map_err(|e| MintError::Source {
+            source_name: kind.name(),
+            profile: step.profile.clone(),
+            message: error_chain(&e),
+        })?;
+        Ok(Credentials {
+            access_key_id: SecretString::from(c.access_key_id()),
+            secret_access_key: SecretString::from(c.secret_access_key()),
+            session_token: c.session_token().map(SecretString::from),
+            expiration: c.expiry().map(DateTime::<Utc>::from),
+        })
     }
 
     fn client(&self) -> &Client {
@@ -234,25 +310,24 @@ impl<'a> Minter<'a> {
         &self,
         plan: &Plan,
         step: &Step,
-        upstream: &Credentials,
+        upstream: Option<&Credentials>,
         code: Option<&SecretString>,
     ) -> Result<(Credentials, Option<String>), MintError> {
         let client = self.client();
-        let provider = aws_credential_types::Credentials::new(
-            upstream.access_key_id.expose_secret(),
-            upstream.secret_access_key.expose_secret(),
-            upstream
-                .session_token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned()),
-            None,
-            "vault",
-        );
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&client.config)
-                .credentials_provider(provider)
-                .build(),
-        );
+        let mut config = aws_sdk_sts::config::Builder::from(&client.config);
+        if let Some(upstream) = upstream {
+            config = config.credentials_provider(aws_credential_types::Credentials::new(
+                upstream.access_key_id.expose_secret(),
+                upstream.secret_access_key.expose_secret(),
+                upstream
+                    .session_token
+                    .as_ref()
+                    .map(|t| t.expose_secret().to_owned()),
+                None,
+                "vault",
+            ));
+        }
+        let sts = aws_sdk_sts::Client::from_conf(config.build());
         let seconds = step
             .duration
             .as_ref()
@@ -260,8 +335,44 @@ impl<'a> Minter<'a> {
         let serial = plan.mfa_serial.as_ref().map(|s| s.value.clone());
         let code = code.map(|c| c.expose_secret().to_owned());
         let name = step.name().to_owned();
+        let account_of_user = |arn: &str| arn.split(':').nth(4).map(str::to_owned);
         let result = match &step.kind {
-            StepKind::StoredKey => unreachable!("the stored key is not minted"),
+            StepKind::StoredKey | StepKind::Source(_) | StepKind::CredentialProcess(_) => {
+                unreachable!("not an STS call")
+            }
+            StepKind::WebIdentity { role, token_file } => {
+                let token =
+                    std::fs::read_to_string(&token_file.value).map_err(|e| MintError::Source {
+                        source_name: "web_identity_token_file",
+                        profile: step.profile.clone(),
+                        message: format!(
+                            "cannot read {} ({}): {e}",
+                            token_file.value, token_file.origin
+                        ),
+                    })?;
+                let session_name = role
+                    .session_name
+                    .as_ref()
+                    .map(|n| n.value.clone())
+                    .unwrap_or_else(|| self.default_session_name.clone());
+                let request = sts
+                    .assume_role_with_web_identity()
+                    .role_arn(&role.arn.value)
+                    .role_session_name(session_name)
+                    .web_identity_token(token.trim())
+                    .set_duration_seconds(seconds);
+                client
+                    .runtime
+                    .block_on(request.send())
+                    .map(|out| {
+                        let account = out
+                            .assumed_role_user
+                            .as_ref()
+                            .and_then(|u| account_of_user(&u.arn));
+                        (out.credentials, account)
+                    })
+                    .map_err(|e| self.sts_error(&name, &step.profile, e))
+            }
             StepKind::GetSessionToken { mfa } => {
                 let mut request = sts.get_session_token().set_duration_seconds(seconds);
                 if *mfa {
@@ -279,12 +390,27 @@ impl<'a> Minter<'a> {
                     .as_ref()
                     .map(|n| n.value.clone())
                     .unwrap_or_else(|| self.default_session_name.clone());
+                let tags = role.session_tags.as_ref().map(|t| {
+                    t.value
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            aws_sdk_sts::types::Tag::builder()
+                                .key(k)
+                                .value(v)
+                                .build()
+                                .ok()
+                        })
+                        .collect::<Vec<_>>()
+                });
                 let mut request = sts
                     .assume_role()
                     .role_arn(&role.arn.value)
                     .role_session_name(session_name)
                     .set_duration_seconds(seconds)
-                    .set_external_id(role.external_id.as_ref().map(|e| e.value.clone()));
+                    .set_external_id(role.external_id.as_ref().map(|e| e.value.clone()))
+                    .set_tags(tags)
+                    .set_transitive_tag_keys(role.transitive_tags.as_ref().map(|t| t.value.clone()))
+                    .set_source_identity(role.source_identity.as_ref().map(|s| s.value.clone()));
                 if *mfa {
                     request = request.set_serial_number(serial).set_token_code(code);
                 }
@@ -295,7 +421,7 @@ impl<'a> Minter<'a> {
                         let account = out
                             .assumed_role_user
                             .as_ref()
-                            .and_then(|u| u.arn.split(':').nth(4).map(str::to_owned));
+                            .and_then(|u| account_of_user(&u.arn));
                         (out.credentials, account)
                     })
                     .map_err(|e| self.sts_error(&name, &step.profile, e))

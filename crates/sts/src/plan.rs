@@ -20,7 +20,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::duration;
-use crate::profile::{Origin, Resolved, RoleSpec, Sourced};
+use crate::profile::{BaseSource, CredentialSourceKind, Origin, Resolved, RoleSpec, Sourced};
 
 /// STS limits.
 const MIN_DURATION: Duration = Duration::from_secs(900);
@@ -84,12 +84,25 @@ pub struct PlanOptions {
     /// The STS endpoint override in force, if any (part of every cache key, so sessions
     /// from a test endpoint never serve the real one).
     pub endpoint: Option<String>,
+    /// A digest of the base credentials' identity when they come from outside the vault
+    /// (environment key id, web identity token), so sessions they minted are not reused
+    /// for other credentials.
+    pub source_fingerprint: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepKind {
     /// The long-lived key pair from the vault.
     StoredKey,
+    /// Credentials from the SDK's environment / instance / container provider.
+    Source(Sourced<CredentialSourceKind>),
+    /// Credentials printed by `credential_process`.
+    CredentialProcess(Sourced<String>),
+    /// AssumeRoleWithWebIdentity with the token in a file.
+    WebIdentity {
+        role: Box<RoleSpec>,
+        token_file: Sourced<String>,
+    },
     /// GetSessionToken; `mfa` when it carries the MFA code.
     GetSessionToken { mfa: bool },
     /// AssumeRole; `mfa` when it carries the MFA code itself; `chained` when assumed with
@@ -118,6 +131,9 @@ impl Step {
     pub fn name(&self) -> &'static str {
         match self.kind {
             StepKind::StoredKey => "stored key",
+            StepKind::Source(_) => "credential_source",
+            StepKind::CredentialProcess(_) => "credential_process",
+            StepKind::WebIdentity { .. } => "AssumeRoleWithWebIdentity",
             StepKind::GetSessionToken { .. } => "GetSessionToken",
             StepKind::AssumeRole { .. } => "AssumeRole",
         }
@@ -134,6 +150,11 @@ impl Step {
     pub fn describe(&self) -> String {
         match &self.kind {
             StepKind::StoredKey => format!("stored key of {}", self.profile),
+            StepKind::Source(kind) => format!("credential_source {}", kind.value.name()),
+            StepKind::CredentialProcess(_) => format!("credential_process of {}", self.profile),
+            StepKind::WebIdentity { role, .. } => {
+                format!("AssumeRoleWithWebIdentity {}", role.arn.value)
+            }
             StepKind::GetSessionToken { mfa: true } => "GetSessionToken with MFA".to_owned(),
             StepKind::GetSessionToken { mfa: false } => "GetSessionToken".to_owned(),
             StepKind::AssumeRole { role, .. } => format!("AssumeRole {}", role.arn.value),
@@ -169,18 +190,91 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
     let endpoint = options.endpoint.as_deref().unwrap_or("-");
     let serial = resolved.mfa_serial.as_ref().map(|s| s.value.as_str());
 
-    let mut steps = vec![Step {
-        kind: StepKind::StoredKey,
-        profile: resolved.base.clone(),
-        duration: None,
-        cache_key: None,
-        notes: Vec::new(),
-    }];
-    let key_id = format!("key|{}", resolved.base);
+    let fingerprint = options.source_fingerprint.as_deref().unwrap_or("-");
+    let (first, key_id) = match &resolved.source {
+        BaseSource::StoredKey => (
+            Step {
+                kind: StepKind::StoredKey,
+                profile: resolved.base.clone(),
+                duration: None,
+                cache_key: None,
+                notes: Vec::new(),
+            },
+            format!("key|{}", resolved.base),
+        ),
+        BaseSource::CredentialSource(kind) => (
+            Step {
+                kind: StepKind::Source(kind.clone()),
+                profile: resolved.base.clone(),
+                duration: None,
+                cache_key: None,
+                notes: Vec::new(),
+            },
+            // Sessions minted from other source credentials must not be reused.
+            format!(
+                "source|{}|{}|{fingerprint}",
+                resolved.base,
+                kind.value.name()
+            ),
+        ),
+        BaseSource::Process(command) => {
+            let key = cache_key(&["credential_process", &resolved.base, &command.value]);
+            (
+                Step {
+                    kind: StepKind::CredentialProcess(command.clone()),
+                    profile: resolved.base.clone(),
+                    duration: None,
+                    cache_key: Some(key.clone()),
+                    notes: vec!["cached in the vault until the Expiration it reports".into()],
+                },
+                key,
+            )
+        }
+        BaseSource::WebIdentity { role, token_file } => {
+            let duration = checked(
+                role.duration
+                    .clone()
+                    .unwrap_or_else(|| ttls.assume_role.clone()),
+                MAX_ASSUME_ROLE,
+            )?;
+            let key = cache_key(&[
+                "AssumeRoleWithWebIdentity",
+                &role.arn.value,
+                role.session_name.as_ref().map_or("-", |v| v.value.as_str()),
+                &token_file.value,
+                fingerprint,
+                &duration.value.as_secs().to_string(),
+                role.partition(),
+                endpoint,
+            ]);
+            (
+                Step {
+                    kind: StepKind::WebIdentity {
+                        role: role.clone(),
+                        token_file: token_file.clone(),
+                    },
+                    profile: resolved.base.clone(),
+                    duration: Some(duration),
+                    cache_key: Some(key.clone()),
+                    notes: Vec::new(),
+                },
+                key,
+            )
+        }
+    };
+    let stored_key = matches!(resolved.source, BaseSource::StoredKey);
+    // Credentials of a role (instance, container, web identity, SAML) make every AssumeRole
+    // a chained one.
+    let base_is_role = match &resolved.source {
+        BaseSource::StoredKey => false,
+        BaseSource::CredentialSource(kind) => kind.value != CredentialSourceKind::Environment,
+        BaseSource::Process(_) | BaseSource::WebIdentity { .. } => true,
+    };
+    let mut steps = vec![first];
     let roles: Vec<(&str, &RoleSpec)> = resolved.roles().collect();
 
     if roles.is_empty() {
-        if !options.no_session {
+        if stored_key && !options.no_session {
             let duration = checked(
                 options
                     .duration
@@ -222,7 +316,8 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
     let first_duration = role_duration(0, roles[0].1)?;
     // Session-token credentials can only assume roles for up to an hour; longer roles are
     // assumed straight from the key, with the MFA code on the AssumeRole itself.
-    let mfa_session = serial.is_some() && !options.no_session && first_duration.value <= CHAIN_CAP;
+    let mfa_session =
+        stored_key && serial.is_some() && !options.no_session && first_duration.value <= CHAIN_CAP;
 
     let mut upstream = key_id;
     if mfa_session {
@@ -252,7 +347,7 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
             role_duration(i, role)?
         };
         let mut notes = Vec::new();
-        let chained = i > 0;
+        let chained = i > 0 || base_is_role;
         let cap_reason = if chained {
             Some("chained role sessions")
         } else if mfa_session {
@@ -288,6 +383,7 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
             &duration.value.as_secs().to_string(),
             role.partition(),
             endpoint,
+            &tags_text(role),
         ]);
         steps.push(Step {
             kind: StepKind::AssumeRole {
@@ -303,6 +399,26 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
         upstream = key;
     }
     Ok(finish(resolved, ttls, steps))
+}
+
+/// Session tags, transitive keys and source identity, for the cache key.
+fn tags_text(role: &RoleSpec) -> String {
+    let tags = role.session_tags.as_ref().map_or(String::new(), |t| {
+        t.value
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let transitive = role
+        .transitive_tags
+        .as_ref()
+        .map_or(String::new(), |t| t.value.join(","));
+    let identity = role
+        .source_identity
+        .as_ref()
+        .map_or("", |s| s.value.as_str());
+    format!("{tags}|{transitive}|{identity}")
 }
 
 fn finish(resolved: &Resolved, ttls: &Ttls, steps: Vec<Step>) -> Plan {
@@ -371,6 +487,9 @@ mod tests {
             external_id: None,
             session_name: None,
             duration: secs.map(|s| src(Duration::from_secs(s))),
+            session_tags: None,
+            transitive_tags: None,
+            source_identity: None,
         }
     }
 
@@ -391,6 +510,7 @@ mod tests {
             name: links[0].profile.clone(),
             links,
             base: "base".into(),
+            source: BaseSource::StoredKey,
             region: None,
             mfa_serial: mfa.then(|| src("arn:aws:iam::123456789012:mfa/alice".to_owned())),
             mfa_process: None,
@@ -403,6 +523,7 @@ mod tests {
             duration: None,
             ttls: Ttls::from_env(|_| None).unwrap(),
             endpoint: None,
+            source_fingerprint: None,
         }
     }
 

@@ -143,6 +143,11 @@ pub struct RoleSpec {
     pub external_id: Option<Sourced<String>>,
     pub session_name: Option<Sourced<String>>,
     pub duration: Option<Sourced<Duration>>,
+    /// `session_tags = k=v,k2=v2`
+    pub session_tags: Option<Sourced<Vec<(String, String)>>>,
+    /// `transitive_session_tags = k,k2`
+    pub transitive_tags: Option<Sourced<Vec<String>>>,
+    pub source_identity: Option<Sourced<String>>,
 }
 
 impl RoleSpec {
@@ -164,6 +169,41 @@ pub struct Link {
     pub role: Option<RoleSpec>,
 }
 
+/// `credential_source` values (the AWS CLI's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialSourceKind {
+    Environment,
+    Ec2InstanceMetadata,
+    EcsContainer,
+}
+
+impl CredentialSourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialSourceKind::Environment => "Environment",
+            CredentialSourceKind::Ec2InstanceMetadata => "Ec2InstanceMetadata",
+            CredentialSourceKind::EcsContainer => "EcsContainer",
+        }
+    }
+}
+
+/// Where the first credentials of a chain come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseSource {
+    /// A long-lived key pair in the vault.
+    StoredKey,
+    /// `credential_source`: the environment, the instance role, or the container role,
+    /// through the SDK's own providers.
+    CredentialSource(Sourced<CredentialSourceKind>),
+    /// `web_identity_token_file` + `role_arn`: AssumeRoleWithWebIdentity (CI OIDC).
+    WebIdentity {
+        role: Box<RoleSpec>,
+        token_file: Sourced<String>,
+    },
+    /// `credential_process`: an external program (SAML tools) prints credentials.
+    Process(Sourced<String>),
+}
+
 /// A profile resolved down to the stored key that backs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
@@ -171,8 +211,10 @@ pub struct Resolved {
     pub name: String,
     /// From the requested profile (first) down to the base.
     pub links: Vec<Link>,
-    /// The profile whose stored key starts the chain.
+    /// The profile whose credentials start the chain.
     pub base: String,
+    /// Where those credentials come from.
+    pub source: BaseSource,
     pub region: Option<Sourced<String>>,
     pub mfa_serial: Option<Sourced<String>>,
     pub mfa_process: Option<Sourced<String>>,
@@ -251,7 +293,7 @@ pub fn resolve(
     let mut links = Vec::new();
     let mut visited: Vec<String> = Vec::new();
     let mut current = name.to_owned();
-    let base = loop {
+    let (base, source) = loop {
         if visited.contains(&current) {
             visited.push(current);
             return Err(ProfileError::Cycle(visited.join(" → ")));
@@ -263,21 +305,70 @@ pub fn resolve(
         if is_requested && let Some(arn) = &overrides.role_arn {
             role_arn = Some(arn.clone());
         }
-        let source = reader.get(&current, "source_profile")?;
+        let source_profile = reader.get(&current, "source_profile")?;
+        let credential_source = reader.get(&current, "credential_source")?;
+        let process = reader.get(&current, "credential_process")?;
+        let token_file = reader.get(&current, "web_identity_token_file")?;
 
         let role = match role_arn {
             Some(arn) => Some(role_spec(&reader, &current, arn, is_requested, overrides)?),
             None => None,
         };
+
+        // A role assumed with a web identity token needs no other credentials.
+        if let (Some(role), Some(token_file)) = (&role, &token_file) {
+            let source = BaseSource::WebIdentity {
+                role: Box::new(role.clone()),
+                token_file: token_file.clone(),
+            };
+            links.push(Link {
+                profile: current.clone(),
+                role: None,
+            });
+            break (current, source);
+        }
+        if role.is_none()
+            && let Some(cs) = &credential_source
+        {
+            return Err(ProfileError::Invalid {
+                key: "credential_source",
+                profile: current,
+                origin: cs.origin.clone(),
+                reason:
+                    "it needs role_arn: it names where the credentials to assume the role come from"
+                        .into(),
+            });
+        }
         let has_role = role.is_some();
         links.push(Link {
             profile: current.clone(),
             role,
         });
 
-        match source {
+        if has_role && let Some(cs) = credential_source {
+            let kind = match cs.value.as_str() {
+                "Environment" => CredentialSourceKind::Environment,
+                "Ec2InstanceMetadata" => CredentialSourceKind::Ec2InstanceMetadata,
+                "EcsContainer" => CredentialSourceKind::EcsContainer,
+                other => {
+                    return Err(ProfileError::Invalid {
+                        key: "credential_source",
+                        profile: current,
+                        origin: cs.origin,
+                        reason: format!(
+                            "{other:?} is not one of Environment, Ec2InstanceMetadata, EcsContainer"
+                        ),
+                    });
+                }
+            };
+            break (
+                current,
+                BaseSource::CredentialSource(Sourced::new(kind, cs.origin)),
+            );
+        }
+        match source_profile {
             // `source_profile = self`: this profile's own stored key.
-            Some(src) if src.value == current => break current,
+            Some(src) if src.value == current => break (current, BaseSource::StoredKey),
             Some(src) => {
                 if !config.has_profile(&src.value) && !has_key(&src.value) {
                     return Err(ProfileError::MissingSource {
@@ -288,10 +379,12 @@ pub fn resolve(
                 }
                 current = src.value;
             }
+            None if has_key(&current) => break (current, BaseSource::StoredKey),
+            None if process.is_some() => {
+                let process = process.expect("checked");
+                break (current, BaseSource::Process(process));
+            }
             None if has_role => {
-                if has_key(&current) {
-                    break current;
-                }
                 let origin = links
                     .last()
                     .and_then(|l| l.role.as_ref())
@@ -302,17 +395,10 @@ pub fn resolve(
                     origin,
                 });
             }
-            None => break current,
+            None => break (current, BaseSource::StoredKey),
         }
     };
-    // The base link has no role of its own unless `source_profile = self`.
-    if links.last().map(|l| l.profile != base).unwrap_or(true) {
-        links.push(Link {
-            profile: base.clone(),
-            role: None,
-        });
-    }
-    if !has_key(&base) {
+    if matches!(source, BaseSource::StoredKey) && !has_key(&base) {
         return Err(ProfileError::NoStoredKey { profile: base });
     }
 
@@ -340,6 +426,7 @@ pub fn resolve(
         name: name.to_owned(),
         links,
         base,
+        source,
         region,
         mfa_serial,
         mfa_process,
@@ -384,11 +471,49 @@ fn role_spec(
         }
         None => None,
     };
+    let session_tags = match reader.get(profile, "session_tags")? {
+        Some(tags) => {
+            let mut pairs = Vec::new();
+            for item in tags
+                .value
+                .split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+            {
+                let Some((k, v)) = item.split_once('=') else {
+                    return Err(ProfileError::Invalid {
+                        key: "session_tags",
+                        profile: profile.to_owned(),
+                        origin: tags.origin,
+                        reason: format!(
+                            "{item:?} is not key=value (write session_tags = team=infra,env=lab)"
+                        ),
+                    });
+                };
+                pairs.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            Some(Sourced::new(pairs, tags.origin))
+        }
+        None => None,
+    };
+    let transitive_tags = reader.get(profile, "transitive_session_tags")?.map(|t| {
+        Sourced::new(
+            t.value
+                .split(',')
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect(),
+            t.origin,
+        )
+    });
     Ok(RoleSpec {
         arn,
         external_id: reader.get(profile, "external_id")?,
         session_name,
         duration,
+        session_tags,
+        transitive_tags,
+        source_identity: reader.get(profile, "source_identity")?,
     })
 }
 

@@ -9,7 +9,9 @@ use vault_sts::config::ConfigFile;
 use vault_sts::duration;
 use vault_sts::mint::{MintError, Minter, StsSettings};
 use vault_sts::plan::{self, Plan, PlanOptions, Ttls};
-use vault_sts::profile::{self, Origin, Overrides, ProfileError, Sourced};
+use vault_sts::profile::{
+    self, BaseSource, CredentialSourceKind, Origin, Overrides, ProfileError, Sourced,
+};
 
 use crate::cli::CredentialArgs;
 use crate::context::{Context, non_empty_env};
@@ -82,6 +84,7 @@ pub fn prepare(ctx: &Context, args: &CredentialArgs) -> CommandResult<Prepared> 
             duration,
             ttls,
             endpoint: endpoint.as_ref().map(|e| e.value.clone()),
+            source_fingerprint: source_fingerprint(&resolved.source),
         },
     )
     .map_err(|e| {
@@ -126,6 +129,33 @@ pub fn obtain(prepared: &Prepared) -> CommandResult<Obtained> {
         region: prepared.plan.region.as_ref().map(|r| r.value.clone()),
         account_id: minted.account_id,
     })
+}
+
+/// A digest of who the outside base credentials are, so sessions they minted are reused only
+/// for the same credentials: the environment's key id, or the web identity token.
+fn source_fingerprint(source: &BaseSource) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let material = match source {
+        BaseSource::CredentialSource(kind) => match kind.value {
+            CredentialSourceKind::Environment => non_empty_env("AWS_ACCESS_KEY_ID")?,
+            CredentialSourceKind::EcsContainer => [
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            ]
+            .iter()
+            .filter_map(|n| non_empty_env(n))
+            .collect::<Vec<_>>()
+            .join("|"),
+            CredentialSourceKind::Ec2InstanceMetadata => {
+                non_empty_env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_default()
+            }
+        },
+        BaseSource::WebIdentity { token_file, .. } => {
+            std::fs::read_to_string(&token_file.value).ok()?
+        }
+        BaseSource::StoredKey | BaseSource::Process(_) => return None,
+    };
+    Some(hex::encode(&Sha256::digest(material.as_bytes())[..12]))
 }
 
 /// The endpoint the SDK will use for STS when one is configured: `AWS_ENDPOINT_URL_STS`,
@@ -203,6 +233,15 @@ fn mint_error(e: MintError, plan: &Plan) -> CommandError {
             "check the network, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / endpoint_url if you set one".to_owned()
         }
         MintError::Other { .. } => "run again with --debug for details".to_owned(),
+        MintError::Source { source_name, .. } => match *source_name {
+            "Environment" => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for credential_source = Environment".to_owned(),
+            "Ec2InstanceMetadata" => "credential_source = Ec2InstanceMetadata needs an instance role (or AWS_EC2_METADATA_SERVICE_ENDPOINT)".to_owned(),
+            "EcsContainer" => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
+            _ => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
+        },
+        MintError::Process { .. } => {
+            "run the credential_process command yourself: it must print JSON with \"Version\": 1, AccessKeyId and SecretAccessKey".to_owned()
+        }
     };
     CommandError::user(e).hint(hint)
 }

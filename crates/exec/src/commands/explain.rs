@@ -51,6 +51,9 @@ pub fn print(p: &Prepared) -> CommandResult {
         }
         let _ = writeln!(out, "{line}");
         let status = match &step.cache_key {
+            None if matches!(step.kind, StepKind::Source(_)) => {
+                "from the SDK's provider, each time (it caches and refreshes by itself)".to_owned()
+            }
             None => format!("from the vault: the long-lived key of {:?}", step.profile),
             Some(key) => match sessions.sessions.iter().find(|s| &s.key == key) {
                 Some(s)
@@ -84,6 +87,54 @@ pub fn print(p: &Prepared) -> CommandResult {
             }
             if *mfa {
                 let _ = writeln!(out, "       carries the MFA code itself");
+            }
+        }
+        match &step.kind {
+            StepKind::Source(kind) => {
+                let _ = writeln!(out, "       credential_source  {}", kind.origin);
+            }
+            StepKind::CredentialProcess(command) => {
+                let _ = writeln!(
+                    out,
+                    "       credential_process {} ({})",
+                    command.value, command.origin
+                );
+            }
+            StepKind::WebIdentity { role, token_file } => {
+                let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
+                let _ = writeln!(
+                    out,
+                    "       web_identity_token_file {} ({})",
+                    token_file.value, token_file.origin
+                );
+            }
+            _ => {}
+        }
+        if let StepKind::AssumeRole { role, .. } = &step.kind {
+            if let Some(tags) = &role.session_tags {
+                let shown: Vec<String> =
+                    tags.value.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let _ = writeln!(
+                    out,
+                    "       session_tags       {} ({})",
+                    shown.join(","),
+                    tags.origin
+                );
+            }
+            if let Some(keys) = &role.transitive_tags {
+                let _ = writeln!(
+                    out,
+                    "       transitive_session_tags {} ({})",
+                    keys.value.join(","),
+                    keys.origin
+                );
+            }
+            if let Some(id) = &role.source_identity {
+                let _ = writeln!(
+                    out,
+                    "       source_identity    {} ({})",
+                    id.value, id.origin
+                );
             }
         }
         if let StepKind::GetSessionToken { mfa: true } = step.kind {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use vault_sts::config::ConfigFile;
-use vault_sts::profile::{self, Overrides};
+use vault_sts::profile::{self, BaseSource, Overrides};
 
 use crate::cli::ListArgs;
 use crate::context::Context;
@@ -101,9 +101,13 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
 /// The stored key a profile's credentials start from, when its chain resolves to one.
 fn key_behind(config: &ConfigFile, name: &str, stored: &BTreeSet<String>) -> Option<String> {
     let has_key = |p: &str| stored.contains(p);
-    profile::resolve(config, name, &Overrides::default(), &has_key)
-        .ok()
-        .map(|r| r.base)
+    let resolved = profile::resolve(config, name, &Overrides::default(), &has_key).ok()?;
+    Some(match resolved.source {
+        BaseSource::StoredKey => resolved.base,
+        BaseSource::CredentialSource(kind) => kind.value.name().to_owned(),
+        BaseSource::WebIdentity { .. } => "web identity".to_owned(),
+        BaseSource::Process(_) => format!("{} (credential_process)", resolved.base),
+    })
 }
 
 fn write_names<'a>(
@@ -155,9 +159,12 @@ fn write_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// 3725 → "1h2m", 59 → "59s".
+/// 3725 → "1h2m", 59 → "59s", three days → "3d".
 fn format_left(seconds: i64) -> String {
     let s = seconds.max(0);
+    if s >= 48 * 3600 {
+        return format!("{}d", s / 86400);
+    }
     match (s / 3600, (s % 3600) / 60) {
         (0, 0) => format!("{s}s"),
         (0, m) => format!("{m}m"),
