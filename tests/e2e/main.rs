@@ -5,6 +5,7 @@
 #![allow(clippy::print_stderr)]
 
 mod exec;
+mod login;
 mod servers;
 mod sources;
 mod store;

@@ -44,10 +44,39 @@ pub enum Command {
     Export(ExportArgs),
     /// Remove cached sessions: all, or one profile's.
     Clear(ClearArgs),
+    /// Open the AWS console signed in as a profile (or print the sign-in link).
+    Login(LoginArgs),
     /// Open a passphrase vault once; later commands need no passphrase until it idles out.
     Unlock(UnlockArgs),
     /// Forget an unlocked vault key now.
     Lock,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The profile, as in ~/.aws/config.
+    pub profile: String,
+
+    /// Console session length: SessionDuration for roles (15m to 12h), the federation token's
+    /// lifetime for IAM users (default 12h).
+    #[arg(short, long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// The console's region (default: the profile's).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// A console path to open, e.g. ec2/home.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// Print the sign-in URL on stdout instead of opening a browser.
+    #[arg(long)]
+    pub stdout: bool,
+
+    /// The current MFA code, instead of mfa_process or a prompt.
+    #[arg(short = 't', long = "mfa-token", value_name = "CODE")]
+    pub mfa_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -58,7 +87,7 @@ pub struct UnlockArgs {
 }
 
 /// How to obtain credentials for a profile: shared by exec and export.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct CredentialArgs {
     /// The profile, as in ~/.aws/config.
     pub profile: String,

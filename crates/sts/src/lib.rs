@@ -7,8 +7,14 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod console;
 pub mod credential_process;
 pub mod duration;
 pub mod mint;
 pub mod plan;
 pub mod profile;
+
+/// Splits a command line the way the SDKs split `credential_process` (shell-style, no shell).
+pub fn shell_split(line: &str) -> Result<Vec<String>, String> {
+    shell_words::split(line).map_err(|e| e.to_string())
+}

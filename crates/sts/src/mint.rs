@@ -63,6 +63,8 @@ pub enum MintError {
         profile: String,
         message: String,
     },
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
     #[error("credential_process of profile {profile:?} ({origin}) {problem}")]
     Process {
         profile: String,
@@ -281,6 +283,80 @@ impl<'a> Minter<'a> {
             session_token: c.session_token().map(SecretString::from),
             expiration: c.expiry().map(DateTime::<Utc>::from),
         })
+    }
+
+    /// A federated user session for a plain IAM user's key (what the console needs when
+    /// there is no role): named after the user, with an allow-all policy, so it has exactly
+    /// the user's permissions.
+    pub fn federation_token(
+        &self,
+        profile: &str,
+        key: &Credentials,
+        duration: Duration,
+    ) -> Result<Credentials, MintError> {
+        let client = self.client();
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&client.config)
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    key.access_key_id.expose_secret(),
+                    key.secret_access_key.expose_secret(),
+                    key.session_token
+                        .as_ref()
+                        .map(|t| t.expose_secret().to_owned()),
+                    None,
+                    "vault",
+                ))
+                .build(),
+        );
+        let who = client
+            .runtime
+            .block_on(sts.get_caller_identity().send())
+            .map_err(|e| self.sts_error("GetCallerIdentity", profile, e))?;
+        let name = who
+            .arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit('/').next())
+            .unwrap_or(profile);
+        // GetFederationToken names are 2-32 characters of [\w+=,.@-].
+        let name: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
+            .take(32)
+            .collect();
+        let name = if name.len() < 2 {
+            "vault-user".to_owned()
+        } else {
+            name
+        };
+        const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let out = client
+            .runtime
+            .block_on(
+                sts.get_federation_token()
+                    .name(name)
+                    .policy(ALLOW_ALL)
+                    .duration_seconds(duration.as_secs().min(i32::MAX as u64) as i32)
+                    .send(),
+            )
+            .map_err(|e| self.sts_error("GetFederationToken", profile, e))?;
+        out.credentials
+            .map(convert)
+            .ok_or_else(|| MintError::Other {
+                step: "GetFederationToken".into(),
+                message: "the answer held no credentials".into(),
+            })
+    }
+
+    /// The console sign-in URL for `credentials` (see [`crate::console`]).
+    pub fn console_url(
+        &self,
+        credentials: &Credentials,
+        destination: &crate::console::Destination,
+    ) -> Result<SecretString, MintError> {
+        let client = self.client();
+        Ok(client
+            .runtime
+            .block_on(crate::console::login_url(credentials, destination, "vault"))?)
     }
 
     fn client(&self) -> &Client {

@@ -239,6 +239,7 @@ fn mint_error(e: MintError, plan: &Plan) -> CommandError {
             "EcsContainer" => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
             _ => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
         },
+        MintError::Console(_) => "check the network, or VAULT_FEDERATION_ENDPOINT if you set it".to_owned(),
         MintError::Process { .. } => {
             "run the credential_process command yourself: it must print JSON with \"Version\": 1, AccessKeyId and SecretAccessKey".to_owned()
         }

@@ -7,6 +7,7 @@ mod exec;
 mod explain;
 mod export;
 mod list;
+mod login;
 mod remove;
 mod unlock;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Exec(args) => return exec::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Clear(args) => clear::run(&ctx, args),
+        Command::Login(args) => login::run(&ctx, args),
         Command::Unlock(args) => unlock::unlock(&ctx, args),
         Command::Lock => unlock::lock(&ctx),
     }?;

@@ -1,0 +1,245 @@
+//! AWS console sign-in links: credentials → a federation sign-in token → a login URL.
+//!
+//! Role credentials are used as they are; a plain IAM user's key first goes through
+//! GetFederationToken (named after the user, with an allow-all inline policy, so the console
+//! session has exactly the user's own permissions: a session policy can only narrow them).
+//! The resulting URL is a credential for as long as the session lasts: it is returned as a
+//! secret and never logged.
+
+use std::time::Duration;
+
+use bytes_free::Body;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use vault_store::Credentials;
+
+/// The signin and console hosts of a partition, chosen by region.
+pub fn hosts(region: Option<&str>) -> (&'static str, &'static str) {
+    match crate::plan::partition_of(region) {
+        "aws-cn" => ("signin.amazonaws.cn", "console.amazonaws.cn"),
+        "aws-us-gov" => (
+            "signin.amazonaws-us-gov.com",
+            "console.amazonaws-us-gov.com",
+        ),
+        _ => ("signin.aws.amazon.com", "console.aws.amazon.com"),
+    }
+}
+
+/// What to sign in to.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub region: Option<String>,
+    /// A console path such as `ec2/home`.
+    pub path: Option<String>,
+    /// `SessionDuration` for role sessions (not allowed for federation tokens).
+    pub session_duration: Option<Duration>,
+    /// The federation endpoint, e.g. `https://signin.aws.amazon.com/federation`.
+    pub federation_endpoint: String,
+}
+
+impl Destination {
+    pub fn default_endpoint(region: Option<&str>) -> String {
+        format!("https://{}/federation", hosts(region).0)
+    }
+
+    /// The console URL to land on.
+    pub fn console_url(&self) -> String {
+        let (_, console) = hosts(self.region.as_deref());
+        let path = self.path.as_deref().unwrap_or("").trim_start_matches('/');
+        let mut url = format!("https://{console}/{path}");
+        if let Some(region) = &self.region {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("region=");
+            url.push_str(region);
+        }
+        url
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("the federation endpoint {endpoint} is not a valid URL")]
+    BadEndpoint { endpoint: String },
+    #[error("cannot reach the federation endpoint {endpoint}: {message}")]
+    Unreachable { endpoint: String, message: String },
+    #[error("the federation endpoint {endpoint} refused the session (HTTP {status}): {message}")]
+    Refused {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
+    #[error("temporary credentials (with a session token) are needed to sign in to the console")]
+    NotTemporary,
+}
+
+#[derive(Serialize)]
+struct Session<'a> {
+    #[serde(rename = "sessionId")]
+    session_id: &'a str,
+    #[serde(rename = "sessionKey")]
+    session_key: &'a str,
+    #[serde(rename = "sessionToken")]
+    session_token: &'a str,
+}
+
+#[derive(Deserialize)]
+struct SigninToken {
+    #[serde(rename = "SigninToken")]
+    signin_token: String,
+}
+
+/// The getSigninToken request URL for `credentials`.
+fn token_request(
+    credentials: &Credentials,
+    destination: &Destination,
+) -> Result<SecretString, ConsoleError> {
+    let token = credentials
+        .session_token
+        .as_ref()
+        .ok_or(ConsoleError::NotTemporary)?;
+    let session = serde_json::to_string(&Session {
+        session_id: credentials.access_key_id.expose_secret(),
+        session_key: credentials.secret_access_key.expose_secret(),
+        session_token: token.expose_secret(),
+    })
+    .expect("session serialises");
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("Action", "getSigninToken");
+    if let Some(d) = destination.session_duration {
+        query.append_pair("SessionDuration", &d.as_secs().to_string());
+    }
+    query.append_pair("Session", &session);
+    Ok(SecretString::from(format!(
+        "{}?{}",
+        destination.federation_endpoint,
+        query.finish()
+    )))
+}
+
+/// Asks the federation endpoint for a sign-in token and builds the login URL.
+pub async fn login_url(
+    credentials: &Credentials,
+    destination: &Destination,
+    issuer: &str,
+) -> Result<SecretString, ConsoleError> {
+    let endpoint = destination.federation_endpoint.clone();
+    let request_url = token_request(credentials, destination)?;
+    let uri: hyper::Uri =
+        request_url
+            .expose_secret()
+            .parse()
+            .map_err(|_| ConsoleError::BadEndpoint {
+                endpoint: endpoint.clone(),
+            })?;
+    let (status, body) = Body::get(uri)
+        .await
+        .map_err(|message| ConsoleError::Unreachable {
+            endpoint: endpoint.clone(),
+            message,
+        })?;
+    if status != 200 {
+        let message = String::from_utf8_lossy(&body).chars().take(300).collect();
+        return Err(ConsoleError::Refused {
+            endpoint,
+            status,
+            message,
+        });
+    }
+    let token: SigninToken = serde_json::from_slice(&body).map_err(|_| ConsoleError::Refused {
+        endpoint: endpoint.clone(),
+        status,
+        message: "the answer has no SigninToken".into(),
+    })?;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("Action", "login")
+        .append_pair("Issuer", issuer)
+        .append_pair("Destination", &destination.console_url())
+        .append_pair("SigninToken", &token.signin_token);
+    Ok(SecretString::from(format!(
+        "{}?{}",
+        destination.federation_endpoint,
+        query.finish()
+    )))
+}
+
+/// One GET over HTTPS (or HTTP, for a local stand-in) with the SDK's TLS stack.
+mod bytes_free {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    pub struct Body;
+
+    impl Body {
+        pub async fn get(uri: hyper::Uri) -> Result<(u16, Vec<u8>), String> {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .map_err(|e| format!("no TLS root certificates: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            let client: Client<_, Empty<Bytes>> =
+                Client::builder(TokioExecutor::new()).build(connector);
+            let request = hyper::Request::get(uri)
+                .header("user-agent", concat!("vault/", env!("CARGO_PKG_VERSION")))
+                .body(Empty::new())
+                .map_err(|e| e.to_string())?;
+            let response =
+                tokio::time::timeout(std::time::Duration::from_secs(20), client.request(request))
+                    .await
+                    .map_err(|_| "timed out after 20 s".to_owned())?
+                    .map_err(|e| error_chain(&e))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes()
+                .to_vec();
+            Ok((status, body))
+        }
+    }
+
+    fn error_chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            source = s.source();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_and_destinations() {
+        assert_eq!(hosts(Some("cn-north-1")).0, "signin.amazonaws.cn");
+        assert_eq!(
+            hosts(Some("us-gov-west-1")).1,
+            "console.amazonaws-us-gov.com"
+        );
+        assert_eq!(hosts(None).0, "signin.aws.amazon.com");
+        let d = Destination {
+            region: Some("eu-west-1".into()),
+            path: Some("/ec2/home".into()),
+            session_duration: None,
+            federation_endpoint: Destination::default_endpoint(Some("eu-west-1")),
+        };
+        assert_eq!(
+            d.console_url(),
+            "https://console.aws.amazon.com/ec2/home?region=eu-west-1"
+        );
+        assert_eq!(
+            d.federation_endpoint,
+            "https://signin.aws.amazon.com/federation"
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! `vault login`: the console sign-in link.
+//!
+//! STS runs on moto, but moto has no console federation endpoint (`getSigninToken`), and no
+//! real one can run here: [`FakeFederation`] is a hand-written stand-in on 127.0.0.1 that
+//! checks the request shape (parameters, the Session JSON, the SessionDuration rules) and
+//! answers a fixed sign-in token.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use vault_harness::{Moto, TestEnv, parse_form, percent_decode};
+
+const PASSPHRASE: &str = "login test";
+const SIGNIN_TOKEN: &str = "fake-signin-token-0123456789";
+
+/// The federation endpoint stand-in: records each request's query, answers a sign-in token.
+struct FakeFederation {
+    port: u16,
+    requests: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeFederation {
+    fn start() -> FakeFederation {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                reader.read_line(&mut line).unwrap_or(0);
+                // Drain the headers.
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                let mut params = parse_form(query);
+                params.insert("_path".into(), path.to_owned());
+                let ok = path == "/federation"
+                    && params.get("Action").map(String::as_str) == Some("getSigninToken");
+                r.lock().unwrap().push(params);
+                let (status, body) = if ok {
+                    ("200 OK", format!("{{\"SigninToken\":\"{SIGNIN_TOKEN}\"}}"))
+                } else {
+                    ("400 Bad Request", "bad request".to_owned())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FakeFederation {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/federation", self.port)
+    }
+
+    fn requests(&self) -> Vec<BTreeMap<String, String>> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeFederation {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct World {
+    fake: FakeFederation,
+    moto: Moto,
+    env: TestEnv,
+}
+
+fn world() -> World {
+    let mut env = TestEnv::new();
+    env.set("AWS_VAULT_BACKEND", "file");
+    env.set("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE);
+    let moto = Moto::start(&env);
+    env.use_moto(&moto);
+    let fake = FakeFederation::start();
+    env.set("VAULT_FEDERATION_ENDPOINT", fake.endpoint());
+    let (id, secret) = moto.create_access_key(&env, "alice");
+    env.write_config(
+        "[profile base]\nregion = us-east-1\n\
+         [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\nregion = eu-west-1\n",
+    );
+    env.run_with(
+        &[
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+        &["add", "--env", "--no-add-config", "base"],
+    )
+    .success();
+    World { fake, moto, env }
+}
+
+fn session_json(request: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::from_str(request.get("Session").expect("Session parameter")).unwrap()
+}
+
+#[test]
+fn role_login_sends_the_role_session_and_builds_the_login_url() {
+    let w = world();
+    let run = w.env.run(&[
+        "login", "lab", "--stdout", "-d", "2h", "--path", "ec2/home", "--debug",
+    ]);
+    run.success();
+    let url = run.stdout.trim();
+    let requests = w.fake.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let r = &requests[0];
+    assert_eq!(r["SessionDuration"], "7200");
+    let session = session_json(r);
+    assert!(
+        session["sessionId"].as_str().unwrap().starts_with("ASIA"),
+        "{session}"
+    );
+    assert!(!session["sessionKey"].as_str().unwrap().is_empty());
+    assert!(!session["sessionToken"].as_str().unwrap().is_empty());
+
+    let (endpoint, query) = url.split_once('?').unwrap();
+    assert_eq!(endpoint, w.fake.endpoint());
+    let q = parse_form(query);
+    assert_eq!(q["Action"], "login");
+    assert_eq!(q["Issuer"], "vault");
+    assert_eq!(q["SigninToken"], SIGNIN_TOKEN);
+    assert_eq!(
+        q["Destination"],
+        "https://console.aws.amazon.com/ec2/home?region=eu-west-1"
+    );
+    // The link is a credential: never in the log.
+    assert!(!run.stderr.contains(SIGNIN_TOKEN), "{}", run.stderr);
+    assert_eq!(w.moto.count("AssumeRole"), 1);
+}
+
+#[test]
+fn user_login_goes_through_get_federation_token() {
+    let w = world();
+    let run = w
+        .env
+        .run(&["login", "base", "--stdout", "--region", "cn-north-1"]);
+    run.success();
+    let calls = w.moto.sts_calls();
+    let federation: Vec<_> = calls
+        .iter()
+        .filter(|c| c.action == "GetFederationToken")
+        .collect();
+    assert_eq!(federation.len(), 1, "{calls:?}");
+    assert_eq!(federation[0].param("Name"), Some("alice"));
+    assert!(federation[0].param("Policy").unwrap().contains("\"Allow\""));
+    assert_eq!(federation[0].param("DurationSeconds"), Some("43200"));
+    let r = &w.fake.requests()[0];
+    // AWS refuses SessionDuration for federated users.
+    assert!(!r.contains_key("SessionDuration"), "{r:?}");
+    let q = parse_form(run.stdout.trim().split_once('?').unwrap().1);
+    assert_eq!(
+        q["Destination"],
+        "https://console.amazonaws.cn/?region=cn-north-1"
+    );
+}
+
+#[test]
+fn browser_gets_the_link_and_bad_durations_are_refused() {
+    let w = world();
+    let opened = w.env.dir.path().join("opened");
+    let script = w.env.dir.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", opened.display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = w.env.run_with(
+        &[("BROWSER", &script.display().to_string())],
+        &["login", "lab"],
+    );
+    run.success();
+    assert!(run.stdout.is_empty(), "printed: {}", run.stdout);
+    let url = std::fs::read_to_string(&opened).unwrap();
+    assert!(
+        url.contains(&format!("SigninToken={SIGNIN_TOKEN}")),
+        "{url}"
+    );
+    assert!(percent_decode(&url).contains("region=eu-west-1"), "{url}");
+
+    w.env
+        .run(&["login", "lab", "--stdout", "-d", "13h"])
+        .failure(1)
+        .stderr_has("12h");
+    // A broken endpoint is a clear error naming it.
+    w.env
+        .run_with(
+            &[("VAULT_FEDERATION_ENDPOINT", "http://127.0.0.1:1/federation")],
+            &["login", "lab", "--stdout"],
+        )
+        .failure(1)
+        .stderr_has("federation endpoint");
+}
