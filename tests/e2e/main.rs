@@ -6,6 +6,7 @@
 
 mod exec;
 mod login;
+mod rotate;
 mod servers;
 mod sources;
 mod store;

@@ -46,6 +46,8 @@ pub enum Command {
     Clear(ClearArgs),
     /// Open the AWS console signed in as a profile (or print the sign-in link).
     Login(LoginArgs),
+    /// Replace a profile's stored key with a new one, and delete the old one in IAM.
+    Rotate(RotateArgs),
     /// Open a passphrase vault once; later commands need no passphrase until it idles out.
     Unlock(UnlockArgs),
     /// Forget an unlocked vault key now.
@@ -73,6 +75,20 @@ pub struct LoginArgs {
     /// Print the sign-in URL on stdout instead of opening a browser.
     #[arg(long)]
     pub stdout: bool,
+
+    /// The current MFA code, instead of mfa_process or a prompt.
+    #[arg(short = 't', long = "mfa-token", value_name = "CODE")]
+    pub mfa_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The profile whose stored key to rotate (a role profile rotates the key it starts from).
+    pub profile: String,
+
+    /// Call IAM with the stored key itself, not an MFA session.
+    #[arg(short = 'n', long)]
+    pub no_session: bool,
 
     /// The current MFA code, instead of mfa_process or a prompt.
     #[arg(short = 't', long = "mfa-token", value_name = "CODE")]

@@ -347,6 +347,100 @@ impl<'a> Minter<'a> {
             })
     }
 
+    fn iam(&self, credentials: &Credentials) -> aws_sdk_iam::Client {
+        let client = self.client();
+        aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&client.config)
+                .credentials_provider(provider_of(credentials))
+                .build(),
+        )
+    }
+
+    /// The IAM user name of a key (GetUser without a name).
+    pub fn iam_user(&self, profile: &str, credentials: &Credentials) -> Result<String, MintError> {
+        let out = self
+            .client()
+            .runtime
+            .block_on(self.iam(credentials).get_user().send())
+            .map_err(|e| self.sts_error("GetUser", profile, e))?;
+        Ok(out.user.map(|u| u.user_name).unwrap_or_default())
+    }
+
+    /// CreateAccessKey for `user`; the new pair goes straight into secrets.
+    pub fn create_access_key(
+        &self,
+        profile: &str,
+        credentials: &Credentials,
+        user: &str,
+    ) -> Result<Credentials, MintError> {
+        let out = self
+            .client()
+            .runtime
+            .block_on(
+                self.iam(credentials)
+                    .create_access_key()
+                    .user_name(user)
+                    .send(),
+            )
+            .map_err(|e| self.sts_error("CreateAccessKey", profile, e))?;
+        let key = out.access_key.ok_or_else(|| MintError::Other {
+            step: "CreateAccessKey".into(),
+            message: "the answer held no key".into(),
+        })?;
+        Ok(Credentials::long_lived(
+            SecretString::from(key.access_key_id),
+            SecretString::from(key.secret_access_key),
+        ))
+    }
+
+    /// DeleteAccessKey of `key_id` for `user`, signed with `credentials`.
+    pub fn delete_access_key(
+        &self,
+        profile: &str,
+        credentials: &Credentials,
+        user: &str,
+        key_id: &str,
+    ) -> Result<(), MintError> {
+        self.client()
+            .runtime
+            .block_on(
+                self.iam(credentials)
+                    .delete_access_key()
+                    .user_name(user)
+                    .access_key_id(key_id)
+                    .send(),
+            )
+            .map(|_| ())
+            .map_err(|e| self.sts_error("DeleteAccessKey", profile, e))
+    }
+
+    /// GetCallerIdentity with `credentials`, retried while IAM propagates a new key (AWS
+    /// takes a few seconds); gives up after `attempts`.
+    pub fn verify_key(
+        &self,
+        profile: &str,
+        credentials: &Credentials,
+        attempts: u32,
+    ) -> Result<String, MintError> {
+        let client = self.client();
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&client.config)
+                .credentials_provider(provider_of(credentials))
+                .build(),
+        );
+        let mut last = None;
+        for attempt in 0..attempts.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            match client.runtime.block_on(sts.get_caller_identity().send()) {
+                Ok(out) => return Ok(out.arn.unwrap_or_default()),
+                Err(e) => last = Some(self.sts_error("GetCallerIdentity", profile, e)),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
     /// The console sign-in URL for `credentials` (see [`crate::console`]).
     pub fn console_url(
         &self,
@@ -561,6 +655,18 @@ fn xml_field(body: &str, name: &str) -> Option<String> {
     let start = body.find(&format!("<{name}>"))? + name.len() + 2;
     let end = start + body[start..].find(&format!("</{name}>"))?;
     Some(body[start..end].to_owned())
+}
+
+fn provider_of(c: &Credentials) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        c.access_key_id.expose_secret(),
+        c.secret_access_key.expose_secret(),
+        c.session_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        None,
+        "vault",
+    )
 }
 
 /// The account recorded in a cached session's description (`... account=123456789012`).

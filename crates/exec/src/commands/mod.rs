@@ -9,6 +9,7 @@ mod export;
 mod list;
 mod login;
 mod remove;
+mod rotate;
 mod unlock;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Clear(args) => clear::run(&ctx, args),
         Command::Login(args) => login::run(&ctx, args),
+        Command::Rotate(args) => rotate::run(&ctx, args),
         Command::Unlock(args) => unlock::unlock(&ctx, args),
         Command::Lock => unlock::lock(&ctx),
     }?;

@@ -1,0 +1,169 @@
+//! `vault rotate`: against moto's IAM, the happy path and the two ways it can stop half-way.
+//! In every case the vault ends with a key that works.
+
+use vault_harness::{Moto, TestEnv};
+
+const PASSPHRASE: &str = "rotate test";
+
+struct World {
+    moto: Moto,
+    env: TestEnv,
+    key_id: String,
+}
+
+fn world() -> World {
+    let mut env = TestEnv::new();
+    env.set("AWS_VAULT_BACKEND", "file");
+    env.set("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE);
+    let moto = Moto::start(&env);
+    env.use_moto(&moto);
+    let (key_id, secret) = moto.create_access_key(&env, "alice");
+    env.write_config(
+        "[profile base]\nregion = us-east-1\n\
+         [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\n",
+    );
+    env.run_with(
+        &[
+            ("AWS_ACCESS_KEY_ID", &key_id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+        &["add", "--env", "--no-add-config", "base"],
+    )
+    .success();
+    World { moto, env, key_id }
+}
+
+impl World {
+    fn keys_in_iam(&self) -> Vec<String> {
+        let listed = self.moto.aws(
+            &self.env,
+            &["iam", "list-access-keys", "--user-name", "alice"],
+        );
+        listed["AccessKeyMetadata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["AccessKeyId"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The key id the vault's key pair has, as the child of `exec -n base` sees it.
+    fn stored_key_id(&self) -> String {
+        let run = self.env.run(&[
+            "exec",
+            "-n",
+            "base",
+            "--",
+            "sh",
+            "-c",
+            "echo $AWS_ACCESS_KEY_ID",
+        ]);
+        run.success();
+        run.stdout.trim().to_owned()
+    }
+}
+
+#[test]
+fn rotate_replaces_the_key_everywhere() {
+    let w = world();
+    w.env.run(&["exec", "lab", "--", "true"]).success();
+    assert_eq!(w.env.run(&["list", "--sessions"]).stdout.trim(), "lab");
+
+    let run = w.env.run(&["rotate", "lab"]);
+    run.success()
+        .stderr_has("Rotated the key of profile \"base\"");
+    let keys = w.keys_in_iam();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_ne!(keys[0], w.key_id);
+    assert_eq!(w.stored_key_id(), keys[0]);
+    // Sessions minted with the old key are gone; a new one works.
+    assert!(w.env.run(&["list", "--sessions"]).stdout.trim().is_empty());
+    let arn = w.env.run(&[
+        "exec",
+        "lab",
+        "--",
+        "aws",
+        "sts",
+        "get-caller-identity",
+        "--query",
+        "Arn",
+        "--output",
+        "text",
+    ]);
+    arn.success().stdout_has("assumed-role/lab/");
+    let calls = w.moto.sts_actions();
+    assert!(calls.iter().any(|a| a == "GetCallerIdentity"), "{calls:?}");
+    assert!(
+        !run.stderr.contains(&keys[0]),
+        "the new key id was printed whole"
+    );
+}
+
+#[test]
+fn a_user_with_two_keys_changes_nothing() {
+    let w = world();
+    let other = w.moto.aws(
+        &w.env,
+        &["iam", "create-access-key", "--user-name", "alice"],
+    );
+    assert!(other["AccessKey"]["AccessKeyId"].is_string());
+    let before = w.keys_in_iam();
+    assert_eq!(before.len(), 2);
+
+    w.env
+        .run(&["rotate", "base"])
+        .failure(1)
+        .stderr_has("nothing changed")
+        .stderr_has("two keys");
+    assert_eq!(w.keys_in_iam(), before);
+    assert_eq!(w.stored_key_id(), w.key_id);
+}
+
+#[test]
+fn a_refused_delete_leaves_the_new_key_stored_and_names_the_old_one() {
+    let w = world();
+    // alice may do anything but delete access keys; then moto starts checking signatures
+    // and policies.
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"*","Resource":"*"},
+        {"Effect":"Deny","Action":"iam:DeleteAccessKey","Resource":"*"}]}"#;
+    w.moto.aws(
+        &w.env,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "alice",
+            "--policy-name",
+            "no-delete",
+            "--policy-document",
+            policy,
+        ],
+    );
+    w.moto.enable_auth();
+
+    let run = w.env.run(&["rotate", "-n", "base"]);
+    run.failure(1)
+        .stderr_has("is stored and works")
+        .stderr_has(&format!("the old key {} was not deleted", w.key_id))
+        .stderr_has("aws iam delete-access-key --user-name alice");
+    let new_id = w.stored_key_id();
+    assert_ne!(new_id, w.key_id);
+    // The stored key works (moto now checks every signature).
+    w.env
+        .run(&[
+            "exec",
+            "-n",
+            "base",
+            "--",
+            "aws",
+            "sts",
+            "get-caller-identity",
+            "--query",
+            "Arn",
+            "--output",
+            "text",
+        ])
+        .success()
+        .stdout_has("user/alice");
+}
