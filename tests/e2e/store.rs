@@ -136,6 +136,23 @@ fn default_backend_falls_back_to_file_and_says_so() {
     assert!(!again.stderr.contains("file backend"), "{}", again.stderr);
 }
 
+/// aws-vault's headless-Linux pain: a Secret Service that answers but cannot store (locked
+/// or missing login collection). The default gives way to the file backend and says so; an
+/// explicit `--backend secret-service` fails with a clear error instead.
+#[test]
+fn a_locked_secret_service_makes_the_default_fall_back_to_file() {
+    let mut env = TestEnv::new();
+    let _service = SecretService::start_locked(&mut env);
+    env.set("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE);
+    let explicit = add(&env, "lab", &["--backend", "secret-service"]);
+    explicit.failure(1).stderr_has("--backend file");
+    assert!(!env.vault_dir().join("vault.json").exists());
+
+    add(&env, "lab", &[]).success().stderr_has("file backend");
+    let meta = fs::read_to_string(env.vault_dir().join("vault.json")).unwrap();
+    assert!(meta.contains("\"backend\": \"file\""), "{meta}");
+}
+
 #[test]
 fn secret_service_unreachable_names_the_file_backend() {
     let env = TestEnv::new();

@@ -396,6 +396,16 @@ pub struct SecretService {
 impl SecretService {
     /// Starts both in `env`'s temp dir and points `env` at the bus.
     pub fn start(env: &mut TestEnv) -> SecretService {
+        Self::start_with(env, true)
+    }
+
+    /// A Secret Service whose login collection was never unlocked (no password given): it
+    /// answers on the bus but refuses to store anything, as on many headless machines.
+    pub fn start_locked(env: &mut TestEnv) -> SecretService {
+        Self::start_with(env, false)
+    }
+
+    fn start_with(env: &mut TestEnv, unlocked: bool) -> SecretService {
         let socket = env.dir.path().join("run/bus");
         let address = format!("unix:path={}", socket.display());
         let mut bus = env.command("dbus-daemon");
@@ -419,7 +429,8 @@ impl SecretService {
 
         let mut keyring = env.command("gnome-keyring-daemon");
         keyring
-            .args(["--foreground", "--unlock", "--components=secrets"])
+            .args(["--foreground", "--components=secrets"])
+            .args(unlocked.then_some("--unlock"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -429,7 +440,9 @@ impl SecretService {
         {
             // The login keyring's password, on stdin, then EOF.
             let mut stdin = keyring.stdin.take().unwrap();
-            stdin.write_all(b"vault-test-keyring").unwrap();
+            if unlocked {
+                stdin.write_all(b"vault-test-keyring").unwrap();
+            }
         }
         let keyring = Guard {
             name: "gnome-keyring-daemon",

@@ -90,6 +90,11 @@ impl Context {
     pub fn load_config(&self) -> CommandResult<ConfigFile> {
         Ok(ConfigFile::load(&self.config_path)?)
     }
+
+    /// The config file as far as `profile` needs it (see [`ConfigFile::load_for`]).
+    pub fn load_config_for(&self, profile: &str) -> CommandResult<ConfigFile> {
+        Ok(ConfigFile::load_for(&self.config_path, profile)?)
+    }
 }
 
 pub fn non_empty_env(name: &str) -> Option<String> {

@@ -104,6 +104,65 @@ impl ConfigFile {
         })
     }
 
+    /// Reads the file but parses only what `profile` can reach: its sections, those its
+    /// `source_profile` / `include_profile` chains name, and every non-profile section
+    /// (`[services]`, `[sso-session]`). A 5,000-profile file costs one quick scan, not a full
+    /// parse. Falls back to the full parse when the subset does not parse (so errors name the
+    /// right line).
+    pub fn load_for(path: &Path, profile: &str) -> Result<ConfigFile, ConfigError> {
+        let text = match fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
+                path: path.to_owned(),
+                message: "the file is not UTF-8".to_owned(),
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return ConfigFile::load(path),
+            Err(e) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
+        };
+        let all = sections(&text);
+        let mut wanted: Vec<String> = vec![profile.to_owned()];
+        let mut chosen = vec![false; all.len()];
+        let mut next = 0;
+        while next < wanted.len() {
+            let name = wanted[next].clone();
+            next += 1;
+            for (i, section) in all.iter().enumerate() {
+                if section.profile.as_deref() == Some(name.as_str()) && !chosen[i] {
+                    chosen[i] = true;
+                    for referenced in references(section.text) {
+                        if !wanted.contains(&referenced) {
+                            wanted.push(referenced);
+                        }
+                    }
+                }
+            }
+        }
+        let mut subset = String::new();
+        let mut lines = HashMap::new();
+        for (i, section) in all.iter().enumerate() {
+            if chosen[i] || section.profile.is_none() {
+                subset.push_str(section.text);
+                if !section.text.ends_with('\n') {
+                    subset.push('\n');
+                }
+                locate_keys_into(section.text, section.first_line, &mut lines);
+            }
+        }
+        match parse(&subset) {
+            Ok(profiles) => Ok(ConfigFile {
+                path: path.to_owned(),
+                text: subset,
+                profiles,
+                lines,
+            }),
+            Err(_) => ConfigFile::load(path),
+        }
+    }
+
     /// A profile's value for `key` (as the SDK parser read it), with the line it is on.
     pub fn get(&self, profile: &str, key: &str) -> Option<(&str, Option<usize>)> {
         let value = self.profiles.get_profile(profile)?.get(key)?;
@@ -130,22 +189,37 @@ impl ConfigFile {
 /// the SDK parser; this only tracks section headers and `key =` lines.
 fn locate_keys(text: &str) -> HashMap<(String, String), usize> {
     let mut lines = HashMap::new();
+    locate_keys_into(text, 0, &mut lines);
+    lines
+}
+
+/// The profile a section header names (`[profile x]`, `[default]`), or `None` for other
+/// sections (`[sso-session x]`, `[services x]`). `None` too when the line is no header.
+fn header(line: &str) -> Option<Option<String>> {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('[') {
+        return None;
+    }
+    let inner = trimmed
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .unwrap_or("")
+        .trim();
+    Some(match inner.strip_prefix("profile") {
+        Some(rest) if rest.starts_with(char::is_whitespace) => Some(rest.trim().to_owned()),
+        _ if inner == "default" => Some("default".to_owned()),
+        _ => None,
+    })
+}
+
+fn locate_keys_into(text: &str, first_line: usize, lines: &mut HashMap<(String, String), usize>) {
     let mut section: Option<String> = None;
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim_end();
         let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            let inner = trimmed
-                .trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim();
-            section = match inner.strip_prefix("profile") {
-                Some(rest) if rest.starts_with(char::is_whitespace) => Some(rest.trim().to_owned()),
-                _ if inner == "default" => Some("default".to_owned()),
-                _ => None,
-            };
+        if let Some(named) = header(line) {
+            section = named;
             continue;
         }
         // Indented lines are continuations or sub-properties.
@@ -155,11 +229,60 @@ fn locate_keys(text: &str) -> HashMap<(String, String), usize> {
         if let (Some(profile), Some((key, _))) = (&section, trimmed.split_once('=')) {
             lines.insert(
                 (profile.clone(), key.trim().to_ascii_lowercase()),
-                index + 1,
+                first_line + index + 1,
             );
         }
     }
-    lines
+}
+
+/// One section of the file: its profile (if a profile section), first line, and text.
+struct Section<'a> {
+    profile: Option<String>,
+    first_line: usize,
+    text: &'a str,
+}
+
+/// Splits the file at section headers; text before the first header is dropped (comments).
+fn sections(text: &str) -> Vec<Section<'_>> {
+    let mut out: Vec<Section<'_>> = Vec::new();
+    let mut offset = 0;
+    let mut start: Option<(Option<String>, usize, usize)> = None;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        // Only unindented lines can be headers; indented ones are continuations.
+        if !line.starts_with(char::is_whitespace)
+            && let Some(named) = header(line)
+        {
+            if let Some((profile, first_line, from)) = start.take() {
+                out.push(Section {
+                    profile,
+                    first_line,
+                    text: &text[from..offset],
+                });
+            }
+            start = Some((named, index, offset));
+        }
+        offset += line.len();
+    }
+    if let Some((profile, first_line, from)) = start {
+        out.push(Section {
+            profile,
+            first_line,
+            text: &text[from..],
+        });
+    }
+    out
+}
+
+/// Profiles a section points at (`source_profile`, `include_profile`), from a quick scan.
+fn references(section: &str) -> impl Iterator<Item = String> + '_ {
+    section.lines().filter_map(|line| {
+        if line.starts_with(char::is_whitespace) {
+            return None;
+        }
+        let (key, value) = line.split_once('=')?;
+        let key = key.trim().to_ascii_lowercase();
+        (key == "source_profile" || key == "include_profile").then(|| value.trim().to_owned())
+    })
 }
 
 fn parse(text: &str) -> Result<ProfileSet, String> {
@@ -297,6 +420,39 @@ mod tests {
         );
         assert_eq!(config.get("lab", "role_arn"), Some(("arn:x", Some(6))));
         assert_eq!(config.get("lab", "region"), None);
+    }
+
+    #[test]
+    fn load_for_parses_only_the_chain_and_keeps_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let mut text = String::from("# top\n[default]\nregion = us-east-1\n");
+        for i in 0..200 {
+            text.push_str(&format!("[profile p{i}]\nregion = eu-west-1\n"));
+        }
+        text.push_str(
+            "[profile lab]\nsource_profile = base\nrole_arn = arn:x\n\
+             [profile base]\ninclude_profile = common\n[profile common]\nmfa_serial = m\n\
+             [services local]\nsts =\n  endpoint_url = http://x\n",
+        );
+        std::fs::write(&path, &text).unwrap();
+        let full = ConfigFile::load(&path).unwrap();
+        let part = ConfigFile::load_for(&path, "lab").unwrap();
+        assert_eq!(part.profile_names(), vec!["base", "common", "lab"]);
+        for (p, k) in [
+            ("lab", "role_arn"),
+            ("base", "include_profile"),
+            ("common", "mfa_serial"),
+        ] {
+            assert_eq!(part.get(p, k), full.get(p, k), "{p}.{k}");
+        }
+        assert!(part.get("lab", "role_arn").unwrap().1.unwrap() > 400);
+        // Unknown profiles stay unknown.
+        assert!(
+            !ConfigFile::load_for(&path, "nope")
+                .unwrap()
+                .has_profile("nope")
+        );
     }
 
     #[test]

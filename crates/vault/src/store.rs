@@ -258,9 +258,28 @@ impl Vault {
             self.meta = Some(meta);
             return Ok(None);
         }
-        let (backend, notice) = self.pick_new_backend()?;
+        let (mut backend, mut notice) = self.pick_new_backend()?;
         let identity = age::x25519::Identity::generate();
         let id = random_hex(8)?;
+        let secret_key = identity.to_string();
+        if backend != BackendKind::File {
+            // The real test of a keyring is storing in it: a Secret Service whose default
+            // collection is locked or missing (headless Linux) accepts connections and then
+            // refuses. Chosen by default, such a keyring gives way to the file backend.
+            let stored = Keyring::connect(backend)
+                .and_then(|k| k.set(&id, secret_key.expose_secret().as_bytes()));
+            match stored {
+                Ok(()) => {}
+                Err(e) if self.choice == BackendChoice::Default => {
+                    notice = Some(format!(
+                        "{e}; keeping the vault key in the passphrase-protected file backend instead \
+                         (choose with --backend or AWS_VAULT_BACKEND)"
+                    ));
+                    backend = BackendKind::File;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let mut meta = Meta {
             id,
             backend: backend.name().to_owned(),
@@ -268,7 +287,6 @@ impl Vault {
             created: Utc::now(),
             wrapped_key: None,
         };
-        let secret_key = identity.to_string();
         if backend == BackendKind::File {
             let passphrase = self
                 .passphrase
@@ -279,8 +297,6 @@ impl Vault {
             let wrapped = encrypt(&recipient, secret_key.expose_secret().as_bytes())
                 .map_err(|e| Error::io(&self.dir, e))?;
             meta.wrapped_key = Some(BASE64.encode(wrapped));
-        } else {
-            Keyring::connect(backend)?.set(&meta.id, secret_key.expose_secret().as_bytes())?;
         }
         let body = serde_json::to_vec_pretty(&meta).expect("meta serialises");
         fsio::write_atomic(
@@ -313,19 +329,10 @@ impl Vault {
                 }
                 Ok((kind, None))
             }
-            BackendChoice::Default => match BackendKind::platform_default() {
-                Some(kind) => match Keyring::connect(kind) {
-                    Ok(_) => Ok((kind, None)),
-                    Err(e) => Ok((
-                        BackendKind::File,
-                        Some(format!(
-                            "{e}; keeping the vault key in the passphrase-protected file backend instead \
-                             (choose with --backend or AWS_VAULT_BACKEND)"
-                        )),
-                    )),
-                },
-                None => Ok((BackendKind::File, None)),
-            },
+            BackendChoice::Default => Ok((
+                BackendKind::platform_default().unwrap_or(BackendKind::File),
+                None,
+            )),
         }
     }
 

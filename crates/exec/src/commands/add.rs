@@ -49,6 +49,12 @@ pub fn run(ctx: &Context, args: AddArgs) -> CommandResult {
     );
 
     let add_config = args.add_config || !args.no_add_config;
+    // Read-modify-write of the config file: one vault process at a time.
+    let _config_lock = if add_config {
+        Some(vault.named_lock("aws-config")?)
+    } else {
+        None
+    };
     if add_config && config::ensure_profile_section(&ctx.config_path, &args.profile)? {
         eprintln!(
             "Added [profile {}] to {}.",

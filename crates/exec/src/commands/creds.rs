@@ -43,7 +43,7 @@ pub fn prepare(ctx: &Context, args: &CredentialArgs) -> CommandResult<Prepared> 
                 .hint("type the 6-digit code your MFA device shows now")
         })?;
     }
-    let config = ctx.load_config()?;
+    let config = ctx.load_config_for(&args.profile)?;
     let vault = ctx.open_vault()?;
     if let Some(reason) = vault.sessions()?.discarded {
         eprintln!(
