@@ -348,7 +348,7 @@ impl Vault {
         }
         let meta = self.meta()?;
         let backend = parse_backend(&self.dir, &meta.backend)?;
-        if backend == BackendKind::File
+        if keeps_unlocked(backend)
             && let Some(kept) = unlocked::get(&meta.id)
         {
             match kept.parse::<age::x25519::Identity>() {
@@ -405,7 +405,7 @@ impl Vault {
                 "the vault key does not match the recorded public key",
             ));
         }
-        if backend == BackendKind::File
+        if keeps_unlocked(backend)
             && let Some(idle) = self.remember
             && let Err(e) = unlocked::put(&meta.id, text.trim(), idle)
         {
@@ -694,6 +694,14 @@ impl SessionRecord {
             expires: self.expires,
         }
     }
+}
+
+/// Backends whose opened vault key is kept in the kernel for the idle timeout: the passphrase
+/// (to skip scrypt and the prompt) and the Secret Service (to skip the D-Bus connection and its
+/// key exchange on every command; whoever can read the kept key could ask the Secret Service
+/// for it just as well).
+fn keeps_unlocked(backend: BackendKind) -> bool {
+    matches!(backend, BackendKind::File | BackendKind::SecretService)
 }
 
 fn read_meta(dir: &Path) -> Result<Option<Meta>> {
