@@ -4,6 +4,8 @@
 //!   cross-platform checks and every test, on real components.
 //! - `cargo xtask setup`: only the installation part.
 //! - `cargo xtask demo`: the main job end to end against a local STS emulator.
+//! - `cargo xtask bench`: release-build performance against its comparisons, as a report in
+//!   `target/bench/`.
 //!
 //! Standard library plus the small test rig (`vault_harness`, which the demo reuses), so it
 //! builds in seconds on a fresh machine.
@@ -14,6 +16,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+#[cfg(unix)]
+mod bench;
 mod demo;
 mod setup;
 
@@ -25,13 +29,16 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("setup") => setup::all(&workspace_root()).map(|_| ()),
         Some("demo") => demo::run(&workspace_root()),
+        #[cfg(unix)]
+        Some("bench") => bench::run(&workspace_root(), &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, cross checks, all tests\n  \
                  setup                install the test rig only (Debian packages, Rust targets, Python venv)\n  \
-                 demo                 run vault end to end against a local STS emulator"
+                 demo                 run vault end to end against a local STS emulator\n  \
+                 bench [--runs N]     build release, measure vault against its comparisons, write target/bench/report.md"
             );
             return ExitCode::from(2);
         }

@@ -1,6 +1,9 @@
 //! Installs what the tests need on a fresh Debian machine, and does nothing when it is there:
 //! Debian packages (gnome-keyring & co, the mingw C compiler for the Windows check), Rust
 //! components and targets, and a Python venv with moto, the AWS CLI and boto3.
+//!
+//! `cargo xtask bench` needs a few more things ([`bench_tools`]): wrk, nginx and awsume. They
+//! are installed only by the bench, never by `setup` or `test`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,8 +38,51 @@ pub fn all(root: &Path) -> Result<Rig> {
     Ok(Rig { venv })
 }
 
+/// Debian packages the benchmarks use on top of the test rig's components.
+#[cfg(unix)]
+const BENCH_DEBIAN_PACKAGES: &[&str] = &[
+    "wrk",           // the HTTP load generator for the credential servers
+    "nginx-light",   // the floor a tuned server reaches on this machine
+    "gnome-keyring", // the OS-keyring backend, as in the tests
+    "dbus",          // its private session bus
+    "dbus-bin",      // dbus-send, to wait for it
+    "keyutils",      // the kernel keyring that `vault unlock` uses
+    "python3-venv",  // the venvs (moto; awsume)
+];
+
+/// The comparison tool, pinned, in its own venv so it cannot move the test rig's pins.
+#[cfg(unix)]
+const BENCH_PYTHON_PACKAGES: &[&str] = &["awsume==4.5.4"];
+
+/// Where the benchmarks' tools are.
+#[cfg(unix)]
+pub struct BenchRig {
+    /// The test rig's venv, with moto_server.
+    pub venv: PathBuf,
+    /// A separate venv with awsume (`bin/awsume`, `bin/awsumepy`).
+    pub awsume_venv: PathBuf,
+}
+
+/// Installs what `cargo xtask bench` needs, idempotently: the Debian packages (wrk, nginx-light,
+/// gnome-keyring, dbus, keyutils), the test rig's venv (moto) and `target/bench-venv` (awsume).
+#[cfg(unix)]
+pub fn bench_tools(root: &Path) -> Result<BenchRig> {
+    install_debian(BENCH_DEBIAN_PACKAGES)?;
+    let venv = python_venv(root)?;
+    let awsume_venv = venv_with(
+        &root.join("target").join("bench-venv"),
+        BENCH_PYTHON_PACKAGES,
+        "awsumepy",
+    )?;
+    Ok(BenchRig { venv, awsume_venv })
+}
+
 fn debian_packages() -> Result {
-    let missing: Vec<&str> = DEBIAN_PACKAGES
+    install_debian(DEBIAN_PACKAGES)
+}
+
+fn install_debian(packages: &[&str]) -> Result {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| !dpkg_installed(p))
@@ -112,11 +158,21 @@ fn rust_toolchain() -> Result {
 
 /// `target/venv`, recreated only when the pinned package list changes.
 pub fn python_venv(root: &Path) -> Result<PathBuf> {
-    let venv = root.join("target").join("venv");
+    venv_with(
+        &root.join("target").join("venv"),
+        PYTHON_PACKAGES,
+        "moto_server",
+    )
+}
+
+/// A venv at `venv` with `packages` installed, redone only when the list changes (or
+/// `bin/<marker>` is missing).
+fn venv_with(venv: &Path, packages: &[&str], marker: &str) -> Result<PathBuf> {
+    let venv = venv.to_owned();
     let stamp = venv.join(".vault-packages");
-    let wanted = PYTHON_PACKAGES.join("\n");
+    let wanted = packages.join("\n");
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
-        && venv.join("bin").join("moto_server").exists()
+        && venv.join("bin").join(marker).exists()
     {
         return Ok(venv);
     }
@@ -137,7 +193,7 @@ pub fn python_venv(root: &Path) -> Result<PathBuf> {
     }
     run(Command::new(venv.join("bin").join("pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(PYTHON_PACKAGES))?;
+        .args(packages))?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
     Ok(venv)
 }
