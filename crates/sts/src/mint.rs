@@ -295,19 +295,7 @@ impl<'a> Minter<'a> {
         duration: Duration,
     ) -> Result<Credentials, MintError> {
         let client = self.client();
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&client.config)
-                .credentials_provider(aws_credential_types::Credentials::new(
-                    key.access_key_id.expose_secret(),
-                    key.secret_access_key.expose_secret(),
-                    key.session_token
-                        .as_ref()
-                        .map(|t| t.expose_secret().to_owned()),
-                    None,
-                    "vault",
-                ))
-                .build(),
-        );
+        let sts = self.sts_with(key);
         let who = client
             .runtime
             .block_on(sts.get_caller_identity().send())
@@ -345,6 +333,14 @@ impl<'a> Minter<'a> {
                 step: "GetFederationToken".into(),
                 message: "the answer held no credentials".into(),
             })
+    }
+
+    fn sts_with(&self, credentials: &Credentials) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.client().config)
+                .credentials_provider(provider_of(credentials))
+                .build(),
+        )
     }
 
     fn iam(&self, credentials: &Credentials) -> aws_sdk_iam::Client {
@@ -423,11 +419,7 @@ impl<'a> Minter<'a> {
         attempts: u32,
     ) -> Result<String, MintError> {
         let client = self.client();
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&client.config)
-                .credentials_provider(provider_of(credentials))
-                .build(),
-        );
+        let sts = self.sts_with(credentials);
         let mut last = None;
         for attempt in 0..attempts.max(1) {
             if attempt > 0 {
@@ -484,20 +476,11 @@ impl<'a> Minter<'a> {
         code: Option<&SecretString>,
     ) -> Result<(Credentials, Option<String>), MintError> {
         let client = self.client();
-        let mut config = aws_sdk_sts::config::Builder::from(&client.config);
-        if let Some(upstream) = upstream {
-            config = config.credentials_provider(aws_credential_types::Credentials::new(
-                upstream.access_key_id.expose_secret(),
-                upstream.secret_access_key.expose_secret(),
-                upstream
-                    .session_token
-                    .as_ref()
-                    .map(|t| t.expose_secret().to_owned()),
-                None,
-                "vault",
-            ));
-        }
-        let sts = aws_sdk_sts::Client::from_conf(config.build());
+        let sts = match upstream {
+            Some(upstream) => self.sts_with(upstream),
+            // AssumeRoleWithWebIdentity is unsigned.
+            None => aws_sdk_sts::Client::new(&client.config),
+        };
         let seconds = step
             .duration
             .as_ref()
