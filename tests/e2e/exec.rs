@@ -202,17 +202,7 @@ impl Lab {
 fn caller_arn(lab: &Lab, args: &[&str]) -> String {
     let mut all = vec!["exec"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&[
-        "--",
-        "aws",
-        "sts",
-        "get-caller-identity",
-        "--query",
-        "Arn",
-        "--output",
-        "text",
-    ]);
-    let run = lab.run(&all);
+    let run = lab.env.caller_arn(&[], &all);
     run.success();
     run.stdout.trim().to_owned()
 }

@@ -102,8 +102,7 @@ struct World {
 
 fn world() -> World {
     let mut env = TestEnv::new();
-    env.set("AWS_VAULT_BACKEND", "file");
-    env.set("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE);
+    env.use_file_vault(PASSPHRASE);
     let moto = Moto::start(&env);
     env.use_moto(&moto);
     let fake = FakeFederation::start();
@@ -113,14 +112,7 @@ fn world() -> World {
         "[profile base]\nregion = us-east-1\n\
          [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\nregion = eu-west-1\n",
     );
-    env.run_with(
-        &[
-            ("AWS_ACCESS_KEY_ID", &id),
-            ("AWS_SECRET_ACCESS_KEY", &secret),
-        ],
-        &["add", "--env", "--no-add-config", "base"],
-    )
-    .success();
+    env.store_key("base", &id, &secret);
     World { fake, moto, env }
 }
 

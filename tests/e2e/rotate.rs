@@ -13,8 +13,7 @@ struct World {
 
 fn world() -> World {
     let mut env = TestEnv::new();
-    env.set("AWS_VAULT_BACKEND", "file");
-    env.set("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE);
+    env.use_file_vault(PASSPHRASE);
     let moto = Moto::start(&env);
     env.use_moto(&moto);
     let (key_id, secret) = moto.create_access_key(&env, "alice");
@@ -22,14 +21,7 @@ fn world() -> World {
         "[profile base]\nregion = us-east-1\n\
          [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\n",
     );
-    env.run_with(
-        &[
-            ("AWS_ACCESS_KEY_ID", &key_id),
-            ("AWS_SECRET_ACCESS_KEY", &secret),
-        ],
-        &["add", "--env", "--no-add-config", "base"],
-    )
-    .success();
+    env.store_key("base", &key_id, &secret);
     World { moto, env, key_id }
 }
 
@@ -78,18 +70,7 @@ fn rotate_replaces_the_key_everywhere() {
     assert_eq!(w.stored_key_id(), keys[0]);
     // Sessions minted with the old key are gone; a new one works.
     assert!(w.env.run(&["list", "--sessions"]).stdout.trim().is_empty());
-    let arn = w.env.run(&[
-        "exec",
-        "lab",
-        "--",
-        "aws",
-        "sts",
-        "get-caller-identity",
-        "--query",
-        "Arn",
-        "--output",
-        "text",
-    ]);
+    let arn = w.env.caller_arn(&[], &["exec", "lab"]);
     arn.success().stdout_has("assumed-role/lab/");
     let calls = w.moto.sts_actions();
     assert!(calls.iter().any(|a| a == "GetCallerIdentity"), "{calls:?}");
@@ -151,19 +132,7 @@ fn a_refused_delete_leaves_the_new_key_stored_and_names_the_old_one() {
     assert_ne!(new_id, w.key_id);
     // The stored key works (moto now checks every signature).
     w.env
-        .run(&[
-            "exec",
-            "-n",
-            "base",
-            "--",
-            "aws",
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Arn",
-            "--output",
-            "text",
-        ])
+        .caller_arn(&[], &["exec", "-n", "base"])
         .success()
         .stdout_has("user/alice");
 }

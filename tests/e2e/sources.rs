@@ -18,8 +18,7 @@ struct World {
 impl World {
     fn new(config: &str) -> World {
         let mut env = TestEnv::new();
-        env.set("AWS_VAULT_BACKEND", "file");
-        env.set("AWS_VAULT_FILE_PASSPHRASE", "sources test");
+        env.use_file_vault("sources test");
         let moto = Moto::start(&env);
         env.use_moto(&moto);
         let dir = env.dir.path().display().to_string();
@@ -33,21 +32,7 @@ impl World {
 
     /// `vault exec PROFILE -- aws sts get-caller-identity`, with extra variables.
     fn caller(&self, vars: &[(&str, &str)], profile: &str) -> Run {
-        self.env.run_with(
-            vars,
-            &[
-                "exec",
-                profile,
-                "--",
-                "aws",
-                "sts",
-                "get-caller-identity",
-                "--query",
-                "Arn",
-                "--output",
-                "text",
-            ],
-        )
+        self.env.caller_arn(vars, &["exec", profile])
     }
 }
 
@@ -146,15 +131,7 @@ fn credential_process_source_is_cached_then_chained() {
         make_executable(&w.path(name));
     }
     // A vault to cache in (any stored key creates it).
-    w.env
-        .run_with(
-            &[
-                ("AWS_ACCESS_KEY_ID", KEY_ID),
-                ("AWS_SECRET_ACCESS_KEY", SECRET),
-            ],
-            &["add", "--env", "--no-add-config", "unused"],
-        )
-        .success();
+    w.env.store_key("unused", KEY_ID, SECRET);
 
     w.caller(&[], "admin")
         .success()
@@ -185,15 +162,7 @@ fn container_and_instance_sources_use_the_sdk_providers() {
          [profile from-ecs]\nrole_arn = arn:aws:iam::123456789012:role/app\ncredential_source = EcsContainer\nregion = us-east-1\n\
          [profile from-ec2]\nrole_arn = arn:aws:iam::123456789012:role/app\ncredential_source = Ec2InstanceMetadata\nregion = us-east-1\n",
     );
-    w.env
-        .run_with(
-            &[
-                ("AWS_ACCESS_KEY_ID", KEY_ID),
-                ("AWS_SECRET_ACCESS_KEY", SECRET),
-            ],
-            &["add", "--env", "--no-add-config", "base"],
-        )
-        .success();
+    w.env.store_key("base", KEY_ID, SECRET);
     let bin = vault_harness::vault_bin();
     for (server, profile) in [("--server", "from-ecs"), ("--imds", "from-ec2")] {
         // Inside, AWS_VAULT is set by the outer exec; the inner one is a deliberate nest.

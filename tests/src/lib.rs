@@ -115,6 +115,17 @@ impl Run {
     }
 }
 
+/// The AWS CLI asking who it is, printing only the ARN: the child most tests run.
+pub const CALLER_ARN: &[&str] = &[
+    "aws",
+    "sts",
+    "get-caller-identity",
+    "--query",
+    "Arn",
+    "--output",
+    "text",
+];
+
 /// A hermetic environment for `vault`: temp HOME, config file and vault dir; the process
 /// environment is cleared and only what is set here reaches the binary. All output of every
 /// run is kept, so a test can check that no secret ever appeared in it.
@@ -206,6 +217,33 @@ impl TestEnv {
     pub fn use_moto(&mut self, moto: &Moto) -> &mut Self {
         self.set("AWS_ENDPOINT_URL", &moto.endpoint);
         self
+    }
+
+    /// A `file` vault opened with `passphrase` (from the environment) in every later run.
+    pub fn use_file_vault(&mut self, passphrase: &str) -> &mut Self {
+        self.set("AWS_VAULT_BACKEND", "file");
+        self.set("AWS_VAULT_FILE_PASSPHRASE", passphrase)
+    }
+
+    /// `vault add --env --no-add-config PROFILE` with this key pair; it must succeed.
+    #[track_caller]
+    pub fn store_key(&self, profile: &str, key_id: &str, secret: &str) {
+        self.run_with(
+            &[
+                ("AWS_ACCESS_KEY_ID", key_id),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+            ],
+            &["add", "--env", "--no-add-config", profile],
+        )
+        .success();
+    }
+
+    /// `vault EXEC_ARGS -- aws sts get-caller-identity`, printing only the caller's ARN.
+    pub fn caller_arn(&self, vars: &[(&str, &str)], exec_args: &[&str]) -> Run {
+        let mut args = exec_args.to_vec();
+        args.push("--");
+        args.extend_from_slice(CALLER_ARN);
+        self.run_with(vars, &args)
     }
 
     pub fn write_config(&self, text: &str) {

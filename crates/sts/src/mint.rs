@@ -335,6 +335,14 @@ impl<'a> Minter<'a> {
             })
     }
 
+    /// The profile's `role_session_name`, else this run's default.
+    fn session_name(&self, role: &crate::profile::RoleSpec) -> String {
+        role.session_name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_else(|| self.default_session_name.clone())
+    }
+
     fn sts_with(&self, credentials: &Credentials) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&self.client().config)
@@ -488,7 +496,6 @@ impl<'a> Minter<'a> {
         let serial = plan.mfa_serial.as_ref().map(|s| s.value.clone());
         let code = code.map(|c| c.expose_secret().to_owned());
         let name = step.name().to_owned();
-        let account_of_user = |arn: &str| arn.split(':').nth(4).map(str::to_owned);
         let result = match &step.kind {
             StepKind::StoredKey | StepKind::Source(_) | StepKind::CredentialProcess(_) => {
                 unreachable!("not an STS call")
@@ -503,11 +510,7 @@ impl<'a> Minter<'a> {
                             token_file.value, token_file.origin
                         ),
                     })?;
-                let session_name = role
-                    .session_name
-                    .as_ref()
-                    .map(|n| n.value.clone())
-                    .unwrap_or_else(|| self.default_session_name.clone());
+                let session_name = self.session_name(role);
                 let request = sts
                     .assume_role_with_web_identity()
                     .role_arn(&role.arn.value)
@@ -518,11 +521,10 @@ impl<'a> Minter<'a> {
                     .runtime
                     .block_on(request.send())
                     .map(|out| {
-                        let account = out
-                            .assumed_role_user
-                            .as_ref()
-                            .and_then(|u| account_of_user(&u.arn));
-                        (out.credentials, account)
+                        (
+                            out.credentials,
+                            account_of_user(out.assumed_role_user.as_ref()),
+                        )
                     })
                     .map_err(|e| self.sts_error(&name, &step.profile, e))
             }
@@ -538,11 +540,7 @@ impl<'a> Minter<'a> {
                     .map_err(|e| self.sts_error(&name, &step.profile, e))
             }
             StepKind::AssumeRole { role, mfa, .. } => {
-                let session_name = role
-                    .session_name
-                    .as_ref()
-                    .map(|n| n.value.clone())
-                    .unwrap_or_else(|| self.default_session_name.clone());
+                let session_name = self.session_name(role);
                 let tags = role.session_tags.as_ref().map(|t| {
                     t.value
                         .iter()
@@ -571,11 +569,10 @@ impl<'a> Minter<'a> {
                     .runtime
                     .block_on(request.send())
                     .map(|out| {
-                        let account = out
-                            .assumed_role_user
-                            .as_ref()
-                            .and_then(|u| account_of_user(&u.arn));
-                        (out.credentials, account)
+                        (
+                            out.credentials,
+                            account_of_user(out.assumed_role_user.as_ref()),
+                        )
                     })
                     .map_err(|e| self.sts_error(&name, &step.profile, e))
             }
@@ -638,6 +635,12 @@ fn xml_field(body: &str, name: &str) -> Option<String> {
     let start = body.find(&format!("<{name}>"))? + name.len() + 2;
     let end = start + body[start..].find(&format!("</{name}>"))?;
     Some(body[start..end].to_owned())
+}
+
+/// The account id in an assumed-role user's ARN (`arn:aws:sts::ACCOUNT:assumed-role/...`).
+fn account_of_user(user: Option<&aws_sdk_sts::types::AssumedRoleUser>) -> Option<String> {
+    user.and_then(|u| u.arn.split(':').nth(4))
+        .map(str::to_owned)
 }
 
 fn provider_of(c: &Credentials) -> aws_credential_types::Credentials {
