@@ -568,15 +568,16 @@ fn mfa_codes_come_from_the_flag_then_mfa_process_else_fail_without_a_terminal() 
     lab.assert_needs_mfa_code(&[], "lab");
     assert!(!lab.sessions().contains(&"lab".to_owned()));
 
-    // Not six digits: refused before any call.
+    // Not six digits: a usage error (exit 2, as for any malformed flag value), refused
+    // before any call, and the code is not echoed.
     let before = lab.minted().len();
     for code in ["12345", "1234567", "12345a"] {
-        lab.run(&["exec", "-t", code, "lab", "--", "true"])
-            .failure(1)
-            .stderr_has("6 digits");
+        let run = lab.run(&["exec", "-t", code, "lab", "--", "true"]);
+        run.failure(2).stderr_has("6 digits");
+        assert!(!run.stderr.contains(code), "{}", run.stderr);
     }
     lab.run(&["export", "--mfa-token", "12345", "lab"])
-        .failure(1)
+        .failure(2)
         .stderr_has("6 digits");
     assert_eq!(lab.minted().len(), before, "{:?}", lab.minted());
     lab.assert_no_secrets();
@@ -1174,17 +1175,19 @@ role_arn = arn:aws:iam::123456789012:role/short
 duration_seconds = 60
 "
     ));
-    let cases: [(&[&str], &[&str]); 8] = [
-        (&["no-such-profile"], &["no-such-profile", "not in"]),
-        (&["cyc-a"], &["cycle"]),
-        (&["orphan"], &["ghost-source"]),
-        (&["badarn"], &["role_arn"]),
-        (&["short"], &["duration"]),
-        (&["-d", "5x", "nomfa"], &["duration"]),
-        (&["-d", "5x", "base"], &["duration"]),
-        (&["-d", "14m", "base"], &["duration"]),
+    // A malformed flag value is a usage error (2) whatever the profile; a well-formed
+    // duration outside what the profile's steps allow is a user error (1).
+    let cases: [(&[&str], i32, &[&str]); 8] = [
+        (&["no-such-profile"], 1, &["no-such-profile", "not in"]),
+        (&["cyc-a"], 1, &["cycle"]),
+        (&["orphan"], 1, &["ghost-source"]),
+        (&["badarn"], 1, &["role_arn"]),
+        (&["short"], 1, &["duration"]),
+        (&["-d", "5x", "nomfa"], 2, &["duration"]),
+        (&["-d", "5x", "base"], 2, &["duration"]),
+        (&["-d", "14m", "base"], 1, &["duration"]),
     ];
-    for (args, expected) in cases {
+    for (args, code, expected) in cases {
         for command in ["exec", "export"] {
             let mut all = vec![command];
             all.extend_from_slice(args);
@@ -1192,7 +1195,7 @@ duration_seconds = 60
                 all.extend_from_slice(&["--", "true"]);
             }
             let run = lab.run(&all);
-            assert_eq!(run.code(), 1, "{all:?}: {run:?}");
+            assert_eq!(run.code(), code, "{all:?}: {run:?}");
             for needle in expected {
                 assert!(
                     run.stderr.contains(needle),

@@ -185,10 +185,16 @@ fn user_login_goes_through_get_federation_token() {
 fn browser_gets_the_link_and_bad_durations_are_refused() {
     let w = world();
     let opened = w.env.dir.path().join("opened");
+    let browser_env = w.env.dir.path().join("browser-env");
     let script = w.env.dir.path().join("browser.sh");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", opened.display()),
+        // As a browser would: read the page it is given (the link is inside, not on argv).
+        format!(
+            "#!/bin/sh\ncase \"$1\" in *SigninToken*) echo on-argv; exit 1;; esac\ncat \"$1\" > {}\nenv > {}\n",
+            opened.display(),
+            browser_env.display()
+        ),
     )
     .unwrap();
     #[cfg(unix)]
@@ -203,6 +209,12 @@ fn browser_gets_the_link_and_bad_durations_are_refused() {
     run.success();
     assert!(run.stdout.is_empty(), "printed: {}", run.stdout);
     let url = std::fs::read_to_string(&opened).unwrap();
+    let seen = std::fs::read_to_string(&browser_env).unwrap();
+    assert!(seen.contains("HOME="), "{seen}");
+    assert!(
+        !seen.contains("AWS_VAULT_FILE_PASSPHRASE") && !seen.contains(PASSPHRASE),
+        "the browser saw the passphrase"
+    );
     assert!(
         url.contains(&format!("SigninToken={SIGNIN_TOKEN}")),
         "{url}"

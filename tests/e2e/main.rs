@@ -4,6 +4,7 @@
 // Tests report skipped cases on stderr.
 #![allow(clippy::print_stderr)]
 
+mod children;
 mod exec;
 mod login;
 mod rotate;

@@ -890,6 +890,8 @@ fn imds_serves_the_role_through_session_tokens_only() {
     let reply = served.get("/latest/dynamic/instance-identity/document", &with_token);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["region"].as_str(), Some("eu-west-1"));
+    // The account of the served role, from AssumeRole's answer (not a blank).
+    assert_eq!(reply.json()["accountId"].as_str(), Some(ACCOUNT));
     let reply = served.get("/latest/meta-data/placement/region", &with_token);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body.trim(), "eu-west-1");

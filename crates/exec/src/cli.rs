@@ -2,8 +2,10 @@
 //! man pages and completions.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 use vault_store::BackendKind;
 
 /// Keeps long-lived AWS keys encrypted and runs programs with short-lived STS credentials.
@@ -15,14 +17,12 @@ pub struct Cli {
     pub debug: bool,
 
     /// Where the vault key is kept: secret-service, keychain, wincred, keyctl or file.
-    /// [env: AWS_VAULT_BACKEND]
-    #[arg(long, global = true, value_name = "NAME", value_parser = parse_backend)]
-    pub backend: Option<BackendKind>,
+    #[arg(long, global = true, value_name = "NAME", env = "AWS_VAULT_BACKEND", value_parser = parse_backend)]
+    pub backend: Option<Unset<BackendKind>>,
 
     /// The vault directory (default: the per-user data dir, e.g. ~/.local/share/vault).
-    /// [env: AWS_VAULT_FILE_DIR]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub file_dir: Option<PathBuf>,
+    #[arg(long, global = true, value_name = "DIR", env = "AWS_VAULT_FILE_DIR", value_parser = parse_dir)]
+    pub file_dir: Option<Unset<PathBuf>>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -61,8 +61,8 @@ pub struct LoginArgs {
 
     /// Console session length: SessionDuration for roles (15m to 12h), the federation token's
     /// lifetime for IAM users (default 12h).
-    #[arg(short, long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// The console's region (default: the profile's).
     #[arg(long, value_name = "REGION")]
@@ -77,8 +77,8 @@ pub struct LoginArgs {
     pub stdout: bool,
 
     /// The current MFA code, instead of mfa_process or a prompt.
-    #[arg(short = 't', long = "mfa-token", value_name = "CODE")]
-    pub mfa_token: Option<String>,
+    #[arg(short = 't', long = "mfa-token", value_name = "CODE", value_parser = MfaCodeParser)]
+    pub mfa_token: Option<MfaCode>,
 }
 
 #[derive(Debug, Args)]
@@ -91,15 +91,15 @@ pub struct RotateArgs {
     pub no_session: bool,
 
     /// The current MFA code, instead of mfa_process or a prompt.
-    #[arg(short = 't', long = "mfa-token", value_name = "CODE")]
-    pub mfa_token: Option<String>,
+    #[arg(short = 't', long = "mfa-token", value_name = "CODE", value_parser = MfaCodeParser)]
+    pub mfa_token: Option<MfaCode>,
 }
 
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// Stay unlocked until this long without use (default: AWS_VAULT_UNLOCK_TIMEOUT or 15m).
-    #[arg(long = "for", value_name = "DURATION")]
-    pub for_: Option<String>,
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub for_: Option<Duration>,
 }
 
 /// How to obtain credentials for a profile: shared by exec and export.
@@ -109,8 +109,8 @@ pub struct CredentialArgs {
     pub profile: String,
 
     /// Lifetime of the final session, e.g. 1h, 90m, 3600s.
-    #[arg(short, long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// Use the stored key directly: no GetSessionToken (roles are assumed straight from it).
     #[arg(short = 'n', long)]
@@ -121,11 +121,12 @@ pub struct CredentialArgs {
     pub region: Option<String>,
 
     /// The current MFA code, instead of mfa_process or a prompt.
-    #[arg(short = 't', long = "mfa-token", value_name = "CODE")]
-    pub mfa_token: Option<String>,
+    #[arg(short = 't', long = "mfa-token", value_name = "CODE", value_parser = MfaCodeParser)]
+    pub mfa_token: Option<MfaCode>,
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("serve").args(["server", "imds"])))]
 pub struct ExecArgs {
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -154,7 +155,7 @@ pub struct ExecArgs {
     pub imds_v1: bool,
 
     /// With --server or --imds: mint on the first request instead of before the child starts.
-    #[arg(long)]
+    #[arg(long, requires = "serve")]
     pub lazy: bool,
 
     /// The command and its arguments (default: $SHELL).
@@ -246,9 +247,73 @@ pub struct RemoveArgs {
     pub force: bool,
 }
 
-fn parse_backend(s: &str) -> Result<BackendKind, String> {
+/// A flag whose environment variable may be set but empty, which means "not set" (as in
+/// aws-vault): `Unset(None)`.
+#[derive(Clone, Debug)]
+pub struct Unset<T>(pub Option<T>);
+
+impl<T> Unset<T> {
+    pub fn get(this: &Option<Unset<T>>) -> Option<&T> {
+        this.as_ref().and_then(|u| u.0.as_ref())
+    }
+}
+
+fn parse_backend(s: &str) -> Result<Unset<BackendKind>, String> {
+    if s.is_empty() {
+        return Ok(Unset(None));
+    }
     s.parse()
-        .map_err(|e: vault_store::UnknownBackend| e.to_string())
+        .map(|b| Unset(Some(b)))
+        .map_err(|e: vault_store::UnknownBackend| {
+            format!("{e} (from --backend or AWS_VAULT_BACKEND)")
+        })
+}
+
+fn parse_dir(s: &str) -> Result<Unset<PathBuf>, String> {
+    Ok(Unset((!s.is_empty()).then(|| PathBuf::from(s))))
+}
+
+/// Go-style durations (`1h`, `90m`, `3600s`); limits that depend on the profile are checked
+/// where the profile is known.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    vault_sts::duration::parse(s)
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than 0".to_owned()),
+        d => Ok(d),
+    }
+}
+
+/// An MFA code from the command line, checked to be six digits, held as a secret.
+#[derive(Clone, Debug)]
+pub struct MfaCode(pub SecretString);
+
+/// Checks a code without ever echoing it (clap's own errors repeat the value).
+#[derive(Clone, Copy, Debug)]
+struct MfaCodeParser;
+
+impl clap::builder::TypedValueParser for MfaCodeParser {
+    type Value = MfaCode;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<MfaCode, clap::Error> {
+        let code = SecretString::from(value.to_str().unwrap_or_default().to_owned());
+        vault_sts::mfa::check_code(code.expose_secret()).map_err(|e| {
+            let flag = arg.and_then(|a| a.get_long()).unwrap_or("mfa-token");
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--{flag}: {e}\nhint: type the 6-digit code your MFA device shows now\n"),
+            )
+            .with_cmd(cmd)
+        })?;
+        Ok(MfaCode(code))
+    }
 }
 
 #[cfg(test)]

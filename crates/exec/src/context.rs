@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use vault_store::{BackendChoice, BackendKind, PassphraseSource, Vault};
+use vault_store::{BackendChoice, PassphraseSource, Vault};
 use vault_sts::config::{self, ConfigFile};
 use vault_sts::duration;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Unset};
 use crate::error::{CommandError, CommandResult};
 use crate::prompt;
 
@@ -27,25 +27,17 @@ pub struct Context {
 
 impl Context {
     pub fn from_cli(cli: &Cli) -> CommandResult<Context> {
-        let backend = match cli.backend {
-            Some(kind) => BackendChoice::Explicit(kind),
-            None => match non_empty_env("AWS_VAULT_BACKEND") {
-                Some(name) => BackendChoice::Explicit(
-                    name.parse::<BackendKind>()
-                        .map_err(|e| CommandError::usage(format!("AWS_VAULT_BACKEND: {e}")))?,
-                ),
-                None => BackendChoice::Default,
-            },
+        // clap has read --backend / AWS_VAULT_BACKEND and --file-dir / AWS_VAULT_FILE_DIR.
+        let backend = match Unset::get(&cli.backend) {
+            Some(kind) => BackendChoice::Explicit(*kind),
+            None => BackendChoice::Default,
         };
-        let vault_dir = match cli.file_dir.clone() {
-            Some(dir) => dir,
-            None => match non_empty_env("AWS_VAULT_FILE_DIR") {
-                Some(dir) => PathBuf::from(dir),
-                None => Vault::default_dir().ok_or_else(|| {
-                    CommandError::user("cannot tell where the vault lives: no home directory")
-                        .hint("pass --file-dir DIR or set AWS_VAULT_FILE_DIR")
-                })?,
-            },
+        let vault_dir = match Unset::get(&cli.file_dir) {
+            Some(dir) => dir.clone(),
+            None => Vault::default_dir().ok_or_else(|| {
+                CommandError::user("cannot tell where the vault lives: no home directory")
+                    .hint("pass --file-dir DIR or set AWS_VAULT_FILE_DIR")
+            })?,
         };
         let config_path = config::config_path(non_empty_env("AWS_CONFIG_FILE").as_deref())?;
         Ok(Context {

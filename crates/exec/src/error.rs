@@ -1,39 +1,80 @@
-//! One error type for every command: a message, hints ("what to type next") and an exit code.
+//! One error type for every command: a kind, a message, hints ("what to type next") and the
+//! error it came from. The kind alone decides the exit code, here and nowhere else.
 //!
-//! Exit codes are stable: 0 success, 1 user/config/environment error, 2 usage error, 127
-//! command not found (exec), otherwise the child's own code.
+//! Exit codes are stable and documented in README.md: 0 success, 1 user, config or
+//! environment error, 2 usage error (a flag or its value), 126 a program that cannot run,
+//! 127 a program not found, 255 a bug in vault; `exec` otherwise passes the child's own code.
 
 use std::fmt::Display;
 use std::io::Write;
 
 use vault_store::BackendKind;
 
-pub const EXIT_USER: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+/// What kind of mistake or failure; decides the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Something about the user's situation: a missing key, a refused call, the network.
+    User,
+    /// The AWS config file or a profile in it.
+    Config,
+    /// The command line itself.
+    Usage,
+    /// The program to run was not found.
+    ChildNotFound,
+    /// The program to run exists but cannot be run.
+    ChildCannotRun,
+    /// A bug in vault.
+    Internal,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::User | Kind::Config => 1,
+            Kind::Usage => 2,
+            Kind::ChildCannotRun => 126,
+            Kind::ChildNotFound => 127,
+            Kind::Internal => 255,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct CommandError {
-    pub code: u8,
+    pub kind: Kind,
     pub message: String,
     pub hints: Vec<String>,
+    /// The underlying error, shown with its chain under `--debug`.
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 pub type CommandResult<T = ()> = Result<T, CommandError>;
 
 impl CommandError {
-    pub fn user(message: impl Display) -> Self {
+    pub fn new(kind: Kind, message: impl Display) -> Self {
         CommandError {
-            code: EXIT_USER,
+            kind,
             message: message.to_string(),
             hints: Vec::new(),
+            source: None,
         }
     }
 
-    pub fn usage(message: impl Display) -> Self {
-        CommandError {
-            code: EXIT_USAGE,
-            ..CommandError::user(message)
-        }
+    pub fn user(message: impl Display) -> Self {
+        CommandError::new(Kind::User, message)
+    }
+
+    /// An error of `kind` whose message is `e`'s, keeping `e` as the source.
+    pub fn from_error(kind: Kind, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let mut error = CommandError::new(kind, &e);
+        error.source = Some(Box::new(e));
+        error
+    }
+
+    /// Keeps `e` as the cause (shown under `--debug`).
+    pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(e));
+        self
     }
 
     pub fn hint(mut self, hint: impl Display) -> Self {
@@ -41,11 +82,24 @@ impl CommandError {
         self
     }
 
-    pub fn print(&self) {
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
+    }
+
+    /// The message and hints; under `--debug` also the chain of causes below the message.
+    pub fn print(&self, debug: bool) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "vault: error: {}", self.message);
         for hint in &self.hints {
             let _ = writeln!(err, "hint: {hint}");
+        }
+        if debug {
+            let _ = writeln!(err, "debug: kind {:?}", self.kind);
+            let mut cause = self.source.as_deref().and_then(std::error::Error::source);
+            while let Some(c) = cause {
+                let _ = writeln!(err, "debug: caused by: {c}");
+                cause = c.source();
+            }
         }
     }
 }
@@ -106,11 +160,9 @@ impl From<vault_store::Error> for CommandError {
             ],
             E::Io { .. } => Vec::new(),
         };
-        CommandError {
-            code: EXIT_USER,
-            message: e.to_string(),
-            hints,
-        }
+        let mut error = CommandError::from_error(Kind::User, e);
+        error.hints = hints;
+        error
     }
 }
 
@@ -138,6 +190,6 @@ impl From<vault_sts::config::ConfigError> for CommandError {
                 "check the file's permissions, or set AWS_CONFIG_FILE"
             }
         };
-        CommandError::user(e).hint(hint)
+        CommandError::from_error(Kind::Config, e).hint(hint)
     }
 }

@@ -9,6 +9,7 @@ mod commands;
 mod context;
 mod error;
 mod mfa;
+mod prepare;
 mod process;
 mod prompt;
 mod server;
@@ -18,20 +19,32 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::error::Kind;
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            // --help and --version are not errors.
+            return match e.use_stderr() {
+                true => ExitCode::from(Kind::Usage.exit_code()),
+                false => ExitCode::SUCCESS,
+            };
         }
     };
-    init_tracing(cli.debug);
-    match commands::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            e.print();
-            ExitCode::from(e.code)
+    let debug = cli.debug;
+    init_tracing(debug);
+    // A panic is a bug: the default hook has printed where; say so and exit 255, not 101.
+    match std::panic::catch_unwind(move || commands::run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            e.print(debug);
+            ExitCode::from(e.exit_code())
+        }
+        Err(_) => {
+            eprintln!("vault: internal error: this is a bug in vault; please report it");
+            ExitCode::from(Kind::Internal.exit_code())
         }
     }
 }

@@ -3,12 +3,14 @@
 //! so it works under credential_process and `$(vault export ...)`.
 
 use std::cell::RefCell;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use secrecy::{ExposeSecret, SecretString};
-use vault_sts::mint::MfaSource;
+use secrecy::SecretString;
+use vault_sts::mfa::MfaSource;
 use vault_sts::profile::Sourced;
+use zeroize::Zeroizing;
 
+use crate::process;
 use crate::prompt;
 
 pub struct MfaCodes {
@@ -42,15 +44,6 @@ impl MfaCodes {
     }
 }
 
-/// A code is six digits; anything else is refused before it reaches STS.
-pub fn check_code(code: &str) -> Result<(), String> {
-    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err("the MFA code must be 6 digits".to_owned())
-    }
-}
-
 impl MfaSource for MfaCodes {
     fn code(&self, serial: &str) -> Result<SecretString, String> {
         if let Some(token) = self.token.borrow_mut().take() {
@@ -73,47 +66,33 @@ impl MfaSource for MfaCodes {
     }
 }
 
-fn shell(command: &str) -> Command {
-    #[cfg(windows)]
-    {
-        let mut c = Command::new("cmd");
-        c.args(["/C", command]);
-        c
-    }
-    #[cfg(not(windows))]
-    {
-        let mut c = Command::new("sh");
-        c.args(["-c", command]);
-        c
-    }
-}
-
 /// Runs `mfa_process` through the shell; its stdout (trimmed) is the code. Its stdin and
 /// stderr stay on ours, so it can talk to the person (e.g. touch a key).
-fn run_mfa_process(process: &Sourced<String>) -> Result<SecretString, String> {
-    let output = shell(&process.value)
+fn run_mfa_process(command: &Sourced<String>) -> Result<SecretString, String> {
+    let output = process::shell(&command.value)
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit())
         .stdout(Stdio::piped())
         .output()
-        .map_err(|e| format!("cannot run mfa_process ({}): {e}", process.origin))?;
+        .map_err(|e| format!("cannot run mfa_process ({}): {e}", command.origin))?;
+    let stdout = Zeroizing::new(output.stdout);
     if !output.status.success() {
         return Err(format!(
             "mfa_process ({}) failed ({})",
-            process.origin, output.status
+            command.origin, output.status
         ));
     }
-    let text = String::from_utf8(output.stdout).map_err(|_| {
+    let text = std::str::from_utf8(&stdout).map_err(|_| {
         format!(
             "mfa_process ({}) printed something that is not text",
-            process.origin
+            command.origin
         )
     })?;
     Ok(SecretString::from(text.trim().to_owned()))
 }
 
 fn ykman(serial: &str) -> Result<SecretString, String> {
-    let output = Command::new("ykman")
+    let output = process::helper("ykman")
         .args(["oath", "accounts", "code", "--single", serial])
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -122,11 +101,8 @@ fn ykman(serial: &str) -> Result<SecretString, String> {
     if !output.status.success() {
         return Err(format!("ykman failed ({})", output.status));
     }
-    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    Ok(SecretString::from(text))
-}
-
-/// Shows nothing of a code in errors.
-pub fn validate_flag(code: &SecretString) -> Result<(), String> {
-    check_code(code.expose_secret())
+    let stdout = Zeroizing::new(output.stdout);
+    Ok(SecretString::from(
+        String::from_utf8_lossy(&stdout).trim().to_owned(),
+    ))
 }

@@ -8,17 +8,16 @@
 //! that treat a second Ctrl-C as "abort now" (Terraform) behave.
 
 use std::ffi::OsString;
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::{ExitCode, ExitStatus};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
-use vault_sts::mint::Minter;
 use vault_sts::plan::{Plan, StepKind};
 
-use crate::commands::creds::Prepared;
 use crate::error::{CommandError, CommandResult};
+use crate::prepare::Prepared;
 use crate::process;
 use crate::server::{self, Kind, Published, RenewReply, Shared};
 
@@ -45,8 +44,8 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
         .hint("drop --no-session"));
     }
     let plan = renewing_plan(&prepared.plan);
-    let minter = Minter::new(&prepared.vault, &prepared.mfa, prepared.sts.clone());
-    let region = prepared.sts.region.clone();
+    let minter = prepared.minter();
+    let region = prepared.aws.settings().region.clone();
 
     let (events, inbox) = mpsc::channel::<Event>();
     let (renew_tx, renew_rx) = mpsc::channel::<RenewReply>();
@@ -77,7 +76,6 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
         renew: std::sync::Mutex::new(renew_tx),
         role_name: role_name(&prepared.plan),
         region: region.clone(),
-        account_id: None,
         min_left: chrono::Duration::from_std(prepared.plan.min_ttl.value)
             .unwrap_or(chrono::Duration::MAX)
             .max(server::MIN_HANDED_OUT),
@@ -104,11 +102,8 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
     server::spawn(listener, shared.clone())
         .map_err(|e| CommandError::user(format!("cannot start the credential server: {e}")))?;
 
-    let mut cmd = Command::new(&options.program);
+    let mut cmd = process::credential_child(&options.program);
     cmd.args(&options.args);
-    for name in process::REMOVED {
-        cmd.env_remove(name);
-    }
     cmd.env_remove("AWS_EC2_METADATA_DISABLED");
     cmd.env("AWS_VAULT", &options.profile);
     cmd.env("AWS_REGION", &region);
@@ -179,18 +174,17 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
 /// window (the vault's cached session is reused while it is outside it).
 fn renewing_plan(plan: &Plan) -> Plan {
     let mut plan = plan.clone();
-    let ahead = RENEW_AHEAD_STD;
-    if plan.min_ttl.value < ahead {
-        plan.min_ttl.value = ahead;
+    if plan.min_ttl.value < server::RENEW_AHEAD {
+        plan.min_ttl.value = server::RENEW_AHEAD;
     }
     plan
 }
 
-const RENEW_AHEAD_STD: Duration = Duration::from_secs(20 * 60);
-
 fn next_renewal(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
     let current = shared.current.read().expect("not poisoned").clone();
-    let ahead = server::RENEW_AHEAD.max(shared.min_left + chrono::Duration::minutes(5));
+    let ahead = chrono::Duration::from_std(server::RENEW_AHEAD)
+        .expect("minutes fit")
+        .max(shared.min_left + chrono::Duration::minutes(5));
     current.map(|p| p.expires - ahead)
 }
 

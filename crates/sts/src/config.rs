@@ -31,7 +31,7 @@ pub enum ConfigError {
     Write {
         path: PathBuf,
         #[source]
-        source: io::Error,
+        source: vault_store::Error,
     },
     #[error("the AWS config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -327,42 +327,20 @@ pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigErr
     }
     text.push_str(&header);
     text.push('\n');
-    write_replacing(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|source| ConfigError::Write {
+            path: path.to_owned(),
+            source: vault_store::Error::Io {
+                path: dir.to_owned(),
+                source,
+            },
+        })?;
+    }
+    vault_store::replace_file(path, text.as_bytes()).map_err(|source| ConfigError::Write {
         path: path.to_owned(),
         source,
     })?;
     Ok(true)
-}
-
-/// Temp file beside the target, fsync, rename: the config is never half-written. The file's
-/// permissions are kept.
-fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!(
-        ".{}.vault-{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        if let Ok(meta) = fs::metadata(path) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 
 use std::time::Duration;
 
-use bytes_free::Body;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use vault_store::Credentials;
+
+use crate::aws::{Aws, AwsError, Service};
+use crate::profile::session_name_char;
 
 /// The signin and console hosts of a partition, chosen by region.
 pub fn hosts(region: Option<&str>) -> (&'static str, &'static str) {
@@ -88,6 +90,61 @@ struct SigninToken {
     signin_token: String,
 }
 
+/// A federated user session for a plain IAM user's key (what the console needs when there
+/// is no role): named after the user, with an allow-all policy, so it has exactly the user's
+/// permissions.
+pub fn federation_token(
+    aws: &Aws,
+    profile: &str,
+    key: &Credentials,
+    duration: Duration,
+) -> Result<Credentials, AwsError> {
+    const OP: &str = "GetFederationToken";
+    let sts = aws.sts(Some(key));
+    let who = aws
+        .block_on(sts.get_caller_identity().send())
+        .map_err(|e| aws.error(Service::Sts, "GetCallerIdentity", profile, e))?;
+    let name = who
+        .arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit('/').next())
+        .unwrap_or(profile);
+    // GetFederationToken names are 2-32 characters.
+    let name: String = name
+        .chars()
+        .filter(|c| session_name_char(*c))
+        .take(32)
+        .collect();
+    let name = if name.len() < 2 {
+        "vault-user".to_owned()
+    } else {
+        name
+    };
+    const ALLOW_ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let out = aws
+        .block_on(
+            sts.get_federation_token()
+                .name(name)
+                .policy(ALLOW_ALL)
+                .duration_seconds(duration.as_secs().min(i32::MAX as u64) as i32)
+                .send(),
+        )
+        .map_err(|e| aws.error(Service::Sts, OP, profile, e))?;
+    out.credentials
+        .map(crate::aws::credentials_from_sdk)
+        .ok_or_else(|| AwsError::incomplete(Service::Sts, OP, profile, "credentials"))
+}
+
+/// The console sign-in URL for `credentials`, on this command's runtime.
+pub fn sign_in_url(
+    aws: &Aws,
+    credentials: &Credentials,
+    destination: &Destination,
+) -> Result<SecretString, ConsoleError> {
+    aws.block_on(login_url(credentials, destination, "vault"))
+}
+
 /// The getSigninToken request URL for `credentials`.
 fn token_request(
     credentials: &Credentials,
@@ -117,7 +174,7 @@ fn token_request(
 }
 
 /// Asks the federation endpoint for a sign-in token and builds the login URL.
-pub async fn login_url(
+async fn login_url(
     credentials: &Credentials,
     destination: &Destination,
     issuer: &str,
@@ -131,7 +188,7 @@ pub async fn login_url(
             .map_err(|_| ConsoleError::BadEndpoint {
                 endpoint: endpoint.clone(),
             })?;
-    let (status, body) = Body::get(uri)
+    let (status, body) = https::get(uri)
         .await
         .map_err(|message| ConsoleError::Unreachable {
             endpoint: endpoint.clone(),
@@ -164,54 +221,41 @@ pub async fn login_url(
 }
 
 /// One GET over HTTPS (or HTTP, for a local stand-in) with the SDK's TLS stack.
-mod bytes_free {
+mod https {
     use http_body_util::{BodyExt, Empty};
     use hyper::body::Bytes;
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 
-    pub struct Body;
+    use crate::aws::error_chain;
 
-    impl Body {
-        pub async fn get(uri: hyper::Uri) -> Result<(u16, Vec<u8>), String> {
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_native_roots()
-                .map_err(|e| format!("no TLS root certificates: {e}"))?
-                .https_or_http()
-                .enable_http1()
-                .build();
-            let client: Client<_, Empty<Bytes>> =
-                Client::builder(TokioExecutor::new()).build(connector);
-            let request = hyper::Request::get(uri)
-                .header("user-agent", concat!("vault/", env!("CARGO_PKG_VERSION")))
-                .body(Empty::new())
-                .map_err(|e| e.to_string())?;
-            let response =
-                tokio::time::timeout(std::time::Duration::from_secs(20), client.request(request))
-                    .await
-                    .map_err(|_| "timed out after 20 s".to_owned())?
-                    .map_err(|e| error_chain(&e))?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
+    pub async fn get(uri: hyper::Uri) -> Result<(u16, Vec<u8>), String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("no TLS root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client: Client<_, Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(connector);
+        let request = hyper::Request::get(uri)
+            .header("user-agent", concat!("vault/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let response =
+            tokio::time::timeout(std::time::Duration::from_secs(20), client.request(request))
                 .await
-                .map_err(|e| e.to_string())?
-                .to_bytes()
-                .to_vec();
-            Ok((status, body))
-        }
-    }
-
-    fn error_chain(e: &dyn std::error::Error) -> String {
-        let mut out = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            source = s.source();
-        }
-        out
+                .map_err(|_| "timed out after 20 s".to_owned())?
+                .map_err(|e| error_chain(&e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes()
+            .to_vec();
+        Ok((status, body))
     }
 }
 

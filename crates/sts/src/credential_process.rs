@@ -2,7 +2,7 @@
 //! command as the SDKs do — split shell-style, no shell — and check its JSON (Version 1).
 //! Its stderr stays on ours, so it can talk to the person; its stdout is parsed, never shown.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -10,8 +10,18 @@ use serde::Deserialize;
 use vault_store::Credentials;
 use zeroize::Zeroizing;
 
-use crate::mint::MintError;
+use crate::child::Launcher;
 use crate::profile::Sourced;
+
+/// A `credential_process` that could not be run or printed something unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("credential_process of profile {profile:?} ({origin}) {problem}")]
+pub struct CredentialProcessError {
+    pub profile: String,
+    /// Where the command line was configured (file:line).
+    pub origin: String,
+    pub problem: String,
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -23,8 +33,12 @@ struct Output {
     expiration: Option<String>,
 }
 
-pub fn run(profile: &str, command: &Sourced<String>) -> Result<Credentials, MintError> {
-    let fail = |problem: String| MintError::Process {
+pub fn run(
+    profile: &str,
+    command: &Sourced<String>,
+    launcher: &dyn Launcher,
+) -> Result<Credentials, CredentialProcessError> {
+    let fail = |problem: String| CredentialProcessError {
         profile: profile.to_owned(),
         origin: command.origin.to_string(),
         problem,
@@ -32,7 +46,8 @@ pub fn run(profile: &str, command: &Sourced<String>) -> Result<Credentials, Mint
     let words = shell_words::split(&command.value)
         .map_err(|e| fail(format!("is not a valid command line: {e}")))?;
     let (program, args) = words.split_first().ok_or_else(|| fail("is empty".into()))?;
-    let output = Command::new(program)
+    let output = launcher
+        .command(program.as_ref())
         .args(args)
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit())

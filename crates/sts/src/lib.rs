@@ -1,15 +1,26 @@
-//! Profiles from the AWS config file, the plan of STS calls they imply, and minting and
-//! caching session credentials through aws-sdk-sts.
+//! Profiles from the AWS config file, the plan of calls they imply, and minting and caching
+//! session credentials through the AWS SDK.
+//!
+//! Modules by job, each depending only on those above it in this list:
+//! [`duration`], [`config`] (the file), [`profile`] (a profile's chain), [`plan`] (pure),
+//! [`aws`] (runtime, SDK config, errors), [`mfa`] and [`child`] (what the caller supplies),
+//! [`credential_process`], [`iam`] (rotation calls), [`console`] (sign-in links), and
+//! [`mint`] (the plan runner over the cache and its locks).
 //!
 //! This crate never prompts and never prints: MFA codes come from a caller-supplied
-//! [`mint::MfaSource`], and everything it has to say is returned as values or errors.
+//! [`mfa::MfaSource`], helper processes are built by a caller-supplied [`child::Launcher`],
+//! and everything it has to say is returned as values or errors.
 
 #![forbid(unsafe_code)]
 
+pub mod aws;
+pub mod child;
 pub mod config;
 pub mod console;
 pub mod credential_process;
 pub mod duration;
+pub mod iam;
+pub mod mfa;
 pub mod mint;
 pub mod plan;
 pub mod profile;

@@ -22,10 +22,12 @@ use sha2::{Digest, Sha256};
 use crate::duration;
 use crate::profile::{BaseSource, CredentialSourceKind, Origin, Resolved, RoleSpec, Sourced};
 
-/// STS limits.
-const MIN_DURATION: Duration = Duration::from_secs(900);
-const MAX_ASSUME_ROLE: Duration = Duration::from_secs(12 * 3600);
-const MAX_SESSION_TOKEN: Duration = Duration::from_secs(36 * 3600);
+/// STS limits, in one place for every command (the console's sessions have the same ones:
+/// a role's `SessionDuration` up to 12 h, a federation token up to 36 h).
+pub const MIN_DURATION: Duration = Duration::from_secs(900);
+pub const MAX_ASSUME_ROLE: Duration = Duration::from_secs(12 * 3600);
+pub const MAX_SESSION_TOKEN: Duration = Duration::from_secs(36 * 3600);
+pub const MAX_FEDERATION_TOKEN: Duration = MAX_SESSION_TOKEN;
 /// AWS caps sessions of chained roles (and roles assumed with session-token credentials).
 const CHAIN_CAP: Duration = Duration::from_secs(3600);
 

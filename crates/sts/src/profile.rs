@@ -136,6 +136,58 @@ impl Overrides {
     }
 }
 
+/// Endpoint overrides in force for the services vault calls. aws-config resolves and applies
+/// them for the actual calls; this copy is for cache keys, messages and `--explain`.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoints {
+    pub sts: Option<Sourced<String>>,
+    pub iam: Option<Sourced<String>>,
+}
+
+impl Endpoints {
+    /// As the SDKs read them: `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, then the
+    /// profile's `endpoint_url`, none of them under `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
+    pub fn from_env(
+        config: &ConfigFile,
+        profile: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Endpoints {
+        if get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v == "true") {
+            return Endpoints::default();
+        }
+        let of = |service_env: &'static str| {
+            [service_env, "AWS_ENDPOINT_URL"]
+                .into_iter()
+                .find_map(|name| {
+                    get(name)
+                        .filter(|v| !v.is_empty())
+                        .map(|url| Sourced::new(url, Origin::Env(name)))
+                })
+                .or_else(|| {
+                    config.get(profile, "endpoint_url").map(|(url, line)| {
+                        Sourced::new(
+                            url.to_owned(),
+                            Origin::Config {
+                                path: config.path.clone(),
+                                line,
+                                profile: profile.to_owned(),
+                            },
+                        )
+                    })
+                })
+        };
+        Endpoints {
+            sts: of("AWS_ENDPOINT_URL_STS"),
+            iam: of("AWS_ENDPOINT_URL_IAM"),
+        }
+    }
+}
+
+/// The characters STS allows in session names (role sessions, federation tokens): `[\w+=,.@-]`.
+pub fn session_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
 /// A role to assume, as one profile describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleSpec {
@@ -202,6 +254,36 @@ pub enum BaseSource {
     },
     /// `credential_process`: an external program (SAML tools) prints credentials.
     Process(Sourced<String>),
+}
+
+impl BaseSource {
+    /// A digest of who the outside base credentials are, so sessions they minted are reused
+    /// only for the same credentials: the environment's key id, the container or instance
+    /// endpoint, or the web identity token. None for sources the vault itself identifies.
+    pub fn fingerprint(&self, get: impl Fn(&str) -> Option<String>) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let material = match self {
+            BaseSource::CredentialSource(kind) => match kind.value {
+                CredentialSourceKind::Environment => get("AWS_ACCESS_KEY_ID")?,
+                CredentialSourceKind::EcsContainer => [
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                ]
+                .iter()
+                .filter_map(|n| get(n))
+                .collect::<Vec<_>>()
+                .join("|"),
+                CredentialSourceKind::Ec2InstanceMetadata => {
+                    get("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_default()
+                }
+            },
+            BaseSource::WebIdentity { token_file, .. } => {
+                std::fs::read_to_string(&token_file.value).ok()?
+            }
+            BaseSource::StoredKey | BaseSource::Process(_) => return None,
+        };
+        Some(hex::encode(&Sha256::digest(material.as_bytes())[..12]))
+    }
 }
 
 /// A profile resolved down to the stored key that backs it.
@@ -446,10 +528,7 @@ fn role_spec(
         session_name = Some(n.clone());
     }
     if let Some(n) = &session_name {
-        let ok = (2..=64).contains(&n.value.len())
-            && n.value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+        let ok = (2..=64).contains(&n.value.len()) && n.value.chars().all(session_name_char);
         if !ok {
             return Err(ProfileError::Invalid {
                 key: "role_session_name",

@@ -155,13 +155,6 @@ impl Keyring {
             .map_err(|e| self.failure(e))
     }
 
-    pub(crate) fn delete(&self, vault_id: &str) -> Result<()> {
-        match self.entry(vault_id)?.delete_credential() {
-            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-            Err(e) => Err(self.failure(e)),
-        }
-    }
-
     fn failure(&self, e: keyring_core::Error) -> Error {
         let reason = describe(&e);
         match e {
@@ -188,7 +181,6 @@ fn describe(e: &keyring_core::Error) -> String {
     }
 }
 
-#[allow(unreachable_code)]
 fn open_store(kind: BackendKind) -> Result<Arc<CredentialStore>, String> {
     match kind {
         #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]

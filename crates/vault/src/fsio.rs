@@ -115,10 +115,26 @@ fn private_file_options() -> OpenOptions {
 }
 
 /// Replaces `path` with `bytes`: a temp file in the same directory, fsync, rename, fsync of
-/// the directory. A crash leaves either the old file or the new one, never a mix.
+/// the directory. A crash leaves either the old file or the new one, never a mix. New files
+/// are 0600.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("store files live in a directory");
-    let name = path.file_name().expect("store files have names");
+    replace(path, bytes, false)
+}
+
+/// [`write_atomic`] for a file that is the user's, not the store's (the AWS config file): an
+/// existing file keeps its permissions.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+fn replace(path: &Path, bytes: &[u8], keep_permissions: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::io(path, io::Error::other("not a file name")))?;
     let mut suffix = [0u8; 6];
     getrandom::fill(&mut suffix).map_err(|e| Error::io(dir, io::Error::other(e)))?;
     let tmp = dir.join(format!(
@@ -131,6 +147,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = private_file_options()
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
+        if keep_permissions && let Ok(meta) = fs::metadata(path) {
+            file.set_permissions(meta.permissions())
+                .map_err(|e| Error::io(&tmp, e))?;
+        }
         file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(file);
@@ -154,15 +174,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
 fn sync_dir(_dir: &Path) -> Result<()> {
     // Windows renames are journaled by NTFS; directories cannot be opened for fsync.
     Ok(())
-}
-
-/// Removes a file; a missing file is not an error.
-pub(crate) fn remove_optional(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
-    }
 }
 
 /// An exclusive lock on a lock file, held until dropped. Works across processes on every

@@ -19,11 +19,11 @@ pub mod unlocked;
 
 pub use backend::{BackendKind, UnknownBackend};
 pub use error::{Error, Result};
-pub use fsio::FileLock;
+pub use fsio::{FileLock, replace_file};
 pub use secret::{Credentials, redact_key_id};
 pub use store::{
-    BackendChoice, CredentialInfo, PassphraseSource, SCRYPT_LOG_N, Session, SessionInfo,
-    SessionList, Vault, validate_profile_name,
+    BackendChoice, CredentialInfo, PassphraseSource, Session, SessionInfo, SessionList, Vault,
+    validate_profile_name,
 };
 
 /// Re-exported so callers build secrets with the same type the store uses.

@@ -45,7 +45,7 @@ const FORMAT_VERSION: u32 = 1;
 
 /// scrypt work factor for the passphrase (N = 2^18: ~256 MiB, ~0.5 s). Pinned, not
 /// calibrated per machine, so a vault made on a fast desktop opens on a slow laptop.
-pub const SCRYPT_LOG_N: u8 = 18;
+const SCRYPT_LOG_N: u8 = 18;
 /// The largest work factor accepted when opening, so a tampered file cannot demand hours.
 const SCRYPT_MAX_LOG_N: u8 = 20;
 
@@ -98,6 +98,8 @@ struct SessionRecord {
     profile: String,
     source_profile: String,
     description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
     expires: DateTime<Utc>,
     data: String,
 }
@@ -120,6 +122,8 @@ pub struct SessionInfo {
     pub source_profile: String,
     /// What kind of session it is, e.g. "AssumeRole arn:aws:iam::…:role/x".
     pub description: String,
+    /// The AWS account of the credentials, when STS said so.
+    pub account_id: Option<String>,
     pub expires: DateTime<Utc>,
 }
 
@@ -584,6 +588,7 @@ impl Vault {
                 profile: info.profile.clone(),
                 source_profile: info.source_profile.clone(),
                 description: info.description.clone(),
+                account_id: info.account_id.clone(),
                 expires: info.expires,
                 data,
             },
@@ -667,21 +672,6 @@ impl Vault {
         fsio::create_private_dir(&dir)?;
         FileLock::acquire(&dir.join(format!("{name}.lock")))
     }
-
-    /// Removes the vault entirely: its files and its keyring entry. Used by tests and by
-    /// people starting over.
-    pub fn destroy(self) -> Result<()> {
-        if let Some(meta) = &self.meta {
-            let backend = parse_backend(&self.dir, &meta.backend)?;
-            if backend != BackendKind::File {
-                Keyring::connect(backend)?.delete(&meta.id)?;
-            }
-        }
-        for name in [SESSIONS_FILE, CREDENTIALS_FILE, META_FILE] {
-            fsio::remove_optional(&self.dir.join(name))?;
-        }
-        Ok(())
-    }
 }
 
 impl SessionRecord {
@@ -691,6 +681,7 @@ impl SessionRecord {
             profile: self.profile.clone(),
             source_profile: self.source_profile.clone(),
             description: self.description.clone(),
+            account_id: self.account_id.clone(),
             expires: self.expires,
         }
     }
@@ -852,6 +843,7 @@ mod tests {
             profile: profile.to_owned(),
             source_profile: "base".to_owned(),
             description: "AssumeRole".to_owned(),
+            account_id: None,
             expires: Utc::now() + chrono::Duration::minutes(mins),
         };
         vault

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use crate::cli::ExecArgs;
-use crate::commands::{creds, explain};
+use crate::commands::explain;
 use crate::context::{Context, non_empty_env};
 use crate::error::{CommandError, CommandResult};
+use crate::prepare::{self, Request};
 use crate::process;
 use crate::server::Kind;
 use crate::supervise;
@@ -18,7 +19,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
         ))
         .hint("exit that shell first, or `unset AWS_VAULT` if you really mean to nest"));
     }
-    let prepared = creds::prepare(ctx, &args.credentials)?;
+    let prepared = prepare::prepare(ctx, &Request::from(&args.credentials))?;
     if args.explain {
         explain::print(&prepared)?;
         return Ok(ExitCode::SUCCESS);
@@ -43,10 +44,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
             },
         );
     }
-    if args.lazy {
-        return Err(CommandError::usage("--lazy goes with --server or --imds"));
-    }
-    let obtained = creds::obtain(&prepared)?;
+    let obtained = prepared.obtain()?;
     let vars = process::credential_vars(
         &args.credentials.profile,
         &obtained.credentials,

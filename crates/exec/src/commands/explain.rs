@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use chrono::Utc;
+use vault_sts::aws::Service;
 use vault_sts::duration;
 use vault_sts::plan::StepKind;
 
-use crate::commands::creds::Prepared;
 use crate::error::{CommandError, CommandResult};
+use crate::prepare::Prepared;
 
 pub fn print(p: &Prepared) -> CommandResult {
     let plan = &p.plan;
@@ -27,9 +28,9 @@ pub fn print(p: &Prepared) -> CommandResult {
     let _ = writeln!(
         out,
         "  STS endpoint  {}",
-        match &p.endpoint {
+        match &p.aws.settings().endpoints.sts {
             Some(e) => format!("{} ({})", e.value, e.origin),
-            None => p.sts.endpoint.clone(),
+            None => p.aws.settings().describe_endpoint(Service::Sts),
         }
     );
     if let Some(serial) = &plan.mfa_serial {

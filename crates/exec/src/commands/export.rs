@@ -1,19 +1,21 @@
 //! `vault export PROFILE --format F`: print credentials for other tools. stdout carries only
 //! the credentials; prompts go to the terminal.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::commands::creds::{self, Obtained};
 use crate::context::Context;
 use crate::error::{CommandError, CommandResult};
+use crate::prepare::{self, Obtained, Request};
 use crate::process;
 
 pub fn run(ctx: &Context, args: ExportArgs) -> CommandResult {
-    let mut prepared = creds::prepare(ctx, &args.credentials)?;
+    let mut prepared = prepare::prepare(ctx, &Request::from(&args.credentials))?;
     if args.format == ExportFormat::Json {
         // SDKs refresh credential_process output 15 minutes before it expires: hand out
         // more than that, or every call would run us again.
@@ -22,7 +24,7 @@ pub fn run(ctx: &Context, args: ExportArgs) -> CommandResult {
             prepared.plan.min_ttl.value = floor;
         }
     }
-    let obtained = creds::obtain(&prepared)?;
+    let obtained = prepared.obtain()?;
     let text = render(&args.credentials.profile, &obtained, args.format);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -45,11 +47,13 @@ struct ProcessOutput<'a> {
     account_id: Option<&'a str>,
 }
 
-fn render(profile: &str, obtained: &Obtained, format: ExportFormat) -> String {
+/// The whole output, built in one zeroizing buffer (it is all secrets).
+fn render(profile: &str, obtained: &Obtained, format: ExportFormat) -> Zeroizing<String> {
     let c = &obtained.credentials;
+    let mut out = Zeroizing::new(String::with_capacity(4096));
     match format {
         ExportFormat::Json => {
-            let out = ProcessOutput {
+            let json = ProcessOutput {
                 version: 1,
                 access_key_id: c.access_key_id.expose_secret(),
                 secret_access_key: c.secret_access_key.expose_secret(),
@@ -57,40 +61,58 @@ fn render(profile: &str, obtained: &Obtained, format: ExportFormat) -> String {
                 expiration: c.expiration.map(process::rfc3339),
                 account_id: obtained.account_id.as_deref(),
             };
-            let mut json = serde_json::to_string(&out).expect("credentials serialise");
-            json.push('\n');
-            json
+            let bytes = Zeroizing::new(serde_json::to_vec(&json).expect("credentials serialise"));
+            out.push_str(std::str::from_utf8(&bytes).expect("JSON is UTF-8"));
+            out.push('\n');
         }
         ExportFormat::Ini => {
-            let mut s = format!(
+            let _ = write!(
+                out,
                 "[{profile}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
                 c.access_key_id.expose_secret(),
                 c.secret_access_key.expose_secret()
             );
             if let Some(token) = &c.session_token {
-                s.push_str(&format!("aws_session_token = {}\n", token.expose_secret()));
+                let _ = writeln!(out, "aws_session_token = {}", token.expose_secret());
             }
-            s
         }
         _ => {
             let vars = process::credential_vars(profile, c, obtained.region.as_deref(), false);
-            vars.iter()
-                .filter(|(name, _)| *name != "AWS_VAULT")
-                .map(|(name, value)| match format {
-                    ExportFormat::Env => format!("{name}={value}\n"),
-                    ExportFormat::ExportEnv => format!("export {name}={}\n", sh_quote(value)),
-                    ExportFormat::Fish => format!("set -gx {name} {}\n", sh_quote(value)),
+            for (name, value) in vars.iter().filter(|(name, _)| *name != "AWS_VAULT") {
+                let value = value.as_str();
+                // Values are base64-like; quoting is belt and braces. Written straight into
+                // `out` so no unzeroized copy of a value is made.
+                match format {
+                    ExportFormat::Env => {
+                        let _ = writeln!(out, "{name}={value}");
+                    }
+                    ExportFormat::ExportEnv | ExportFormat::Fish => {
+                        let _ = match format {
+                            ExportFormat::Fish => write!(out, "set -gx {name} "),
+                            _ => write!(out, "export {name}="),
+                        };
+                        push_quoted(&mut out, value, r"'\''");
+                    }
                     ExportFormat::Powershell => {
-                        format!("$env:{name} = '{}'\n", value.replace('\'', "''"))
+                        let _ = write!(out, "$env:{name} = ");
+                        push_quoted(&mut out, value, "''");
                     }
                     ExportFormat::Json | ExportFormat::Ini => unreachable!(),
-                })
-                .collect()
+                }
+            }
         }
     }
+    out
 }
 
-/// Single quotes for sh and fish (values are base64-like; quoting is belt and braces).
-fn sh_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
+/// `value` in single quotes followed by a newline, each `'` written as `escaped_quote`.
+fn push_quoted(out: &mut String, value: &str, escaped_quote: &str) {
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str(escaped_quote),
+            c => out.push(c),
+        }
+    }
+    out.push_str("'\n");
 }

@@ -10,37 +10,26 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use vault_sts::console::Destination;
+use vault_sts::console::{self, Destination};
 use vault_sts::duration;
-use vault_sts::mint::Minter;
-use vault_sts::plan::StepKind;
+use vault_sts::plan::{MAX_ASSUME_ROLE, MAX_FEDERATION_TOKEN, MIN_DURATION, StepKind};
 
-use crate::cli::{CredentialArgs, LoginArgs};
-use crate::commands::creds;
+use crate::cli::LoginArgs;
 use crate::context::{Context, non_empty_env};
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, Kind};
+use crate::prepare::{self, Request};
+use crate::process;
 
 pub const FEDERATION_ENDPOINT_ENV: &str = "VAULT_FEDERATION_ENDPOINT";
 const DEFAULT_FEDERATION_TOKEN: Duration = Duration::from_secs(12 * 3600);
 
 pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
-    let duration = match &args.duration {
-        Some(text) => Some(duration::parse(text).map_err(|e| {
-            CommandError::user(format!("invalid --duration: {e}"))
-                .hint("durations look like 1h, 90m or 3600s")
-        })?),
-        None => None,
+    // --region picks the console's region, not the STS endpoint's.
+    let request = Request {
+        mfa_token: args.mfa_token.clone().map(|c| c.0),
+        ..Request::profile(&args.profile)
     };
-    let credential_args = CredentialArgs {
-        profile: args.profile.clone(),
-        duration: None,
-        no_session: false,
-        // --region picks the console's region, not the STS endpoint's.
-        region: None,
-        mfa_token: args.mfa_token.clone(),
-    };
-    let prepared = creds::prepare(ctx, &credential_args)?;
-    let minter = Minter::new(&prepared.vault, &prepared.mfa, prepared.sts.clone());
+    let prepared = prepare::prepare(ctx, &request)?;
     let region = args
         .region
         .clone()
@@ -58,29 +47,25 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
             .ok_or_else(|| {
                 CommandError::user(format!("no stored key for {:?}", prepared.plan.base))
             })?;
-        let lifetime = duration.unwrap_or(DEFAULT_FEDERATION_TOKEN);
-        if !(900..=129_600).contains(&lifetime.as_secs()) {
-            return Err(CommandError::user(
-                "a federated console session lasts between 15m and 36h",
-            )
-            .hint("pass --duration between 15m and 36h"));
-        }
-        let token = minter
-            .federation_token(&prepared.plan.base, &key, lifetime)
-            .map_err(|e| CommandError::user(e).hint("the IAM user needs sts:GetFederationToken"))?;
+        let lifetime = args.duration.unwrap_or(DEFAULT_FEDERATION_TOKEN);
+        check_range(
+            lifetime,
+            MAX_FEDERATION_TOKEN,
+            "a federated console session",
+        )?;
+        let token = console::federation_token(&prepared.aws, &prepared.plan.base, &key, lifetime)
+            .map_err(|e| {
+            CommandError::from_error(Kind::User, e)
+                .hint("the IAM user needs sts:GetFederationToken")
+        })?;
         // AWS refuses SessionDuration for federation-token sessions.
         (token, None)
     } else {
-        let obtained = creds::obtain(&prepared)?;
-        if let Some(d) = duration
-            && !(900..=43_200).contains(&d.as_secs())
-        {
-            return Err(
-                CommandError::user("a role's console session lasts between 15m and 12h")
-                    .hint("pass --duration between 15m and 12h"),
-            );
+        let obtained = prepared.obtain()?;
+        if let Some(d) = args.duration {
+            check_range(d, MAX_ASSUME_ROLE, "a role's console session")?;
         }
-        (obtained.credentials, duration)
+        (obtained.credentials, args.duration)
     };
 
     let destination = Destination {
@@ -90,13 +75,11 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
         path: args.path.clone(),
         session_duration,
     };
-    let url = minter
-        .console_url(&credentials, &destination)
-        .map_err(|e| {
-            CommandError::user(e).hint(format!(
-                "check the network, or {FEDERATION_ENDPOINT_ENV} if you set it"
-            ))
-        })?;
+    let url = console::sign_in_url(&prepared.aws, &credentials, &destination).map_err(|e| {
+        CommandError::from_error(Kind::User, e).hint(format!(
+            "check the network, or {FEDERATION_ENDPOINT_ENV} if you set it"
+        ))
+    })?;
     tracing::debug!(profile = %args.profile, "built the console sign-in URL (not shown)");
 
     if args.stdout {
@@ -107,7 +90,22 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
     open_browser(&url)
 }
 
-/// `$BROWSER` (a command line; the URL is appended), else the platform's opener.
+/// `what` lasts between [`MIN_DURATION`] and `max`.
+fn check_range(d: Duration, max: Duration, what: &str) -> CommandResult {
+    if (MIN_DURATION..=max).contains(&d) {
+        return Ok(());
+    }
+    let (min, max) = (duration::display(MIN_DURATION), duration::display(max));
+    Err(
+        CommandError::user(format!("{what} lasts between {min} and {max}"))
+            .hint(format!("pass --duration between {min} and {max}")),
+    )
+}
+
+/// `$BROWSER` (a command line; the page's path is appended), else the platform's opener.
+///
+/// The sign-in URL is a credential, and a command line is visible to every local user
+/// (`ps`): the browser gets the path of a page, readable only by us, that sends it on.
 fn open_browser(url: &SecretString) -> CommandResult {
     let mut cmd = match non_empty_env("BROWSER") {
         Some(browser) => {
@@ -117,13 +115,15 @@ fn open_browser(url: &SecretString) -> CommandResult {
             let (program, rest) = words
                 .split_first()
                 .ok_or_else(|| CommandError::user("BROWSER is empty"))?;
-            let mut cmd = Command::new(program);
+            let mut cmd = process::helper(program);
             cmd.args(rest);
             cmd
         }
         None => platform_opener(),
     };
-    cmd.arg(url.expose_secret())
+    let page = redirect_page(url)
+        .map_err(|e| CommandError::user(format!("cannot write the sign-in page: {e}")))?;
+    cmd.arg(page.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     let status = cmd.status().map_err(|e| {
@@ -136,19 +136,69 @@ fn open_browser(url: &SecretString) -> CommandResult {
                 .hint("set BROWSER, or pass --stdout and open the link yourself"),
         );
     }
+    wait_until_read(page.path(), Duration::from_secs(3));
     eprintln!("Opened the AWS console in your browser.");
+    // Dropping `page` deletes it.
     Ok(())
+}
+
+/// A 0600 page in a per-user directory that sends the browser on to `url`.
+fn redirect_page(url: &SecretString) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = non_empty_env("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    // tempfile creates the file readable and writable by its owner only.
+    let mut page = tempfile::Builder::new()
+        .prefix("vault-login-")
+        .suffix(".html")
+        .tempfile_in(dir)?;
+    let mut escaped = zeroize::Zeroizing::new(String::with_capacity(url.expose_secret().len() * 2));
+    for c in url.expose_secret().chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '"' => escaped.push_str("&quot;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    let html = zeroize::Zeroizing::new(format!(
+        "<!doctype html><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={}\"><title>AWS console</title>\
+         <a href=\"{}\">Sign in to the AWS console</a>\n",
+        *escaped, *escaped
+    ));
+    page.write_all(html.as_bytes())?;
+    page.flush()?;
+    Ok(page)
+}
+
+/// Openers hand the path to a running browser and return before it reads the page; give it
+/// a moment (the access time changes when it does), then the page is deleted.
+fn wait_until_read(path: &std::path::Path, limit: Duration) {
+    let accessed = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.accessed()).ok();
+    let written = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let (Some(read), Some(written)) = (accessed(path), written)
+            && read > written
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn platform_opener() -> Command {
     if cfg!(target_os = "macos") {
-        Command::new("open")
+        process::helper("open")
     } else if cfg!(windows) {
-        let mut c = Command::new("cmd");
+        let mut c = process::helper("cmd");
         // `start` treats the first quoted argument as a window title.
         c.args(["/C", "start", ""]);
         c
     } else {
-        Command::new("xdg-open")
+        process::helper("xdg-open")
     }
 }

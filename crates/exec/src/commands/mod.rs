@@ -2,7 +2,6 @@
 
 mod add;
 mod clear;
-pub mod creds;
 mod exec;
 mod explain;
 mod export;

@@ -7,20 +7,25 @@
 
 use secrecy::ExposeSecret;
 use vault_store::{Credentials, redact_key_id};
-use vault_sts::mint::Minter;
+use vault_sts::iam::Iam;
 use vault_sts::plan::StepKind;
 
-use crate::cli::{CredentialArgs, RotateArgs};
-use crate::commands::creds;
+use crate::cli::RotateArgs;
 use crate::context::Context;
 use crate::error::{CommandError, CommandResult};
+use crate::prepare::{self, Request};
 
 /// GetCallerIdentity attempts (2 s apart) while a new key propagates.
 const VERIFY_ATTEMPTS: u32 = 8;
 
 pub fn run(ctx: &Context, args: RotateArgs) -> CommandResult {
+    let request = |profile: &str, no_session: bool| Request {
+        no_session,
+        mfa_token: args.mfa_token.clone().map(|c| c.0),
+        ..Request::profile(profile)
+    };
     // Which stored key: the profile's own, or the one its chain starts from.
-    let chain = creds::prepare(ctx, &credential_args(&args.profile, &args, true))?;
+    let chain = prepare::prepare(ctx, &request(&args.profile, true))?;
     if !matches!(chain.plan.steps[0].kind, StepKind::StoredKey) {
         return Err(CommandError::user(format!(
             "profile {:?} takes its credentials from outside the vault; there is no stored key to rotate",
@@ -33,7 +38,7 @@ pub fn run(ctx: &Context, args: RotateArgs) -> CommandResult {
 
     // IAM is called as the user: with an MFA session when the key's profile has an MFA
     // device (IAM policies often demand it), else with the key itself.
-    let iam_profile = creds::prepare(ctx, &credential_args(&base, &args, args.no_session))?;
+    let iam_profile = prepare::prepare(ctx, &request(&base, args.no_session))?;
     let use_session = !args.no_session
         && matches!(
             iam_profile.plan.final_step().kind,
@@ -45,71 +50,53 @@ pub fn run(ctx: &Context, args: RotateArgs) -> CommandResult {
         .credentials(&base)?
         .ok_or_else(|| CommandError::user(format!("the vault holds no key for {base:?}")))?;
     let iam_creds = if use_session {
-        creds::obtain(&iam_profile)?.credentials
+        iam_profile.obtain()?.credentials
     } else {
         old.clone()
     };
     let old_id = old.access_key_id.expose_secret().to_owned();
+    let iam = Iam::new(&iam_profile.aws, &base);
 
-    let (user, new) = {
-        let minter = Minter::new(
-            &iam_profile.vault,
-            &iam_profile.mfa,
-            iam_profile.sts.clone(),
-        );
-        let user = minter.iam_user(&base, &iam_creds).map_err(|e| {
-            CommandError::user(format!("{e}; nothing changed"))
-                .hint("the key's user needs iam:GetUser")
-        })?;
-        let new = minter
-            .create_access_key(&base, &iam_creds, &user)
-            .map_err(|e| {
-                let hint = if e.to_string().contains("LimitExceeded") {
-                    format!(
-                        "IAM allows two keys per user and {user:?} has two: delete the unused one (`aws iam list-access-keys --user-name {user}`), then rotate"
-                    )
-                } else {
-                    "the key's user needs iam:CreateAccessKey on itself".to_owned()
-                };
-                CommandError::user(format!("{e}; nothing changed")).hint(hint)
-            })?;
-        if let Err(e) = minter.verify_key(&base, &new, VERIFY_ATTEMPTS) {
-            return Err(undo(
-                &minter,
-                &base,
-                &iam_creds,
-                &user,
-                &new,
-                &format!("STS did not accept the new key ({e})"),
-            ));
-        }
-        (user, new)
-    };
+    let user = iam.user(&iam_creds).map_err(|e| {
+        CommandError::user(format!("{e}; nothing changed")).hint("the key's user needs iam:GetUser")
+    })?;
+    let new = iam.create_access_key(&iam_creds, &user).map_err(|e| {
+        let hint = match e.code() {
+            Some("LimitExceeded") => format!(
+                "IAM allows two keys per user and {user:?} has two: delete the unused one (`aws iam list-access-keys --user-name {user}`), then rotate"
+            ),
+            _ => "the key's user needs iam:CreateAccessKey on itself".to_owned(),
+        };
+        CommandError::user(format!("{e}; nothing changed")).hint(hint)
+    })?;
+    if let Err(e) = iam.verify_key(&new, VERIFY_ATTEMPTS) {
+        return Err(undo(
+            &iam,
+            &iam_creds,
+            &user,
+            &new,
+            &format!("STS did not accept the new key ({e})"),
+        ));
+    }
 
     // Store it; the vault keeps the old key if this fails.
     let mut vault = iam_profile.vault;
     if let Err(e) = vault.store_credentials(&base, &new) {
-        let minter = Minter::new(&vault, &iam_profile.mfa, iam_profile.sts.clone());
-        return Err(undo(
-            &minter,
-            &base,
-            &iam_creds,
-            &user,
-            &new,
-            &format!("the vault could not store it ({e})"),
-        ));
+        let why = format!("the vault could not store it ({e})");
+        return Err(undo(&iam, &iam_creds, &user, &new, &why).with_source(e));
     }
 
-    // Delete the old key, signed with the new one.
-    let minter = Minter::new(&vault, &iam_profile.mfa, iam_profile.sts.clone());
-    if let Err(e) = minter.delete_access_key(&base, &new, &user, &old_id) {
+    // Delete the old key, signed with the new one. The recovery messages below name whole
+    // key ids: the user needs them to delete a key by hand (key ids are not secret).
+    if let Err(e) = iam.delete_access_key(&new, &user, &old_id) {
         return Err(CommandError::user(format!(
             "the new key {} is stored and works, but the old key {old_id} was not deleted: {e}",
             new.key_id_hint()
         ))
         .hint(format!(
             "both keys exist; delete the old one: aws iam delete-access-key --user-name {user} --access-key-id {old_id}"
-        )));
+        ))
+        .with_source(e));
     }
     eprintln!(
         "Rotated the key of profile {base:?} (IAM user {user}): {} → {}; the old key is deleted and cached sessions are dropped.",
@@ -119,27 +106,16 @@ pub fn run(ctx: &Context, args: RotateArgs) -> CommandResult {
     Ok(())
 }
 
-fn credential_args(profile: &str, args: &RotateArgs, no_session: bool) -> CredentialArgs {
-    CredentialArgs {
-        profile: profile.to_owned(),
-        duration: None,
-        no_session,
-        region: None,
-        mfa_token: args.mfa_token.clone(),
-    }
-}
-
 /// Deletes the new key again after a failure, so the account is as it was.
 fn undo(
-    minter: &Minter<'_>,
-    base: &str,
+    iam: &Iam<'_>,
     iam_creds: &Credentials,
     user: &str,
     new: &Credentials,
     why: &str,
 ) -> CommandError {
     let new_id = new.access_key_id.expose_secret();
-    match minter.delete_access_key(base, iam_creds, user, new_id) {
+    match iam.delete_access_key(iam_creds, user, new_id) {
         Ok(()) => CommandError::user(format!(
             "rotation stopped: {why}; the new key was deleted again and the vault keeps the old one: nothing changed"
         )),
@@ -148,6 +124,7 @@ fn undo(
         ))
         .hint(format!(
             "both keys exist; delete the new one: aws iam delete-access-key --user-name {user} --access-key-id {new_id}"
-        )),
+        ))
+        .with_source(e),
     }
 }

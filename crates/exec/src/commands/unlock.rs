@@ -8,11 +8,9 @@ use crate::context::{self, Context};
 use crate::error::{CommandError, CommandResult};
 
 pub fn unlock(ctx: &Context, args: UnlockArgs) -> CommandResult {
-    let idle = match &args.for_ {
-        Some(text) => duration::parse(text).map_err(|e| {
-            CommandError::usage(format!("invalid --for: {e}"))
-                .hint("durations look like 15m, 1h or 900s")
-        })?,
+    // clap has checked --for (a duration longer than 0).
+    let idle = match args.for_ {
+        Some(d) => d,
         None => context::unlock_timeout()?.ok_or_else(|| {
             CommandError::user(format!(
                 "unlocking is turned off ({}=0)",
@@ -21,9 +19,6 @@ pub fn unlock(ctx: &Context, args: UnlockArgs) -> CommandResult {
             .hint("pass --for DURATION, or unset the variable")
         })?,
     };
-    if idle.is_zero() {
-        return Err(CommandError::usage("--for must be longer than 0"));
-    }
     let vault = ctx.open_vault()?;
     if !vault.exists() {
         return Err(CommandError::user(format!(

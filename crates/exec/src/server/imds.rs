@@ -173,10 +173,17 @@ async fn answer(path: &str, shared: &Shared) -> Response<Full<Bytes>> {
             ok("text/plain", Bytes::from(format!("{region}a")))
         }
         "/latest/dynamic/instance-identity/document" => {
+            // The account of the credentials being served (none before the first mint).
+            let account_id = shared
+                .current
+                .read()
+                .expect("not poisoned")
+                .as_ref()
+                .and_then(|p| p.account_id.clone());
             let doc = serde_json::json!({
                 "region": region,
                 "availabilityZone": format!("{region}a"),
-                "accountId": shared.account_id.clone().unwrap_or_default(),
+                "accountId": account_id.unwrap_or_default(),
                 "instanceId": "i-0000000000000vault",
                 "instanceType": "vault.local",
                 "imageId": "ami-00000000000000000",

@@ -32,8 +32,9 @@ use crate::process::rfc3339;
 /// Credentials handed out always have at least this long left: botocore refreshes 15 minutes
 /// before expiry (10 mandatory), so anything shorter would make every SDK call refresh.
 pub const MIN_HANDED_OUT: chrono::Duration = chrono::Duration::minutes(15);
-/// Renew this long before expiry, in the background.
-pub const RENEW_AHEAD: chrono::Duration = chrono::Duration::minutes(20);
+/// Renew this long before expiry, in the background (and never hand out a cached session
+/// with less left, so a renewal is not undone by the cache).
+pub const RENEW_AHEAD: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
 /// Which endpoint to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct Published {
     pub ecs: Bytes,
     pub imds: Bytes,
     pub expires: DateTime<Utc>,
+    /// The account of these credentials, for the IMDS identity document.
+    pub account_id: Option<String>,
 }
 
 impl Published {
@@ -102,6 +105,7 @@ impl Published {
             ecs: secret_bytes(&ecs),
             imds: secret_bytes(&imds),
             expires,
+            account_id: account_id.map(str::to_owned),
         })
     }
 
@@ -139,7 +143,6 @@ pub struct Shared {
     /// The role name shown by the IMDS endpoint.
     pub role_name: String,
     pub region: String,
-    pub account_id: Option<String>,
     /// Hand out only credentials with more than this left: 15 minutes, or `AWS_MIN_TTL`
     /// when that is longer.
     pub min_left: chrono::Duration,

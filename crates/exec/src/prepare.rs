@@ -1,0 +1,233 @@
+//! From a validated request to a plan, and from a plan to credentials (cached or minted):
+//! what `exec`, `export`, `login` and `rotate` share. Flags were checked by clap; this is
+//! the one place that reads the config, opens the vault and builds the plan.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use vault_store::{Credentials, Vault};
+use vault_sts::aws::{Aws, AwsSettings, Service};
+use vault_sts::mint::{MintError, Minter};
+use vault_sts::plan::{self, Plan, PlanOptions, Ttls};
+use vault_sts::profile::{self, Endpoints, Origin, Overrides, ProfileError, Sourced};
+
+use crate::cli::CredentialArgs;
+use crate::context::{Context, non_empty_env};
+use crate::error::{CommandError, CommandResult, Kind};
+use crate::mfa::MfaCodes;
+use crate::process::Helpers;
+
+/// What a command asks for: a profile and how to reach its credentials, already validated.
+#[derive(Debug, Default)]
+pub struct Request {
+    pub profile: String,
+    /// The final session's lifetime (`--duration`).
+    pub duration: Option<Duration>,
+    /// `--no-session`: no GetSessionToken.
+    pub no_session: bool,
+    /// `--region`: the region for STS and the child.
+    pub region: Option<String>,
+    /// `--mfa-token`, six digits.
+    pub mfa_token: Option<SecretString>,
+}
+
+impl Request {
+    /// A request for `profile` with nothing else set.
+    pub fn profile(profile: &str) -> Request {
+        Request {
+            profile: profile.to_owned(),
+            ..Request::default()
+        }
+    }
+}
+
+impl From<&CredentialArgs> for Request {
+    fn from(args: &CredentialArgs) -> Request {
+        Request {
+            profile: args.profile.clone(),
+            duration: args.duration,
+            no_session: args.no_session,
+            region: args.region.clone(),
+            mfa_token: args.mfa_token.clone().map(|c| c.0),
+        }
+    }
+}
+
+/// Everything needed to obtain a profile's credentials.
+pub struct Prepared {
+    pub vault: Vault,
+    pub plan: Plan,
+    pub mfa: MfaCodes,
+    pub aws: Aws,
+}
+
+/// The result: credentials and the region the child should use.
+pub struct Obtained {
+    pub credentials: Credentials,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+}
+
+pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
+    let config = ctx.load_config_for(&request.profile)?;
+    let vault = ctx.open_vault()?;
+    if let Some(reason) = vault.sessions()?.discarded {
+        eprintln!(
+            "vault: warning: discarding the damaged session cache ({reason}); sessions will be minted again"
+        );
+    }
+    let stored: Vec<String> = vault
+        .credential_profiles()?
+        .into_iter()
+        .map(|c| c.profile)
+        .collect();
+    let has_key = |name: &str| stored.iter().any(|s| s == name);
+
+    let mut overrides = Overrides::from_env(non_empty_env);
+    if let Some(region) = &request.region {
+        overrides.region = Some(Sourced::new(region.clone(), Origin::Flag("--region")));
+    }
+    let resolved = profile::resolve(&config, &request.profile, &overrides, &has_key)
+        .map_err(|e| profile_error(e, ctx))?;
+
+    let ttls = Ttls::from_env(non_empty_env).map_err(|e| {
+        CommandError::from_error(Kind::Config, e).hint("durations look like 1h, 90m or 3600s")
+    })?;
+    let endpoints = Endpoints::from_env(&config, &request.profile, non_empty_env);
+    let plan = plan::plan(
+        &resolved,
+        &PlanOptions {
+            no_session: request.no_session,
+            duration: request
+                .duration
+                .map(|d| Sourced::new(d, Origin::Flag("--duration"))),
+            ttls,
+            endpoint: endpoints.sts.as_ref().map(|e| e.value.clone()),
+            source_fingerprint: resolved.source.fingerprint(non_empty_env),
+        },
+    )
+    .map_err(|e| {
+        CommandError::from_error(Kind::User, e)
+            .hint("STS sessions last between 15m and 12h (GetSessionToken: 36h)")
+    })?;
+
+    let region = plan
+        .region
+        .as_ref()
+        .map(|r| r.value.clone())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let aws = Aws::new(AwsSettings {
+        profile: request.profile.clone(),
+        region,
+        endpoints,
+        connect_timeout: Duration::from_secs(3),
+    });
+    let mfa = MfaCodes::new(request.mfa_token.clone(), plan.mfa_process.clone());
+    Ok(Prepared {
+        vault,
+        plan,
+        mfa,
+        aws,
+    })
+}
+
+impl Prepared {
+    /// The plan runner over this vault, with our MFA codes and helper processes.
+    pub fn minter(&self) -> Minter<'_> {
+        Minter::new(&self.vault, &self.mfa, &Helpers, &self.aws)
+    }
+
+    /// Runs the plan: cached sessions where fresh enough, STS for the rest.
+    pub fn obtain(&self) -> CommandResult<Obtained> {
+        let minted = self
+            .minter()
+            .credentials(&self.plan)
+            .map_err(|e| mint_error(e, &self.plan))?;
+        for step in &minted.minted {
+            tracing::debug!("minted: {step}");
+        }
+        Ok(Obtained {
+            credentials: minted.credentials,
+            region: self.plan.region.as_ref().map(|r| r.value.clone()),
+            account_id: minted.account_id,
+        })
+    }
+}
+
+fn profile_error(e: ProfileError, ctx: &Context) -> CommandError {
+    let hint = match &e {
+        ProfileError::Unknown { .. } => {
+            "`vault list --profiles` shows the profiles of the config file; `vault add NAME` stores a key pair".to_owned()
+        }
+        ProfileError::NoStoredKey { profile } => format!("store its key pair: vault add {profile}"),
+        ProfileError::Cycle(_) | ProfileError::IncludeCycle(_) => format!(
+            "a chain of source_profile must end at a profile with a stored key; fix {}",
+            ctx.config_path.display()
+        ),
+        ProfileError::MissingSource { missing, .. } => format!(
+            "add [profile {missing}] to {} or store its key pair with `vault add {missing}`",
+            ctx.config_path.display()
+        ),
+        ProfileError::MissingInclude { .. } | ProfileError::Invalid { .. } => {
+            format!("fix the profile in {}", ctx.config_path.display())
+        }
+        ProfileError::NoSource { profile, .. } => format!(
+            "add `source_profile = NAME` to [profile {profile}], naming the profile whose key assumes the role"
+        ),
+    };
+    CommandError::from_error(Kind::Config, e).hint(hint)
+}
+
+pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
+    use vault_sts::aws::AwsErrorKind;
+    use vault_sts::mfa::MfaError;
+    let e = match e {
+        MintError::Store(store) => return store.into(),
+        other => other,
+    };
+    let hint = match &e {
+        MintError::Store(_) => unreachable!("returned above"),
+        MintError::NoStoredKey(p) => format!("store its key pair: vault add {p}"),
+        MintError::Mfa(MfaError::Unavailable(_)) => {
+            "pass --mfa-token CODE, or set mfa_process in the profile".to_owned()
+        }
+        MintError::Mfa(MfaError::BadCode) => {
+            "type the 6-digit code your MFA device shows now".to_owned()
+        }
+        MintError::Aws(aws) => match (&aws.kind, aws.code().unwrap_or_default()) {
+            (AwsErrorKind::Refused { .. }, code) if code.contains("AccessDenied") => format!(
+                "check that the user of the stored key of {:?} may assume the role (trust policy, MFA condition); `vault exec --explain {}` shows every step",
+                plan.base, plan.profile
+            ),
+            (AwsErrorKind::Refused { .. }, "InvalidClientTokenId" | "SignatureDoesNotMatch") => {
+                format!(
+                    "the stored key of {:?} is not accepted; replace it with `vault add --force {}`",
+                    plan.base, plan.base
+                )
+            }
+            (AwsErrorKind::Refused { .. }, _) => format!(
+                "`vault exec --explain {}` shows every step and where its values come from",
+                plan.profile
+            ),
+            (AwsErrorKind::Unreachable { .. }, _) => {
+                let service = aws.service;
+                let names = match service {
+                    Service::Sts => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / endpoint_url",
+                    Service::Iam => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / endpoint_url",
+                };
+                format!("check the network, or {names} if you set one")
+            }
+            (AwsErrorKind::Other { .. }, _) => "run again with --debug for details".to_owned(),
+        },
+        MintError::Source { source_name, .. } => match *source_name {
+            "Environment" => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for credential_source = Environment".to_owned(),
+            "Ec2InstanceMetadata" => "credential_source = Ec2InstanceMetadata needs an instance role (or AWS_EC2_METADATA_SERVICE_ENDPOINT)".to_owned(),
+            "EcsContainer" => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
+            _ => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
+        },
+        MintError::Process(_) => {
+            "run the credential_process command yourself: it must print JSON with \"Version\": 1, AccessKeyId and SecretAccessKey".to_owned()
+        }
+    };
+    CommandError::from_error(Kind::User, e).hint(hint)
+}

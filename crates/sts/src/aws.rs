@@ -1,0 +1,353 @@
+//! The AWS side of every call: one small current-thread tokio runtime, one SDK config from
+//! `aws_config::defaults` (so endpoint overrides, retries and timeouts behave as in the
+//! SDKs), clients for STS and IAM signed with given credentials, and one error type that
+//! names the service and the operation that failed.
+//!
+//! Nothing is built until the first call: a warm command served from the cache never starts
+//! a runtime or reads the SDK's configuration.
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use chrono::{TimeZone, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use vault_store::Credentials;
+
+use crate::profile::{Endpoints, Sourced};
+
+/// The AWS services vault calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Sts,
+    Iam,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Sts => "STS",
+            Service::Iam => "IAM",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to reach AWS for one command.
+#[derive(Clone, Debug)]
+pub struct AwsSettings {
+    /// The profile whose `endpoint_url` / `services` apply (the requested one).
+    pub profile: String,
+    /// The region of the endpoints (us-east-1 when nothing says otherwise).
+    pub region: String,
+    /// Endpoint overrides in force, for messages (aws-config applies them itself).
+    pub endpoints: Endpoints,
+    pub connect_timeout: Duration,
+}
+
+impl AwsSettings {
+    /// A human description of where `service` is reached, for errors.
+    pub fn describe_endpoint(&self, service: Service) -> String {
+        let endpoint = match service {
+            Service::Sts => &self.endpoints.sts,
+            Service::Iam => &self.endpoints.iam,
+        };
+        match endpoint {
+            Some(Sourced { value, .. }) => value.clone(),
+            None => format!("the {service} endpoint of {}", self.region),
+        }
+    }
+}
+
+/// A failed AWS call.
+#[derive(Debug, thiserror::Error)]
+pub struct AwsError {
+    pub service: Service,
+    pub operation: &'static str,
+    /// The profile the call was made for.
+    pub profile: String,
+    pub kind: AwsErrorKind,
+}
+
+#[derive(Debug)]
+pub enum AwsErrorKind {
+    /// The service answered with an error code.
+    Refused { code: String, message: String },
+    /// No answer: DNS, connection, TLS or a timeout.
+    Unreachable { endpoint: String, message: String },
+    /// Anything else (an answer that could not be read, one without the expected data).
+    Other { message: String },
+}
+
+impl AwsError {
+    /// The service's error code (`AccessDenied`, `LimitExceeded`, ...), when it answered.
+    pub fn code(&self) -> Option<&str> {
+        match &self.kind {
+            AwsErrorKind::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// An answer that lacked what the operation must return.
+    pub fn incomplete(
+        service: Service,
+        operation: &'static str,
+        profile: &str,
+        what: &str,
+    ) -> AwsError {
+        AwsError {
+            service,
+            operation,
+            profile: profile.to_owned(),
+            kind: AwsErrorKind::Other {
+                message: format!("the answer held no {what}"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (service, operation) = (self.service, self.operation);
+        match &self.kind {
+            AwsErrorKind::Refused { code, message } => write!(
+                f,
+                "{service} refused {operation} for profile {:?}: {code}: {message}",
+                self.profile
+            ),
+            AwsErrorKind::Unreachable { endpoint, message } => write!(
+                f,
+                "cannot reach {service} at {endpoint} for {operation}: {message}"
+            ),
+            AwsErrorKind::Other { message } => {
+                write!(f, "{service} call {operation} failed: {message}")
+            }
+        }
+    }
+}
+
+/// The runtime and SDK config, built on first use.
+pub struct Aws {
+    settings: AwsSettings,
+    inner: OnceCell<Inner>,
+}
+
+struct Inner {
+    runtime: tokio::runtime::Runtime,
+    config: aws_types::SdkConfig,
+}
+
+impl fmt::Debug for Aws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aws")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Aws {
+    pub fn new(settings: AwsSettings) -> Aws {
+        Aws {
+            settings,
+            inner: OnceCell::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &AwsSettings {
+        &self.settings
+    }
+
+    /// Runs one future (an SDK call) to completion on this command's runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.inner().runtime.block_on(future)
+    }
+
+    /// An STS client signed with `credentials`; unsigned without (web identity).
+    pub fn sts(&self, credentials: Option<&Credentials>) -> aws_sdk_sts::Client {
+        let mut builder = aws_sdk_sts::config::Builder::from(&self.inner().config);
+        if let Some(c) = credentials {
+            builder = builder.credentials_provider(provider_of(c));
+        }
+        aws_sdk_sts::Client::from_conf(builder.build())
+    }
+
+    /// An IAM client signed with `credentials`.
+    pub fn iam(&self, credentials: &Credentials) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&self.inner().config)
+                .credentials_provider(provider_of(credentials))
+                .build(),
+        )
+    }
+
+    /// Turns the SDK's error for `operation` into an [`AwsError`].
+    pub fn error<E>(
+        &self,
+        service: Service,
+        operation: &'static str,
+        profile: &str,
+        e: SdkError<E, HttpResponse>,
+    ) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let kind = match &e {
+            SdkError::ServiceError(failure) => {
+                let err = failure.err();
+                // Some stand-ins (moto) wrap errors in <Errors>, which the SDK's parser does
+                // not read; fall back to the raw body so the code is never lost.
+                let body = failure
+                    .raw()
+                    .body()
+                    .bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                AwsErrorKind::Refused {
+                    code: err
+                        .code()
+                        .map(str::to_owned)
+                        .or_else(|| xml_field(&body, "Code"))
+                        .unwrap_or_else(|| "unknown error".to_owned()),
+                    message: err
+                        .message()
+                        .map(str::to_owned)
+                        .or_else(|| xml_field(&body, "Message"))
+                        .unwrap_or_else(|| "no message".to_owned()),
+                }
+            }
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsErrorKind::Unreachable {
+                endpoint: self.settings.describe_endpoint(service),
+                message: error_chain(&e),
+            },
+            _ => AwsErrorKind::Other {
+                message: error_chain(&e),
+            },
+        };
+        AwsError {
+            service,
+            operation,
+            profile: profile.to_owned(),
+            kind,
+        }
+    }
+
+    fn inner(&self) -> &Inner {
+        self.inner.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds");
+            let loader = aws_config::defaults(BehaviorVersion::latest())
+                .profile_name(&self.settings.profile)
+                .region(aws_types::region::Region::new(self.settings.region.clone()))
+                .no_credentials()
+                .retry_config(RetryConfig::standard().with_max_attempts(3))
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(self.settings.connect_timeout)
+                        .operation_attempt_timeout(Duration::from_secs(20))
+                        .operation_timeout(Duration::from_secs(45))
+                        .build(),
+                );
+            let config = runtime.block_on(loader.load());
+            Inner { runtime, config }
+        })
+    }
+}
+
+/// The text of the first `<name>...</name>` element in `body`.
+fn xml_field(body: &str, name: &str) -> Option<String> {
+    let start = body.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + body[start..].find(&format!("</{name}>"))?;
+    Some(body[start..end].to_owned())
+}
+
+fn provider_of(c: &Credentials) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        c.access_key_id.expose_secret(),
+        c.secret_access_key.expose_secret(),
+        c.session_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        None,
+        "vault",
+    )
+}
+
+/// An error and its sources on one line, as the user needs them to tell what failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Moves the SDK's strings into zeroizing secrets without copying them.
+pub fn credentials_from_sdk(c: aws_sdk_sts::types::Credentials) -> Credentials {
+    let expiration = Utc
+        .timestamp_opt(c.expiration.secs(), c.expiration.subsec_nanos())
+        .single();
+    Credentials {
+        access_key_id: SecretString::from(c.access_key_id),
+        secret_access_key: SecretString::from(c.secret_access_key),
+        session_token: Some(SecretString::from(c.session_token)),
+        expiration,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_name_the_service() {
+        let refused = AwsError {
+            service: Service::Iam,
+            operation: "CreateAccessKey",
+            profile: "base".into(),
+            kind: AwsErrorKind::Refused {
+                code: "LimitExceeded".into(),
+                message: "two keys".into(),
+            },
+        };
+        assert_eq!(refused.code(), Some("LimitExceeded"));
+        assert_eq!(
+            refused.to_string(),
+            "IAM refused CreateAccessKey for profile \"base\": LimitExceeded: two keys"
+        );
+        let unreachable = AwsError {
+            service: Service::Sts,
+            operation: "AssumeRole",
+            profile: "lab".into(),
+            kind: AwsErrorKind::Unreachable {
+                endpoint: "http://127.0.0.1:1".into(),
+                message: "refused".into(),
+            },
+        };
+        assert_eq!(unreachable.code(), None);
+        assert!(unreachable.to_string().starts_with("cannot reach STS at"));
+    }
+
+    #[test]
+    fn xml_fields_are_read_from_wrapped_errors() {
+        let body = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>no</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(xml_field(body, "Code").as_deref(), Some("AccessDenied"));
+        assert_eq!(xml_field(body, "Message").as_deref(), Some("no"));
+        assert_eq!(xml_field(body, "Missing"), None);
+    }
+}
