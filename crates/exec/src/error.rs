@@ -25,6 +25,9 @@ pub enum Kind {
     ChildCannotRun,
     /// A bug in vault.
     Internal,
+    /// stdout was closed by its reader (`vault list | head`): not an error; exit quietly,
+    /// as ripgrep does.
+    BrokenPipe,
 }
 
 impl Kind {
@@ -35,6 +38,7 @@ impl Kind {
             Kind::ChildCannotRun => 126,
             Kind::ChildNotFound => 127,
             Kind::Internal => 255,
+            Kind::BrokenPipe => 0,
         }
     }
 }
@@ -86,22 +90,49 @@ impl CommandError {
         self.kind.exit_code()
     }
 
+    /// Writing `what` to stdout failed.
+    pub fn output(what: &str, e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::BrokenPipe => CommandError::new(Kind::BrokenPipe, "broken pipe"),
+            _ => CommandError::user(format!("cannot write {what}: {e}")),
+        }
+    }
+
     /// The message and hints; under `--debug` also the chain of causes below the message.
     pub fn print(&self, debug: bool) {
+        if self.kind == Kind::BrokenPipe {
+            return;
+        }
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "vault: error: {}", self.message);
+        let _ = writeln!(err, "vault: error: {}", escaped(&self.message));
         for hint in &self.hints {
-            let _ = writeln!(err, "hint: {hint}");
+            let _ = writeln!(err, "hint: {}", escaped(hint));
         }
         if debug {
             let _ = writeln!(err, "debug: kind {:?}", self.kind);
             let mut cause = self.source.as_deref().and_then(std::error::Error::source);
             while let Some(c) = cause {
-                let _ = writeln!(err, "debug: caused by: {c}");
+                let _ = writeln!(err, "debug: caused by: {}", escaped(&c.to_string()));
                 cause = c.source();
             }
         }
     }
+}
+
+/// Messages carry values from the config file, the environment and the command line; a
+/// control character among them could drive the terminal (escape sequences). Each one is
+/// shown escaped (`\u{1b}`), wherever it sits in the message.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 impl From<vault_store::Error> for CommandError {
@@ -154,8 +185,9 @@ impl From<vault_store::Error> for CommandError {
                  vault with --file-dir"
             )],
             E::InvalidProfileName { .. } => vec![
-                "profile names are single words such as `lab` or `prod-admin`, as in \
-                 `[profile lab]` of ~/.aws/config"
+                "profile names are single words such as `lab`, `prod-admin` or `team/lab` \
+                 (letters, digits, _ - / . % @ : +, at most 128), as the AWS SDKs read them; \
+                 nothing was written"
                     .into(),
             ],
             E::Io { .. } => Vec::new(),
@@ -191,5 +223,16 @@ impl From<vault_sts::config::ConfigError> for CommandError {
             }
         };
         CommandError::from_error(Kind::Config, e).hint(hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escaped("plain"), "plain");
+        assert_eq!(escaped("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
     }
 }

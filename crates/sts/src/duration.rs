@@ -9,8 +9,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("empty duration".into());
     }
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{text:?} is too long"));
     }
     let mut total = 0u64;
     let mut number = String::new();
@@ -76,6 +79,11 @@ mod tests {
         for bad in ["", "5x", "1h30", "h", "-1h", "1.5h"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+        assert!(
+            parse("99999999999999999999")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]

@@ -391,6 +391,18 @@ pub fn resolve(
         let credential_source = reader.get(&current, "credential_source")?;
         let process = reader.get(&current, "credential_process")?;
         let token_file = reader.get(&current, "web_identity_token_file")?;
+        // The SDKs refuse a profile that names two sources of the credentials behind its role.
+        if let (Some(sp), Some(cs)) = (&source_profile, &credential_source) {
+            return Err(ProfileError::Invalid {
+                key: "credential_source",
+                profile: current,
+                origin: cs.origin.clone(),
+                reason: format!(
+                    "the profile also sets source_profile ({}); it must name one source of credentials, not both",
+                    sp.origin
+                ),
+            });
+        }
 
         let role = match role_arn {
             Some(arn) => Some(role_spec(&reader, &current, arn, is_requested, overrides)?),
@@ -599,7 +611,13 @@ fn role_spec(
 /// `arn:PARTITION:iam::ACCOUNT:role/NAME` (NAME may have a path).
 fn validate_role_arn(arn: &Sourced<String>, profile: &str) -> Result<(), ProfileError> {
     let parts: Vec<&str> = arn.value.splitn(6, ':').collect();
-    let problem = if parts.len() != 6 || parts[0] != "arn" {
+    let problem = if arn
+        .value
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        Some("it contains a control character or whitespace")
+    } else if parts.len() != 6 || parts[0] != "arn" {
         Some("expected arn:aws:iam::123456789012:role/NAME")
     } else if !parts[1].starts_with("aws") {
         Some("unknown partition")
@@ -759,6 +777,17 @@ role_arn = arn:aws:iam::222222222222:role/b
         assert!(e.to_string().contains(":6)"), "{e}");
         let e = resolve(&c, "slow", &Overrides::default(), &only(&["bad2"])).unwrap_err();
         assert!(e.to_string().contains("duration_seconds"), "{e}");
+
+        // Ambiguous, as the SDKs see it; a NUL in an ARN.
+        let (_d, c) = config(
+            "[profile both]\nsource_profile = base\ncredential_source = Environment\n\
+             role_arn = arn:aws:iam::123456789012:role/x\n[profile base]\n\
+             [profile nul]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/x\0y\n",
+        );
+        let e = resolve(&c, "both", &Overrides::default(), &only(&["base"])).unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = resolve(&c, "nul", &Overrides::default(), &only(&["base"])).unwrap_err();
+        assert!(e.to_string().contains("control character"), "{e}");
     }
 
     #[test]

@@ -714,25 +714,35 @@ fn parse_backend(dir: &Path, name: &str) -> Result<BackendKind> {
 
 /// Profile names are stored as JSON keys and in the config file's section headers.
 pub fn validate_profile_name(name: &str) -> Result<()> {
+    // The AWS SDKs' profile-name grammar (`[profile NAME]` must parse back to NAME), so a
+    // name vault writes into the config file can never break it.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-/.%@:+".contains(c);
     let reason = if name.is_empty() {
         Some("it is empty")
-    } else if name.len() > 256 {
-        Some("it is longer than 256 bytes")
-    } else if name.chars().any(|c| c.is_control()) {
-        Some("it contains control characters")
-    } else if name.contains(['[', ']']) {
-        Some("it contains '[' or ']'")
-    } else if name.trim() != name || name.chars().any(char::is_whitespace) {
-        Some("it contains whitespace")
+    } else if name.chars().count() > MAX_PROFILE_NAME {
+        Some("it is longer than 128 characters")
+    } else if !name.chars().all(allowed) {
+        Some("only letters, digits and _ - / . % @ : + are allowed")
     } else {
         None
     };
     match reason {
         Some(reason) => Err(Error::InvalidProfileName {
-            name: name.to_owned(),
+            name: shown_name(name),
             reason,
         }),
         None => Ok(()),
+    }
+}
+
+/// Profile names are at most this long.
+pub const MAX_PROFILE_NAME: usize = 128;
+
+/// A name as messages show it: escaped (the error's Debug quoting), at most 40 characters.
+fn shown_name(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
     }
 }
 
@@ -885,9 +895,22 @@ mod tests {
 
     #[test]
     fn profile_names_are_checked() {
-        for bad in ["", "a b", "a\nb", "[x]"] {
+        let long = "x".repeat(10_000);
+        for bad in [
+            "",
+            "a b",
+            "a\nb",
+            "[x]",
+            "a;b",
+            "a#b",
+            "a]b",
+            "a\u{1b}[2Jb",
+            &long,
+        ] {
             assert!(validate_profile_name(bad).is_err(), "{bad:?}");
         }
+        let shown = validate_profile_name(&long).unwrap_err().to_string();
+        assert!(shown.len() < 200, "{shown}");
         validate_profile_name("team/lab-1.admin@x").unwrap();
     }
 }

@@ -149,5 +149,5 @@ pub fn print(p: &Prepared) -> CommandResult {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(out.as_bytes())
-        .map_err(|e| CommandError::user(format!("cannot write the plan: {e}")))
+        .map_err(|e| CommandError::output("the plan", e))
 }

@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, args: ExportArgs) -> CommandResult {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| CommandError::user(format!("cannot write the credentials: {e}")))
+        .map_err(|e| CommandError::output("the credentials", e))
 }
 
 /// The credential_process contract, version 1.

@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
             write_table(&mut out, &rows)
         }
     };
-    result.map_err(|e| CommandError::user(format!("cannot write the list: {e}")))
+    result.map_err(|e| CommandError::output("the list", e))
 }
 
 /// The stored key a profile's credentials start from, when its chain resolves to one.

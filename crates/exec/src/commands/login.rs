@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
     if args.stdout {
         let mut out = std::io::stdout().lock();
         return writeln!(out, "{}", url.expose_secret())
-            .map_err(|e| CommandError::user(format!("cannot write the URL: {e}")));
+            .map_err(|e| CommandError::output("the URL", e));
     }
     open_browser(&url)
 }
