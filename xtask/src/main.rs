@@ -10,6 +10,7 @@
 //! Standard library plus the small test rig (`vault_harness`, which the demo reuses), so it
 //! builds in seconds on a fresh machine.
 
+// A command-line tool: it reports on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::env;

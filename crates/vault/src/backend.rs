@@ -188,7 +188,6 @@ fn describe(e: &keyring_core::Error) -> String {
     }
 }
 
-#[allow(unreachable_code)]
 fn open_store(kind: BackendKind) -> Result<Arc<CredentialStore>, String> {
     match kind {
         #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
