@@ -10,4 +10,5 @@ mod rotate;
 mod servers;
 mod sources;
 mod store;
+mod tidy;
 mod unlock;
