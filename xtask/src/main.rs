@@ -1,7 +1,7 @@
 //! `cargo xtask`: everything beyond `cargo build`.
 //!
 //! - `cargo xtask test`: installs what the tests need (idempotently), then fmt, clippy, the
-//!   dependency audit, the cross-platform checks and every test, on real components.
+//!   dependency audit, the docs, the cross-platform checks and every test, on real components.
 //! - `cargo xtask setup`: only the installation part.
 //! - `cargo xtask demo`: the main job end to end against a local STS emulator.
 //! - `cargo xtask bench`: release-build performance against its comparisons, as a report in
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, deny, cross checks, all tests\n  \
+                 test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, deny, doc, cross checks, all tests\n  \
                  setup                install the test rig only (Debian packages, Rust targets, cargo-deny, Python venv)\n  \
                  demo                 run vault end to end against a local STS emulator\n  \
                  bench [--runs N]     build release, measure vault against its comparisons, write target/bench/report.md"
@@ -109,6 +109,10 @@ fn test(extra: &[String]) -> Result {
         "bans",
         "sources",
     ]))?;
+    run(cargo()
+        .current_dir(&root)
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     // Users are on Windows and macOS too; only Linux runs here, so at least compile there.
     run(cargo().current_dir(&root).args([
         "check",
