@@ -4,6 +4,7 @@
 //! STS GetCallerIdentity and prints the caller's ARN. On failure it prints the error with
 //! its sources and exits non-zero.
 
+// Its output is the ARN on stdout, its failure an error on stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::error::Error;

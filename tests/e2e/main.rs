@@ -11,4 +11,5 @@ mod rotate;
 mod servers;
 mod sources;
 mod store;
+mod tidy;
 mod unlock;

@@ -265,6 +265,7 @@ impl Drop for Background<'_> {
     }
 }
 
+// kill(2) through libc; see the SAFETY comment.
 #[allow(unsafe_code)]
 fn send_signal(pid: u32, signal: i32) {
     // SAFETY: kill(2) on a PID this test started (or its child, noted by the child itself).

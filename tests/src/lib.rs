@@ -6,6 +6,7 @@
 //! `cargo xtask test` installs the components and sets `VAULT_TEST_VENV` (the Python venv with
 //! moto, awscli, boto3) and `VAULT_BIN` (the binary under test).
 
+// The rig says on stderr what it skipped or had to kill.
 #![allow(clippy::print_stderr)]
 
 use std::collections::BTreeMap;

@@ -1188,6 +1188,7 @@ fn measure(make: &dyn Fn() -> Command) -> Result<Sample> {
 
 /// Reaps `child` with wait4(2): its exit status and `ru_maxrss` (KiB). Linux keeps the
 /// maximum across exec, so for `vault exec` it covers vault and the program it became.
+// wait4(2) through libc; see the SAFETY comments.
 #[allow(unsafe_code)]
 fn wait_rusage(child: Child) -> Result<(ExitStatus, u64)> {
     use std::os::unix::process::ExitStatusExt;
@@ -1214,6 +1215,7 @@ fn wait_rusage(child: Child) -> Result<(ExitStatus, u64)> {
     ))
 }
 
+// kill(2) through libc; see the SAFETY comment.
 #[allow(unsafe_code)]
 fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill(2) on a PID this bench started (or its direct child, which it noted).

@@ -1,7 +1,7 @@
 //! `cargo xtask`: everything beyond `cargo build`.
 //!
 //! - `cargo xtask test`: installs what the tests need (idempotently), then fmt, clippy, the
-//!   cross-platform checks and every test, on real components.
+//!   dependency audit, the docs, the cross-platform checks and every test, on real components.
 //! - `cargo xtask setup`: only the installation part.
 //! - `cargo xtask demo`: the main job end to end against a local STS emulator.
 //! - `cargo xtask bench`: release-build performance against its comparisons, as a report in
@@ -10,6 +10,7 @@
 //! Standard library plus the small test rig (`vault_harness`, which the demo reuses), so it
 //! builds in seconds on a fresh machine.
 
+// A command-line tool: it reports on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::env;
@@ -35,8 +36,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, cross checks, all tests\n  \
-                 setup                install the test rig only (Debian packages, Rust targets, Python venv)\n  \
+                 test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, deny, doc, cross checks, all tests\n  \
+                 setup                install the test rig only (Debian packages, Rust targets, cargo-deny, Python venv)\n  \
                  demo                 run vault end to end against a local STS emulator\n  \
                  bench [--runs N]     build release, measure vault against its comparisons, write target/bench/report.md"
             );
@@ -98,6 +99,20 @@ fn test(extra: &[String]) -> Result {
         "-D",
         "warnings",
     ]))?;
+    // Licences, banned or duplicate crates, sources; not advisories (see deny.toml). The
+    // duplicates' inclusion graphs would be a thousand lines of every run's log.
+    run(cargo().current_dir(&root).args([
+        "deny",
+        "check",
+        "--hide-inclusion-graph",
+        "licenses",
+        "bans",
+        "sources",
+    ]))?;
+    run(cargo()
+        .current_dir(&root)
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     // Users are on Windows and macOS too; only Linux runs here, so at least compile there.
     run(cargo().current_dir(&root).args([
         "check",

@@ -1,6 +1,6 @@
 //! Installs what the tests need on a fresh Debian machine, and does nothing when it is there:
 //! Debian packages (gnome-keyring & co, the mingw C compiler for the Windows check), Rust
-//! components and targets, and a Python venv with moto, the AWS CLI and boto3.
+//! components and targets, cargo-deny, and a Python venv with moto, the AWS CLI and boto3.
 //!
 //! `cargo xtask bench` needs a few more things ([`bench_tools`]): wrk, nginx and awsume. They
 //! are installed only by the bench, never by `setup` or `test`.
@@ -25,6 +25,9 @@ const PYTHON_PACKAGES: &[&str] = &["moto[server]==5.2.1", "awscli==1.45.11", "bo
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
 const RUST_TARGETS: &[&str] = &["x86_64-pc-windows-gnu", "aarch64-apple-darwin"];
+/// The dependency audit, pinned so its checks do not change under us; built from source
+/// (about 2.5 minutes on a 2-core machine), once.
+const CARGO_DENY_VERSION: &str = "0.20.2";
 
 /// Where the installed pieces are.
 pub struct Rig {
@@ -34,6 +37,7 @@ pub struct Rig {
 pub fn all(root: &Path) -> Result<Rig> {
     debian_packages()?;
     rust_toolchain()?;
+    cargo_deny()?;
     let venv = python_venv(root)?;
     Ok(Rig { venv })
 }
@@ -154,6 +158,28 @@ fn rust_toolchain() -> Result {
             .args(&missing))?;
     }
     Ok(())
+}
+
+fn cargo_deny() -> Result {
+    let installed = crate::cargo()
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .any(|w| w == CARGO_DENY_VERSION)
+        });
+    if installed {
+        return Ok(());
+    }
+    run(crate::cargo().args([
+        "install",
+        "cargo-deny",
+        "--locked",
+        "--version",
+        CARGO_DENY_VERSION,
+    ]))
 }
 
 /// `target/venv`, recreated only when the pinned package list changes.

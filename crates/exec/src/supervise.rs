@@ -24,6 +24,7 @@ use crate::server::{self, Kind, Published, RenewReply, Shared};
 enum Event {
     Renew(RenewReply),
     Child(std::io::Result<ExitStatus>),
+    // Only Unix forwards signals to the child.
     #[cfg_attr(not(unix), allow(dead_code))]
     Signal(i32),
 }
