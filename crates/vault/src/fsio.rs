@@ -121,7 +121,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     replace(path, bytes, false)
 }
 
-/// [`write_atomic`] for a file that is the user's, not the store's (the AWS config file): an
+/// `write_atomic` for a file that is the user's, not the store's (the AWS config file): an
 /// existing file keeps its permissions.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     replace(path, bytes, true)
