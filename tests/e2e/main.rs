@@ -6,6 +6,7 @@
 
 mod children;
 mod exec;
+mod hardening;
 mod login;
 mod rotate;
 mod servers;

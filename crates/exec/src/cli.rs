@@ -304,11 +304,14 @@ impl clap::builder::TypedValueParser for MfaCodeParser {
         value: &std::ffi::OsStr,
     ) -> Result<MfaCode, clap::Error> {
         let code = SecretString::from(value.to_str().unwrap_or_default().to_owned());
-        vault_sts::mfa::check_code(code.expose_secret()).map_err(|e| {
+        vault_sts::mfa::check_code(code.expose_secret()).map_err(|gave| {
             let flag = arg.and_then(|a| a.get_long()).unwrap_or("mfa-token");
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
-                format!("--{flag}: {e}\nhint: type the 6-digit code your MFA device shows now\n"),
+                format!(
+                    "--{flag}: the MFA code must be 6 digits, not {gave}\n\
+                     hint: type the 6-digit code your MFA device shows now\n"
+                ),
             )
             .with_cmd(cmd)
         })?;

@@ -144,6 +144,16 @@ impl From<vault_store::Error> for CommandError {
                  AWS_VAULT_FILE_PASSPHRASE, check that variable"
                     .into(),
             ],
+            E::PassphraseUnavailable(_)
+                if std::env::var_os(crate::context::PASSPHRASE_ENV)
+                    .is_some_and(|v| v.is_empty()) =>
+            {
+                vec![format!(
+                    "{} is set but empty: put the passphrase in it, or unset it to be asked on \
+                     the terminal",
+                    crate::context::PASSPHRASE_ENV
+                )]
+            }
             E::PassphraseUnavailable(_) => vec![
                 "run `vault unlock` in a terminal first (it lasts 15 minutes of inactivity), or \
                  set AWS_VAULT_FILE_PASSPHRASE for scripts"
@@ -190,7 +200,33 @@ impl From<vault_store::Error> for CommandError {
                  nothing was written"
                     .into(),
             ],
-            E::Io { .. } => Vec::new(),
+            E::NotPrivate { fix, .. } => vec![match fix {
+                Some(fix) => format!(
+                    "if that is your vault, make it private: {fix}; else choose a directory of \
+                     your own with --file-dir or AWS_VAULT_FILE_DIR (nothing was changed)"
+                ),
+                None => "choose a directory of your own with --file-dir or AWS_VAULT_FILE_DIR \
+                         (nothing was changed)"
+                    .into(),
+            }],
+            E::Io { path, source } => match source.kind() {
+                std::io::ErrorKind::StorageFull => {
+                    return CommandError::user(format!(
+                        "no space left on device in {}",
+                        path.display()
+                    ))
+                    .hint(
+                        "free some space there, or choose another vault directory with --file-dir",
+                    );
+                }
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                    vec![format!(
+                        "vault needs to write in {}; check its permissions",
+                        path.display()
+                    )]
+                }
+                _ => Vec::new(),
+            },
         };
         let mut error = CommandError::from_error(Kind::User, e);
         error.hints = hints;

@@ -6,9 +6,8 @@ use std::cell::RefCell;
 use std::process::Stdio;
 
 use secrecy::SecretString;
-use vault_sts::mfa::MfaSource;
+use vault_sts::mfa::{MfaOrigin, MfaSource};
 use vault_sts::profile::Sourced;
-use zeroize::Zeroizing;
 
 use crate::process;
 use crate::prompt;
@@ -29,22 +28,21 @@ impl MfaCodes {
             ykman,
         }
     }
-
-    /// Where the next code would come from, for `--explain`.
-    pub fn describe(&self) -> String {
-        if self.token.borrow().is_some() {
-            "--mfa-token".to_owned()
-        } else if let Some(p) = &self.process {
-            format!("mfa_process ({})", p.origin)
-        } else if self.ykman {
-            "ykman (AWS_VAULT_PROMPT=ykman)".to_owned()
-        } else {
-            "a prompt on the terminal".to_owned()
-        }
-    }
 }
 
 impl MfaSource for MfaCodes {
+    fn origin(&self) -> MfaOrigin {
+        if self.token.borrow().is_some() {
+            MfaOrigin::Flag
+        } else if let Some(p) = &self.process {
+            MfaOrigin::Process(p.origin.to_string())
+        } else if self.ykman {
+            MfaOrigin::Ykman
+        } else {
+            MfaOrigin::Terminal
+        }
+    }
+
     fn code(&self, serial: &str) -> Result<SecretString, String> {
         if let Some(token) = self.token.borrow_mut().take() {
             return Ok(token);
@@ -69,40 +67,29 @@ impl MfaSource for MfaCodes {
 /// Runs `mfa_process` through the shell; its stdout (trimmed) is the code. Its stdin and
 /// stderr stay on ours, so it can talk to the person (e.g. touch a key).
 fn run_mfa_process(command: &Sourced<String>) -> Result<SecretString, String> {
-    let output = process::shell(&command.value)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run mfa_process ({}): {e}", command.origin))?;
-    let stdout = Zeroizing::new(output.stdout);
+    let what = format!("mfa_process ({})", command.origin);
+    let mut cmd = process::shell(&command.value);
+    cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
+    let output = process::run_helper(cmd, &what)?;
     if !output.status.success() {
-        return Err(format!(
-            "mfa_process ({}) failed ({})",
-            command.origin, output.status
-        ));
+        return Err(format!("{what} failed ({})", output.status));
     }
-    let text = std::str::from_utf8(&stdout).map_err(|_| {
-        format!(
-            "mfa_process ({}) printed something that is not text",
-            command.origin
-        )
-    })?;
+    let text = std::str::from_utf8(&output.stdout)
+        .map_err(|_| format!("{what} printed something that is not text"))?;
     Ok(SecretString::from(text.trim().to_owned()))
 }
 
 fn ykman(serial: &str) -> Result<SecretString, String> {
-    let output = process::helper("ykman")
-        .args(["oath", "accounts", "code", "--single", serial])
+    let mut cmd = process::helper("ykman");
+    cmd.args(["oath", "accounts", "code", "--single", serial])
         .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("AWS_VAULT_PROMPT=ykman, but ykman cannot run: {e}"))?;
+        .stderr(Stdio::inherit());
+    let output = process::run_helper(cmd, "ykman")
+        .map_err(|e| format!("AWS_VAULT_PROMPT=ykman, but {e}"))?;
     if !output.status.success() {
         return Err(format!("ykman failed ({})", output.status));
     }
-    let stdout = Zeroizing::new(output.stdout);
     Ok(SecretString::from(
-        String::from_utf8_lossy(&stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
     ))
 }

@@ -53,6 +53,15 @@ impl From<&CredentialArgs> for Request {
     }
 }
 
+/// Says on stderr what a command is waiting for (never stdout: that is for data).
+struct Notices;
+
+impl vault_sts::mint::Waiting for Notices {
+    fn waiting_for(&self, what: &str) {
+        eprintln!("vault: waiting for {}…", crate::error::escaped(what));
+    }
+}
+
 /// Everything needed to obtain a profile's credentials.
 pub struct Prepared {
     pub vault: Vault,
@@ -134,7 +143,7 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
 impl Prepared {
     /// The plan runner over this vault, with our MFA codes and helper processes.
     pub fn minter(&self) -> Minter<'_> {
-        Minter::new(&self.vault, &self.mfa, &Helpers, &self.aws)
+        Minter::new(&self.vault, &self.mfa, &Helpers, &self.aws).telling(&Notices)
     }
 
     /// Runs the plan: cached sessions where fresh enough, STS for the rest.
@@ -145,6 +154,9 @@ impl Prepared {
             .map_err(|e| mint_error(e, &self.plan))?;
         for step in &minted.minted {
             tracing::debug!("minted: {step}");
+        }
+        for warning in &minted.warnings {
+            eprintln!("vault: warning: {}", crate::error::escaped(warning));
         }
         Ok(Obtained {
             credentials: minted.credentials,
@@ -180,7 +192,7 @@ fn profile_error(e: ProfileError, ctx: &Context) -> CommandError {
 
 pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
     use vault_sts::aws::AwsErrorKind;
-    use vault_sts::mfa::MfaError;
+    use vault_sts::mfa::{MfaError, MfaOrigin};
     let e = match e {
         MintError::Store(store) => return store.into(),
         other => other,
@@ -188,10 +200,22 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
     let hint = match &e {
         MintError::Store(_) => unreachable!("returned above"),
         MintError::NoStoredKey(p) => format!("store its key pair: vault add {p}"),
-        MintError::Mfa(MfaError::Unavailable(_)) => {
+        MintError::Mfa(MfaError::Unavailable { from: MfaOrigin::Process(_), .. }) => {
+            "run the mfa_process command yourself to see why it fails, or pass --mfa-token CODE"
+                .to_owned()
+        }
+        MintError::Mfa(MfaError::Unavailable { from: MfaOrigin::Ykman, .. }) => {
+            "check that ykman is installed and the key is plugged in, or pass --mfa-token CODE"
+                .to_owned()
+        }
+        MintError::Mfa(MfaError::Unavailable { .. }) => {
             "pass --mfa-token CODE, or set mfa_process in the profile".to_owned()
         }
-        MintError::Mfa(MfaError::BadCode) => {
+        MintError::Mfa(MfaError::BadCode { from: MfaOrigin::Process(_), .. }) => {
+            "mfa_process must print only the current 6-digit code; run it yourself to see what it prints"
+                .to_owned()
+        }
+        MintError::Mfa(MfaError::BadCode { .. }) => {
             "type the 6-digit code your MFA device shows now".to_owned()
         }
         MintError::Aws(aws) => match (&aws.kind, aws.code().unwrap_or_default()) {

@@ -4,10 +4,12 @@
 //! and exec (Unix) or spawn-and-wait.
 
 use std::ffi::{OsStr, OsString};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use vault_store::Credentials;
+use vault_sts::child::HelperOutput;
 use zeroize::Zeroizing;
 
 use crate::context::PASSPHRASE_ENV;
@@ -70,6 +72,152 @@ pub struct Helpers;
 impl vault_sts::child::Launcher for Helpers {
     fn command(&self, program: &OsStr) -> Command {
         helper(program)
+    }
+
+    fn output(&self, cmd: Command, what: &str) -> Result<HelperOutput, String> {
+        run_helper(cmd, what)
+    }
+}
+
+/// How long a helper (`mfa_process`, `credential_process`, ykman) may run before it is
+/// stopped: `AWS_VAULT_HELPER_TIMEOUT`, default 2 minutes (room for a touch or a browser
+/// sign-in; a hung helper must not hold the mint lock for ever).
+pub const HELPER_TIMEOUT_ENV: &str = "AWS_VAULT_HELPER_TIMEOUT";
+const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn helper_timeout() -> Duration {
+    match crate::context::non_empty_env(HELPER_TIMEOUT_ENV) {
+        None => DEFAULT_HELPER_TIMEOUT,
+        Some(text) => match vault_sts::duration::parse(&text) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                eprintln!(
+                    "vault: warning: {HELPER_TIMEOUT_ENV}={} is not a duration; using {}",
+                    crate::error::escaped(&text),
+                    vault_sts::duration::display(DEFAULT_HELPER_TIMEOUT)
+                );
+                DEFAULT_HELPER_TIMEOUT
+            }
+        },
+    }
+}
+
+/// Runs a helper whose answer is its stdout; its stdin and stderr stay ours, so it can talk
+/// to the person. Time-boxed: past the limit its whole process group is killed. On a
+/// terminal it gets the foreground while it runs (its own group could not read it otherwise).
+pub fn run_helper(mut cmd: Command, what: &str) -> Result<HelperOutput, String> {
+    use std::io::Read;
+    cmd.stdout(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let terminal = foreground::hand_over(child.id());
+    let mut stdout = child.stdout.take().expect("piped");
+    let (sent, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Zeroizing::new(Vec::new());
+        let _ = stdout.read_to_end(&mut buf);
+        let _ = sent.send(buf);
+    });
+    let limit = helper_timeout();
+    let start = Instant::now();
+    let stopped = || {
+        format!(
+            "{what} did not finish within {} and was stopped (set {HELPER_TIMEOUT_ENV} to allow longer)",
+            vault_sts::duration::display(limit)
+        )
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for {what}: {e}")),
+        }
+        if start.elapsed() >= limit {
+            kill_group(&mut child);
+            let _ = child.wait();
+            drop(terminal);
+            return Err(stopped());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(terminal);
+    // Something it started may still hold its stdout: wait no longer than the limit.
+    let left = limit
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_millis(100));
+    let stdout = read.recv_timeout(left).map_err(|_| {
+        kill_group(&mut child);
+        stopped()
+    })?;
+    Ok(HelperOutput { status, stdout })
+}
+
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{Signal, killpg};
+        use nix::unistd::Pid;
+        let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = child.kill();
+    }
+}
+
+/// Lending the terminal's foreground to a helper's process group, and taking it back.
+#[cfg(unix)]
+mod foreground {
+    use std::fs::File;
+
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, killpg, pthread_sigmask};
+    use nix::unistd::{Pid, getpgrp, tcgetpgrp, tcsetpgrp};
+
+    pub struct Lent {
+        tty: File,
+        ours: Pid,
+    }
+
+    /// Only when we hold the foreground of our controlling terminal.
+    pub fn hand_over(child: u32) -> Option<Lent> {
+        let tty = File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        let ours = getpgrp();
+        if tcgetpgrp(&tty).ok()? != ours {
+            return None;
+        }
+        let group = Pid::from_raw(child as i32);
+        tcsetpgrp(&tty, group).ok()?;
+        // It may have touched the terminal before it was its own, and been stopped for it.
+        let _ = killpg(group, Signal::SIGCONT);
+        Some(Lent { tty, ours })
+    }
+
+    impl Drop for Lent {
+        fn drop(&mut self) {
+            // Taking the terminal back from the background sends SIGTTOU unless blocked.
+            let mut ttou = SigSet::empty();
+            ttou.add(Signal::SIGTTOU);
+            let mut old = SigSet::empty();
+            let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old));
+            let _ = tcsetpgrp(&self.tty, self.ours);
+            if blocked.is_ok() {
+                let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod foreground {
+    pub struct Lent;
+
+    pub fn hand_over(_child: u32) -> Option<Lent> {
+        None
     }
 }
 

@@ -84,6 +84,9 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
 
     let mint = |shared: &Shared| -> Result<Arc<Published>, String> {
         let minted = minter.credentials(&plan).map_err(|e| e.to_string())?;
+        for warning in &minted.warnings {
+            eprintln!("vault: warning: {}", crate::error::escaped(warning));
+        }
         let published = Published::render(&minted.credentials, minted.account_id.as_deref())
             .ok_or("the credentials have no session token or expiry")?;
         let published = Arc::new(published);

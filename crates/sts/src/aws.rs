@@ -20,6 +20,7 @@ use chrono::{TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use vault_store::Credentials;
 
+pub use crate::error_chain;
 use crate::profile::{Endpoints, Sourced};
 
 /// The AWS services vault calls.
@@ -283,18 +284,6 @@ fn provider_of(c: &Credentials) -> aws_credential_types::Credentials {
         None,
         "vault",
     )
-}
-
-/// An error and its sources on one line, as the user needs them to tell what failed.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Moves the SDK's strings into zeroizing secrets without copying them.

@@ -293,7 +293,21 @@ fn parse(text: &str) -> Result<ProfileSet, String> {
     let env = Env::from_slice(&[]);
     let fs = Fs::from_slice(&[]);
     let load = aws_config::profile::load(&fs, &env, &files, Some(Cow::Borrowed("default")));
-    block_on_ready(load).map_err(|e| e.to_string())
+    block_on_ready(load).map_err(|e| parse_problem(&crate::error_chain(&e)))
+}
+
+/// aws-config's parse error as one line: "line 2: Expected an '=' sign defining a property".
+fn parse_problem(chain: &str) -> String {
+    let Some(at) = chain.find(" on line ") else {
+        return chain.to_owned();
+    };
+    let rest = &chain[at + " on line ".len()..];
+    let (line, reason) = rest.split_once(':').unwrap_or((rest, ""));
+    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    match reason.is_empty() {
+        true => format!("line {line}"),
+        false => format!("line {line}: {reason}"),
+    }
 }
 
 /// Runs a future that completes without waiting on anything (the profile loader with
@@ -327,8 +341,16 @@ pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigErr
     }
     text.push_str(&header);
     text.push('\n');
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|source| ConfigError::Write {
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        // A new ~/.aws is the user's alone, whatever the umask (as the AWS CLI makes it).
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|source| ConfigError::Write {
             path: path.to_owned(),
             source: vault_store::Error::Io {
                 path: dir.to_owned(),
@@ -359,6 +381,22 @@ mod tests {
         .unwrap();
         let config = ConfigFile::load(&path).unwrap();
         assert_eq!(config.profile_names(), vec!["default", "lab"]);
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        for (text, expected) in [
+            (
+                "[profile a;b]\n",
+                "line 1: Profile definition must end with ']'",
+            ),
+            (
+                "[profile lab]\njunk\n",
+                "line 2: Expected an '=' sign defining a property",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 use vault_store::Credentials;
-use zeroize::Zeroizing;
 
 use crate::child::Launcher;
 use crate::profile::Sourced;
@@ -46,19 +45,15 @@ pub fn run(
     let words = shell_words::split(&command.value)
         .map_err(|e| fail(format!("is not a valid command line: {e}")))?;
     let (program, args) = words.split_first().ok_or_else(|| fail("is empty".into()))?;
-    let output = launcher
-        .command(program.as_ref())
-        .args(args)
+    let mut cmd = launcher.command(program.as_ref());
+    cmd.args(args)
         .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .output()
-        .map_err(|e| fail(format!("could not run {program}: {e}")))?;
-    let stdout = Zeroizing::new(output.stdout);
+        .stderr(Stdio::inherit());
+    let output = launcher.output(cmd, "credential_process").map_err(fail)?;
     if !output.status.success() {
         return Err(fail(format!("failed ({})", output.status)));
     }
-    parse(&stdout).map_err(fail)
+    parse(&output.stdout).map_err(fail)
 }
 
 fn parse(stdout: &[u8]) -> Result<Credentials, String> {

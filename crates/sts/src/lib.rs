@@ -29,3 +29,15 @@ pub mod profile;
 pub fn shell_split(line: &str) -> Result<Vec<String>, String> {
     shell_words::split(line).map_err(|e| e.to_string())
 }
+
+/// An error and its sources on one line, as the user needs them to tell what failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

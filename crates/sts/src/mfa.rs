@@ -7,30 +7,66 @@ use secrecy::{ExposeSecret, SecretString};
 pub trait MfaSource {
     /// A current code for the device `serial`. The error is a message for the user.
     fn code(&self, serial: &str) -> Result<SecretString, String>;
+    /// Where the next code will come from.
+    fn origin(&self) -> MfaOrigin;
+}
+
+/// Where a code comes from, for messages and `--explain`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MfaOrigin {
+    Flag,
+    /// `mfa_process`, with where it is configured (file:line).
+    Process(String),
+    Ykman,
+    Terminal,
+}
+
+impl std::fmt::Display for MfaOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MfaOrigin::Flag => f.write_str("--mfa-token"),
+            MfaOrigin::Process(origin) => write!(f, "mfa_process ({origin})"),
+            MfaOrigin::Ykman => f.write_str("ykman (AWS_VAULT_PROMPT=ykman)"),
+            MfaOrigin::Terminal => f.write_str("a prompt on the terminal"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MfaError {
     /// The source could not give a code (its own message).
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("the MFA code must be 6 digits")]
-    BadCode,
+    #[error("{message}")]
+    Unavailable { from: MfaOrigin, message: String },
+    /// What the source gave is not a code; `gave` says what it was without showing it.
+    #[error("{from} gave {gave}; an MFA code is 6 digits")]
+    BadCode { from: MfaOrigin, gave: String },
 }
 
-/// A code is six ASCII digits; anything else is refused before it reaches STS.
-pub fn check_code(code: &str) -> Result<(), MfaError> {
+/// A code is six ASCII digits; anything else is refused before it reaches STS. The error
+/// describes what was given without repeating it.
+pub fn check_code(code: &str) -> Result<(), String> {
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(MfaError::BadCode)
+        return Ok(());
     }
+    let n = code.chars().count();
+    Err(match n {
+        0 => "nothing".to_owned(),
+        _ if code.chars().all(|c| c.is_ascii_digit()) => format!("{n} digits"),
+        1 => "1 character".to_owned(),
+        _ => format!("{n} characters"),
+    })
 }
 
 /// A code from `source`, checked.
 pub fn code_from(source: &dyn MfaSource, serial: &str) -> Result<SecretString, MfaError> {
-    let code = source.code(serial).map_err(MfaError::Unavailable)?;
-    check_code(code.expose_secret())?;
+    let from = source.origin();
+    let code = source
+        .code(serial)
+        .map_err(|message| MfaError::Unavailable {
+            from: from.clone(),
+            message,
+        })?;
+    check_code(code.expose_secret()).map_err(|gave| MfaError::BadCode { from, gave })?;
     Ok(code)
 }
 

@@ -54,7 +54,18 @@ pub struct Minted {
     /// Steps that called STS (or ran a process) in this run; empty when all came from the
     /// cache.
     pub minted: Vec<String>,
+    /// Things that went wrong but did not stop the credentials (the cache could not be
+    /// written: the disk is full or read-only). For the user, one line each.
+    pub warnings: Vec<String>,
 }
+
+/// Told when minting waits on another process, so the person knows what for.
+pub trait Waiting {
+    fn waiting_for(&self, what: &str);
+}
+
+/// How long a lock may take before [`Waiting`] hears of it.
+const WAIT_NOTICE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs plans against one vault.
 pub struct Minter<'a> {
@@ -64,6 +75,8 @@ pub struct Minter<'a> {
     aws: &'a Aws,
     /// Session name used when a profile names none.
     default_session_name: String,
+    warnings: std::cell::RefCell<Vec<String>>,
+    waiting: Option<&'a dyn Waiting>,
     /// Cache keys in the order their locks were taken (what the lock-order test reads).
     #[cfg(test)]
     locked: std::cell::RefCell<Vec<String>>,
@@ -96,9 +109,17 @@ impl<'a> Minter<'a> {
             launcher,
             aws,
             default_session_name: format!("vault-{}", Utc::now().timestamp()),
+            warnings: Default::default(),
+            waiting: None,
             #[cfg(test)]
             locked: Default::default(),
         }
+    }
+
+    /// Tell `waiting` when a lock keeps us waiting.
+    pub fn telling(mut self, waiting: &'a dyn Waiting) -> Self {
+        self.waiting = Some(waiting);
+        self
     }
 
     /// The credentials of the plan's final step: cached, or minted now.
@@ -109,6 +130,7 @@ impl<'a> Minter<'a> {
             credentials: got.credentials,
             account_id: got.account_id,
             minted,
+            warnings: self.warnings.take(),
         })
     }
 
@@ -158,8 +180,29 @@ impl<'a> Minter<'a> {
         }
         // Without a vault (CI with only credential_source or web identity) there is nothing
         // to cache in: mint and hand out.
+        // A lock that cannot be made (read-only vault directory) only costs single flight.
         let _lock = match self.vault.exists() {
-            true => Some(self.vault.named_lock(key)?),
+            true => match self
+                .vault
+                .named_lock_telling(key, WAIT_NOTICE_AFTER, &mut || {
+                    if let Some(waiting) = self.waiting {
+                        waiting.waiting_for(&format!(
+                            "another vault process minting {} for profile {:?}",
+                            step.describe(),
+                            step.profile
+                        ));
+                    }
+                }) {
+                Ok(lock) => Some(lock),
+                Err(vault_store::Error::Io { path, source }) => {
+                    self.warn(format!(
+                        "cannot lock {} ({source}); other vault processes may mint the same session",
+                        path.display()
+                    ));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
             false => None,
         };
         #[cfg(test)]
@@ -205,7 +248,7 @@ impl<'a> Minter<'a> {
         if !self.vault.exists() {
             return Ok(got);
         }
-        self.vault.store_session(
+        let stored = self.vault.store_session(
             &SessionInfo {
                 key: key.clone(),
                 profile: step.profile.clone(),
@@ -215,7 +258,20 @@ impl<'a> Minter<'a> {
                 expires,
             },
             &got.credentials,
-        )?;
+        );
+        // The cache is disposable: credentials STS already gave are handed out anyway.
+        match stored {
+            Ok(()) => {}
+            Err(vault_store::Error::Io { path, source }) => self.warn(format!(
+                "could not cache the session in {} ({}); it will be minted again next time",
+                path.display(),
+                match source.kind() {
+                    std::io::ErrorKind::StorageFull => "no space left on device".to_owned(),
+                    _ => source.to_string(),
+                }
+            )),
+            Err(e) => return Err(e.into()),
+        }
         Ok(got)
     }
 
@@ -261,6 +317,11 @@ impl<'a> Minter<'a> {
             session_token: c.session_token().map(SecretString::from),
             expiration: c.expiry().map(DateTime::<Utc>::from),
         })
+    }
+
+    fn warn(&self, warning: String) {
+        tracing::debug!("{warning}");
+        self.warnings.borrow_mut().push(warning);
     }
 
     /// The profile's `role_session_name`, else this run's default.
@@ -404,12 +465,22 @@ mod tests {
         fn code(&self, serial: &str) -> Result<SecretString, String> {
             panic!("asked for an MFA code for {serial}")
         }
+        fn origin(&self) -> crate::mfa::MfaOrigin {
+            crate::mfa::MfaOrigin::Terminal
+        }
     }
 
     struct NoChildren;
     impl Launcher for NoChildren {
         fn command(&self, program: &OsStr) -> std::process::Command {
             panic!("started {program:?}")
+        }
+        fn output(
+            &self,
+            _: std::process::Command,
+            what: &str,
+        ) -> Result<crate::child::HelperOutput, String> {
+            panic!("ran {what}")
         }
     }
 

@@ -66,6 +66,16 @@ pub enum Error {
     #[error("invalid profile name {name:?}: {reason}")]
     InvalidProfileName { name: String, reason: &'static str },
 
+    /// The vault directory or one of its files can be read or changed by others: vault will
+    /// not use it (someone could plant sessions or read what is kept there).
+    #[error("{path} is not private: {reason}")]
+    NotPrivate {
+        path: PathBuf,
+        reason: String,
+        /// What to type to make it private, when there is such a command.
+        fix: Option<String>,
+    },
+
     /// Reading or writing a file of the store failed.
     #[error("{path}: {source}")]
     Io {

@@ -83,8 +83,13 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-/// Creates the store directory (and parents) readable by the owner only.
+/// Creates the store directory (and parents) readable by the owner only. A directory that
+/// already exists is left as it is (it may be shared, like `/tmp`): [`check_private`]
+/// refuses one that is not private instead of changing it.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -92,14 +97,68 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|e| Error::io(dir, e))?;
-    // A directory that already existed keeps its mode; tighten it.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io(dir, e))?;
+    builder.create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Refuses a vault directory that someone else owns or can write to, and files in it that
+/// others can read or someone else owns. (Windows: the profile directory's ACL is the
+/// user's; nothing to check here.)
+#[cfg(unix)]
+pub(crate) fn check_private(dir: &Path, files: &[&str]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::getuid().as_raw();
+    let not_private = |path: &Path, reason: String, fix: Option<String>| Error::NotPrivate {
+        path: path.to_owned(),
+        reason,
+        fix,
+    };
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    if meta.uid() != me {
+        return Err(not_private(
+            dir,
+            format!("it belongs to uid {}, not to you (uid {me})", meta.uid()),
+            None,
+        ));
     }
+    if meta.mode() & 0o022 != 0 {
+        return Err(not_private(
+            dir,
+            format!("others can write to it (mode {:o})", meta.mode() & 0o7777),
+            Some(format!("chmod 700 {}", dir.display())),
+        ));
+    }
+    for name in files {
+        let path = dir.join(name);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.uid() != me {
+            return Err(not_private(
+                &path,
+                format!("it belongs to uid {}, not to you (uid {me})", meta.uid()),
+                None,
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(not_private(
+                &path,
+                format!(
+                    "others can read or change it (mode {:o})",
+                    meta.mode() & 0o7777
+                ),
+                Some(format!("chmod 600 {}", path.display())),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn check_private(_dir: &Path, _files: &[&str]) -> Result<()> {
     Ok(())
 }
 
@@ -128,31 +187,36 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn replace(path: &Path, bytes: &[u8], keep_permissions: bool) -> Result<()> {
+    // A symlinked file (dotfiles) is written through: the link stays, its target changes.
+    let target = resolve_links(path)?;
+    let path = target.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let name = path
         .file_name()
-        .ok_or_else(|| Error::io(path, io::Error::other("not a file name")))?;
+        .ok_or_else(|| Error::io(path, io::Error::other("not a file name")))?
+        .to_string_lossy()
+        .into_owned();
+    remove_stale_temps(dir, &name);
     let mut suffix = [0u8; 6];
     getrandom::fill(&mut suffix).map_err(|e| Error::io(dir, io::Error::other(e)))?;
     let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        name.to_string_lossy(),
+        ".{name}.{}.{}.tmp",
         std::process::id(),
         hex::encode(suffix)
     ));
     let result = (|| {
         let mut file = private_file_options()
             .open(&tmp)
-            .map_err(|e| Error::io(&tmp, e))?;
+            .map_err(|e| Error::io(dir, e))?;
         if keep_permissions && let Ok(meta) = fs::metadata(path) {
             file.set_permissions(meta.permissions())
-                .map_err(|e| Error::io(&tmp, e))?;
+                .map_err(|e| Error::io(dir, e))?;
         }
-        file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        file.write_all(bytes).map_err(|e| Error::io(dir, e))?;
+        file.sync_all().map_err(|e| Error::io(dir, e))?;
         drop(file);
         fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         sync_dir(dir)
@@ -161,6 +225,45 @@ fn replace(path: &Path, bytes: &[u8], keep_permissions: bool) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The file a chain of symlinks ends at (which need not exist yet), relative links read from
+/// the link's own directory.
+fn resolve_links(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&current).map_err(|e| Error::io(&current, e))?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(Error::io(
+        path,
+        io::Error::other("too many levels of symbolic links"),
+    ))
+}
+
+/// Temp files of `name` left by a writer that crashed. Callers hold the lock that every
+/// writer of `name` takes, so no temp file of a live writer can be among them.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            tracing::debug!(file = %file, "removing a temp file left by a crash");
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -187,6 +290,16 @@ pub struct FileLock {
 impl FileLock {
     /// Blocks until the lock is ours.
     pub fn acquire(path: &Path) -> Result<FileLock> {
+        FileLock::acquire_telling(path, std::time::Duration::MAX, &mut || {})
+    }
+
+    /// Blocks until the lock is ours; if that takes longer than `patience`, calls `waiting`
+    /// once (so the person knows what the command waits for).
+    pub fn acquire_telling(
+        path: &Path,
+        patience: std::time::Duration,
+        waiting: &mut dyn FnMut(),
+    ) -> Result<FileLock> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -195,6 +308,26 @@ impl FileLock {
             options.mode(0o600);
         }
         let file = options.open(path).map_err(|e| Error::io(path, e))?;
+        if patience != std::time::Duration::MAX {
+            let start = std::time::Instant::now();
+            loop {
+                match file.try_lock() {
+                    Ok(()) => {
+                        return Ok(FileLock {
+                            file,
+                            path: path.to_owned(),
+                        });
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {}
+                    Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+                }
+                if start.elapsed() >= patience {
+                    waiting();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         file.lock().map_err(|e| Error::io(path, e))?;
         Ok(FileLock {
             file,

@@ -171,6 +171,7 @@ impl Vault {
         passphrase: Box<dyn PassphraseSource>,
     ) -> Result<Vault> {
         let dir = dir.into();
+        fsio::check_private(&dir, &[META_FILE, CREDENTIALS_FILE, SESSIONS_FILE])?;
         let meta = read_meta(&dir)?;
         if let (Some(meta), BackendChoice::Explicit(requested)) = (&meta, choice) {
             let actual = parse_backend(&dir, &meta.backend)?;
@@ -667,10 +668,21 @@ impl Vault {
     /// A lock file for callers that need mutual exclusion on something in this vault (e.g.
     /// minting one session at a time per cache key). `name` must be a plain file name.
     pub fn named_lock(&self, name: &str) -> Result<FileLock> {
+        self.named_lock_telling(name, Duration::MAX, &mut || {})
+    }
+
+    /// [`Vault::named_lock`], calling `waiting` once if the lock is not free within
+    /// `patience`.
+    pub fn named_lock_telling(
+        &self,
+        name: &str,
+        patience: Duration,
+        waiting: &mut dyn FnMut(),
+    ) -> Result<FileLock> {
         debug_assert!(!name.contains(['/', '\\']));
         let dir = self.dir.join("locks");
         fsio::create_private_dir(&dir)?;
-        FileLock::acquire(&dir.join(format!("{name}.lock")))
+        FileLock::acquire_telling(&dir.join(format!("{name}.lock")), patience, waiting)
     }
 }
 

@@ -35,7 +35,11 @@ pub fn print(p: &Prepared) -> CommandResult {
     );
     if let Some(serial) = &plan.mfa_serial {
         let _ = writeln!(out, "  MFA device    {} ({})", serial.value, serial.origin);
-        let _ = writeln!(out, "  MFA codes     from {}", p.mfa.describe());
+        let _ = writeln!(
+            out,
+            "  MFA codes     from {}",
+            vault_sts::mfa::MfaSource::origin(&p.mfa)
+        );
     }
     let _ = writeln!(
         out,

@@ -59,7 +59,9 @@ fn host_is_ours<B>(req: &Request<B>, port: u16) -> bool {
     else {
         return false;
     };
-    host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}")
+    // Host names are case-insensitive (RFC 9110).
+    host.eq_ignore_ascii_case(&format!("127.0.0.1:{port}"))
+        || host.eq_ignore_ascii_case(&format!("localhost:{port}"))
 }
 
 fn issue_token<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
