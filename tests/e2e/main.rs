@@ -6,6 +6,7 @@
 
 mod children;
 mod exec;
+mod faults;
 mod hardening;
 mod login;
 mod rotate;

@@ -1276,3 +1276,69 @@ fn debug_server_runs_leak_no_secret() {
     }
     world.assert_no_secrets(&[]);
 }
+
+/// Holds `count` connections to `port` open from a child process (which raises its own
+/// file limit), some with half a request head sent, and reports how many the server closed.
+const HOLDER: &str = r#"
+import resource, socket, sys, time, os
+port, count, run = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 256), hard))
+socks = []
+for i in range(count):
+    s = socket.create_connection(("127.0.0.1", port))
+    if i % 2:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+    socks.append(s)
+open(os.path.join(run, "held"), "w").write(str(len(socks)))
+for s in socks:
+    s.setblocking(False)
+while not os.path.exists(os.path.join(run, "stop")):
+    closed = 0
+    for s in socks:
+        try:
+            if s.recv(1, socket.MSG_PEEK) == b"":
+                closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+    open(os.path.join(run, "closed.tmp"), "w").write(str(closed))
+    os.replace(os.path.join(run, "closed.tmp"), os.path.join(run, "closed"))
+    time.sleep(0.2)
+"#;
+
+#[test]
+fn a_neighbour_holding_connections_cannot_starve_the_child() {
+    let world = World::new();
+    let served = Served::start(&world, &[], &["exec", "--server", "lab"]);
+    let run = world.env.dir.path().join("holder");
+    fs::create_dir_all(&run).unwrap();
+    let mut holder = world
+        .env
+        .command("python3")
+        .args(["-c", HOLDER, &served.port.to_string(), "1000"])
+        .arg(&run)
+        .spawn()
+        .expect("python3 runs");
+    vault_harness::wait_for(Duration::from_secs(60), "1000 connections held", || {
+        run.join("held").exists()
+    });
+    // The child is answered while the neighbour holds them.
+    let credentials = served.ecs_credentials();
+    assert!(credentials["AccessKeyId"].as_str().is_some());
+    // Past the cap the longest-idle go first; the half-sent heads time out: within the
+    // header timeout and a bit, nearly all of the thousand are closed.
+    vault_harness::wait_for(Duration::from_secs(30), "held connections closed", || {
+        fs::read_to_string(run.join("closed"))
+            .ok()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .is_some_and(|n| n >= 1000 - 128)
+    });
+    let credentials = served.ecs_credentials();
+    assert!(credentials["AccessKeyId"].as_str().is_some());
+    fs::write(run.join("stop"), "").unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    served.finish().success();
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use vault_store::{Credentials, Vault};
-use vault_sts::aws::{Aws, AwsSettings, Service};
+use vault_sts::aws::{Aws, AwsSettings, Service, Timeouts};
 use vault_sts::mint::{MintError, Minter};
 use vault_sts::plan::{self, Plan, PlanOptions, Ttls};
 use vault_sts::profile::{self, Endpoints, Origin, Overrides, ProfileError, Sourced};
@@ -51,6 +51,31 @@ impl From<&CredentialArgs> for Request {
             mfa_token: args.mfa_token.clone().map(|c| c.0),
         }
     }
+}
+
+/// The variable that bounds every AWS call (all retries included).
+pub const STS_TIMEOUT_ENV: &str = "AWS_VAULT_STS_TIMEOUT";
+
+/// [`Timeouts::DEFAULT`], the whole call bounded by `AWS_VAULT_STS_TIMEOUT` when set; the
+/// attempts from `AWS_MAX_ATTEMPTS` as in the SDKs.
+fn timeouts() -> CommandResult<Timeouts> {
+    let mut timeouts = Timeouts::DEFAULT;
+    if let Some(text) = non_empty_env(STS_TIMEOUT_ENV) {
+        let d = vault_sts::duration::parse(&text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                CommandError::user(format!("{STS_TIMEOUT_ENV}={} is not a duration", text))
+                    .hint("durations look like 10s, 1m or 90s")
+            })?;
+        timeouts = timeouts.within(d);
+    }
+    if let Some(text) = non_empty_env("AWS_MAX_ATTEMPTS") {
+        timeouts.attempts = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            CommandError::user(format!("AWS_MAX_ATTEMPTS={text} is not a positive number"))
+        })?;
+    }
+    Ok(timeouts)
 }
 
 /// Says on stderr what a command is waiting for (never stdout: that is for data).
@@ -129,7 +154,7 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         profile: request.profile.clone(),
         region,
         endpoints,
-        connect_timeout: Duration::from_secs(3),
+        timeouts: timeouts()?,
     });
     let mfa = MfaCodes::new(request.mfa_token.clone(), plan.mfa_process.clone());
     Ok(Prepared {

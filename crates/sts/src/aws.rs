@@ -54,7 +54,42 @@ pub struct AwsSettings {
     pub region: String,
     /// Endpoint overrides in force, for messages (aws-config applies them itself).
     pub endpoints: Endpoints,
-    pub connect_timeout: Duration,
+    pub timeouts: Timeouts,
+}
+
+/// How long a call may take. The SDK's standard retry mode applies within them: up to
+/// [`Timeouts::attempts`] attempts with exponential back-off and jitter on throttling, 5xx
+/// answers and broken connections.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// To open the TCP (and TLS) connection.
+    pub connect: Duration,
+    /// One attempt, from sending to the whole answer.
+    pub attempt: Duration,
+    /// The whole call, all attempts and back-off included: the most any call can take.
+    pub operation: Duration,
+    pub attempts: u32,
+}
+
+impl Timeouts {
+    /// 3 s to connect, 10 s an attempt, 30 s in all, 3 attempts.
+    pub const DEFAULT: Timeouts = Timeouts {
+        connect: Duration::from_secs(3),
+        attempt: Duration::from_secs(10),
+        operation: Duration::from_secs(30),
+        attempts: 3,
+    };
+
+    /// A shorter (or longer) bound on the whole call, e.g. from `AWS_VAULT_STS_TIMEOUT`;
+    /// attempts and connecting never take longer than the whole.
+    pub fn within(self, operation: Duration) -> Timeouts {
+        Timeouts {
+            operation,
+            attempt: self.attempt.min(operation),
+            connect: self.connect.min(operation),
+            ..self
+        }
+    }
 }
 
 impl AwsSettings {
@@ -253,12 +288,15 @@ impl Aws {
                 .profile_name(&self.settings.profile)
                 .region(aws_types::region::Region::new(self.settings.region.clone()))
                 .no_credentials()
-                .retry_config(RetryConfig::standard().with_max_attempts(3))
+                .retry_config(
+                    RetryConfig::standard().with_max_attempts(self.settings.timeouts.attempts),
+                )
                 .timeout_config(
                     TimeoutConfig::builder()
-                        .connect_timeout(self.settings.connect_timeout)
-                        .operation_attempt_timeout(Duration::from_secs(20))
-                        .operation_timeout(Duration::from_secs(45))
+                        .connect_timeout(self.settings.timeouts.connect)
+                        .read_timeout(self.settings.timeouts.attempt)
+                        .operation_attempt_timeout(self.settings.timeouts.attempt)
+                        .operation_timeout(self.settings.timeouts.operation)
                         .build(),
                 );
             let config = runtime.block_on(loader.load());

@@ -502,7 +502,7 @@ mod tests {
             profile: "lab".into(),
             region: "us-east-1".into(),
             endpoints: Default::default(),
-            connect_timeout: Duration::from_millis(200),
+            timeouts: crate::aws::Timeouts::DEFAULT.within(Duration::from_millis(500)),
         })
     }
 

@@ -200,6 +200,72 @@ pub fn bind() -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
+/// A client must send a whole request head within this long.
+const HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// A keep-alive connection with no request for this long is closed.
+const IDLE_TIMEOUT: StdDuration = StdDuration::from_secs(20);
+/// At most this many connections; past it, the one idle the longest is closed first, so a
+/// neighbour holding connections open cannot lock the child out.
+const MAX_CONNECTIONS: usize = 128;
+
+/// One open connection: whether it is serving a request, and since when it is idle.
+struct Conn {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Milliseconds since the server started, at the last request's end (or the accept).
+    idle_since: std::sync::atomic::AtomicU64,
+    close: tokio::sync::Notify,
+}
+
+/// The open connections, to enforce the cap and the idle timeout.
+#[derive(Default)]
+struct Conns {
+    open: std::sync::Mutex<std::collections::BTreeMap<u64, Arc<Conn>>>,
+}
+
+impl Conns {
+    /// Registers a connection, first closing the longest-idle one when at the cap.
+    fn admit(&self, id: u64, now_ms: u64) -> Arc<Conn> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let conn = Arc::new(Conn {
+            in_flight: 0.into(),
+            idle_since: now_ms.into(),
+            close: tokio::sync::Notify::new(),
+        });
+        let mut open = self.open.lock().expect("not poisoned");
+        if open.len() >= MAX_CONNECTIONS {
+            let oldest = open
+                .iter()
+                .filter(|(_, c)| c.in_flight.load(Relaxed) == 0)
+                .min_by_key(|(_, c)| c.idle_since.load(Relaxed))
+                .map(|(id, _)| *id);
+            if let Some(oldest) = oldest.and_then(|id| open.remove(&id)) {
+                oldest.close.notify_one();
+            }
+        }
+        open.insert(id, conn.clone());
+        conn
+    }
+
+    fn remove(&self, id: u64) {
+        self.open.lock().expect("not poisoned").remove(&id);
+    }
+
+    /// Closes the connections idle for longer than [`IDLE_TIMEOUT`].
+    fn reap(&self, now_ms: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let limit = IDLE_TIMEOUT.as_millis() as u64;
+        let mut open = self.open.lock().expect("not poisoned");
+        open.retain(|_, c| {
+            let idle = c.in_flight.load(Relaxed) == 0
+                && now_ms.saturating_sub(c.idle_since.load(Relaxed)) > limit;
+            if idle {
+                c.close.notify_one();
+            }
+            !idle
+        });
+    }
+}
+
 /// Serves on `listener` from a background runtime until the process exits.
 pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -209,39 +275,87 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> 
         .build()?;
     std::thread::Builder::new()
         .name("vault-server".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!("credential server: {e}");
-                        return;
-                    }
-                };
-                loop {
-                    let (stream, _) = match listener.accept().await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::debug!("accept: {e}");
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |req| {
-                            let shared = shared.clone();
-                            async move { Ok::<_, std::convert::Infallible>(handle(req, &shared).await) }
-                        });
-                        let _ = http1::Builder::new()
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
+        .spawn(move || runtime.block_on(serve(listener, shared)))?;
+    Ok(())
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("credential server: {e}");
+            return;
+        }
+    };
+    let started = std::time::Instant::now();
+    let now_ms = move || started.elapsed().as_millis() as u64;
+    let conns = Arc::new(Conns::default());
+    {
+        let conns = conns.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+            loop {
+                tick.tick().await;
+                conns.reap(now_ms());
+            }
+        });
+    }
+    let mut next_id = 0u64;
+    // Out of file descriptors (EMFILE) and the like: wait before trying again, longer each
+    // time, so the loop cannot spin, and say so once, not once per attempt.
+    let mut backoff = StdDuration::ZERO;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = StdDuration::ZERO;
+                stream
+            }
+            Err(e) => {
+                if backoff.is_zero() {
+                    tracing::debug!("accept: {e}; backing off");
+                }
+                backoff =
+                    (backoff * 2).clamp(StdDuration::from_millis(10), StdDuration::from_secs(1));
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        next_id += 1;
+        let id = next_id;
+        let conn = conns.admit(id, now_ms());
+        let shared = shared.clone();
+        let conns = conns.clone();
+        tokio::spawn(async move {
+            let counted = conn.clone();
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                let conn = counted.clone();
+                async move {
+                    conn.in_flight.fetch_add(1, Relaxed);
+                    let response = handle(req, &shared).await;
+                    conn.idle_since.store(now_ms(), Relaxed);
+                    conn.in_flight.fetch_sub(1, Relaxed);
+                    Ok::<_, std::convert::Infallible>(response)
                 }
             });
-        })?;
-    Ok(())
+            let connection = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = conn.close.notified() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(HEADER_READ_TIMEOUT, connection).await;
+                }
+            }
+            conns.remove(id);
+        });
+    }
 }
 
 async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
