@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("setup") => setup::all(&workspace_root()).map(|_| ()),
         Some("demo") => demo::run(&workspace_root()),
+        Some("fuzz") => fuzz(&args[1..]),
         #[cfg(unix)]
         Some("bench") => bench::run(&workspace_root(), &args[1..]),
         _ => {
@@ -39,7 +40,8 @@ fn main() -> ExitCode {
                  test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, deny, doc, cross checks, all tests\n  \
                  setup                install the test rig only (Debian packages, Rust targets, cargo-deny, Python venv)\n  \
                  demo                 run vault end to end against a local STS emulator\n  \
-                 bench [--runs N]     build release, measure vault against its comparisons, write target/bench/report.md"
+                 bench [--runs N]     build release, measure vault against its comparisons, write target/bench/report.md\n  \
+                 fuzz [--seconds N]   mutate the parsers' inputs for N seconds per target (default 60)"
             );
             return ExitCode::from(2);
         }
@@ -130,6 +132,9 @@ fn test(extra: &[String]) -> Result {
         "aarch64-apple-darwin",
     ]))?;
 
+    // A short fuzzing run; longer ones with `cargo xtask fuzz --seconds N`.
+    fuzz(&["--seconds".to_owned(), "10".to_owned()])?;
+
     // The end-to-end tests run the real binary; build it first.
     run(cargo()
         .current_dir(&root)
@@ -143,6 +148,33 @@ fn test(extra: &[String]) -> Result {
         cmd.args(extra);
     }
     run_tests(&mut cmd)
+}
+
+/// The fuzz targets (tests named `fuzz_*` in the store, sts and exec crates; see
+/// `crates/fuzz`) with their mutation loop on, one at a time.
+fn fuzz(args: &[String]) -> Result {
+    let seconds = match args {
+        [] => "60".to_owned(),
+        [flag, n] if flag == "--seconds" && n.parse::<u64>().is_ok() => n.clone(),
+        _ => return Err("usage: cargo xtask fuzz [--seconds N]".to_owned()),
+    };
+    run(cargo()
+        .current_dir(workspace_root())
+        .args([
+            "test",
+            "-p",
+            "vault-store",
+            "-p",
+            "vault-sts",
+            "-p",
+            "vault-exec",
+            "fuzz_",
+            "--",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
+        .env("VAULT_FUZZ_SECS", seconds))
 }
 
 /// Runs `cargo test`, passing its output through, and closes with one summary line over all

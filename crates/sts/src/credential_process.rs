@@ -108,3 +108,31 @@ mod tests {
         assert!(parse(expired).is_err());
     }
 }
+
+/// Fuzz target (see `vault_fuzz`): whatever a credential_process prints, the reader answers
+/// with credentials or a message, never a panic.
+#[cfg(test)]
+#[test]
+fn fuzz_credential_process_json() {
+    let seeds: &[&[u8]] = &[
+        br#"{"Version":1,"AccessKeyId":"ASIAX","SecretAccessKey":"s","SessionToken":"t","Expiration":"2999-01-01T00:00:00Z"}"#,
+        br#"{"Version":1,"AccessKeyId":"AKIAX","SecretAccessKey":"s"}"#,
+        br#"{"Version":2}"#,
+    ];
+    let tokens: &[&[u8]] = &[
+        br#""Expiration":"#,
+        br#""2999-13-40T99:99:99+25:00""#,
+        br#""Version":1.0"#,
+        b"null",
+        b"[",
+        b"{",
+        b"\\u0000",
+        b"1e999",
+    ];
+    vault_fuzz::fuzz("credential_process_json", seeds, tokens, |input| {
+        if let Ok(c) = parse(input) {
+            use secrecy::ExposeSecret;
+            assert!(!c.access_key_id.expose_secret().is_empty());
+        }
+    });
+}

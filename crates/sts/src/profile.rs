@@ -816,3 +816,58 @@ role_arn = arn:aws:iam::222222222222:role/b
         assert_eq!(r.roles().count(), 0);
     }
 }
+
+/// Fuzz target (see `vault_fuzz`): any bytes as the AWS config file; every profile in it
+/// resolves or gives an error, and each resolved one plans or gives an error: no panic.
+#[cfg(test)]
+#[test]
+fn fuzz_config_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    let seeds: &[&[u8]] = &[
+        b"[profile base]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::123456789012:mfa/a\n\
+          [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\n\
+          duration_seconds = 1h\nsession_tags = a=b,c=d\ntransitive_session_tags = a\n",
+        b"[default]\nregion = us-east-1\n[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n\
+          web_identity_token_file = /nonexistent\n[profile sr]\ncredential_source = Environment\n\
+          role_arn = arn:aws:iam::123456789012:role/x\n",
+        b"[profile a]\ninclude_profile = b\n[profile b]\ninclude_profile = a\nsource_profile = a\n\
+          role_arn = arn:aws:iam::123456789012:role/x\n[services s]\nsts =\n  endpoint_url = http://x\n",
+    ];
+    let tokens: &[&[u8]] = &[
+        b"\n[profile ",
+        b"]\n",
+        b"\nsource_profile = ",
+        b"\nrole_arn = arn:aws:iam::123456789012:role/",
+        b"\ninclude_profile = ",
+        b"\nduration_seconds = ",
+        b"\ncredential_process = ",
+        b"\nmfa_serial = ",
+        b"\n  continued = x",
+        b"#",
+        b";",
+        b"=",
+        b"\xff",
+    ];
+    let has_key = |n: &str| n.len().is_multiple_of(2);
+    vault_fuzz::fuzz("config_resolution", seeds, tokens, |input| {
+        std::fs::write(&path, input).unwrap();
+        let Ok(config) = ConfigFile::load(&path) else {
+            return;
+        };
+        for name in config.profile_names() {
+            let Ok(resolved) = resolve(&config, &name, &Overrides::default(), &has_key) else {
+                continue;
+            };
+            let options = crate::plan::PlanOptions {
+                no_session: false,
+                duration: None,
+                ttls: crate::plan::Ttls::from_env(|_| None).unwrap(),
+                endpoint: None,
+                source_fingerprint: None,
+            };
+            let _ = crate::plan::plan(&resolved, &options);
+            let _ = ConfigFile::load_for(&path, &name);
+        }
+    });
+}

@@ -925,4 +925,58 @@ mod tests {
         assert!(shown.len() < 200, "{shown}");
         validate_profile_name("team/lab-1.admin@x").unwrap();
     }
+
+    /// Fuzz targets (see `vault_fuzz`): whatever bytes sit in credentials.json or
+    /// sessions.json (the framing, the JSON, the age payloads), reading the vault answers
+    /// with data or an error, never a panic, and a damaged credentials file is never
+    /// rewritten.
+    #[test]
+    fn fuzz_vault_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut vault, _) = open(dir.path(), "fuzz");
+        vault.create_if_missing().unwrap();
+        vault
+            .store_credentials("lab", &key("AKIAIOSFODNN7EXAMPLE"))
+            .unwrap();
+        let mut session = key("ASIAIOSFODNN7EXAMPLE");
+        session.session_token = Some("tok".into());
+        let info = SessionInfo {
+            key: "k".to_owned(),
+            profile: "lab".to_owned(),
+            source_profile: "lab".to_owned(),
+            description: "AssumeRole".to_owned(),
+            account_id: Some("123456789012".to_owned()),
+            expires: Utc::now() + chrono::Duration::minutes(30),
+        };
+        vault.store_session(&info, &session).unwrap();
+        for (target, file) in [
+            ("vault_credentials_file", CREDENTIALS_FILE),
+            ("vault_sessions_file", SESSIONS_FILE),
+        ] {
+            let path = dir.path().join(file);
+            let seed = std::fs::read(&path).unwrap();
+            let tokens: &[&[u8]] = &[
+                b"\"sha256\":\"",
+                b"\"version\":2",
+                b"age-encryption.org/v1",
+                b"\"entries\":{",
+                b"\"expires\":\"2999-01-01T00:00:00Z\"",
+                b"YWdl",
+                b"\n",
+            ];
+            vault_fuzz::fuzz(target, &[&seed], tokens, |input| {
+                std::fs::write(&path, input).unwrap();
+                let _ = vault.credential_profiles();
+                let _ = vault.credentials("lab");
+                let _ = vault.sessions();
+                let _ = vault.session("k");
+                if file == CREDENTIALS_FILE && vault.credential_profiles().is_err() {
+                    // A damaged credentials file is refused, and stays as it was.
+                    let _ = vault.remove_credentials("lab");
+                    assert_eq!(std::fs::read(&path).unwrap(), input);
+                }
+            });
+            std::fs::write(&path, &seed).unwrap();
+        }
+    }
 }

@@ -7,6 +7,8 @@
 //! nothing fresh ask it for a renewal through a channel.
 
 pub mod ecs;
+#[cfg(test)]
+mod fuzz;
 pub mod imds;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
