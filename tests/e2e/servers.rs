@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vault_harness::{Moto, Run, TestEnv, parse_env};
+use vault_harness::{Moto, Run, Signal, TestEnv, kill, parse_env};
 
 const PASSPHRASE: &str = "servers tests: tr0ub4dor&3 is not enough";
 const ACCOUNT: &str = "123456789012";
@@ -258,18 +258,10 @@ impl Drop for Background<'_> {
             .ok()
             .and_then(|p| p.trim().parse().ok())
         {
-            send_signal(pid, libc::SIGKILL);
+            kill(pid, Signal::SIGKILL);
         }
         let _ = vault.kill();
         let _ = vault.wait();
-    }
-}
-
-#[allow(unsafe_code)]
-fn send_signal(pid: u32, signal: i32) {
-    // SAFETY: kill(2) on a PID this test started (or its child, noted by the child itself).
-    unsafe {
-        libc::kill(pid as libc::pid_t, signal);
     }
 }
 
@@ -1039,17 +1031,17 @@ echo ready > "$RUN/ready"
 while [ ! -e "$RUN/stop" ]; do sleep 0.05; done
 exit 9"#;
     for (kind, signal) in [
-        ("--server", libc::SIGTERM),
-        ("--imds", libc::SIGTERM),
-        ("--server", libc::SIGHUP),
-        ("--server", libc::SIGINT),
-        ("--server", libc::SIGUSR1),
+        ("--server", Signal::SIGTERM),
+        ("--imds", Signal::SIGTERM),
+        ("--server", Signal::SIGHUP),
+        ("--server", Signal::SIGINT),
+        ("--server", Signal::SIGUSR1),
     ] {
         let mut run = Background::start(&world, &[], &["exec", kind, "lab"], script);
         run.wait_for_file("ready");
         // vault installs its handlers just after starting the child; leave it a moment.
         thread::sleep(Duration::from_millis(200));
-        send_signal(run.pid(), signal);
+        kill(run.pid(), signal);
         let done = run.wait(Duration::from_secs(20));
         assert_eq!(
             done.code(),

@@ -18,6 +18,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
+pub use nix::sys::signal::Signal;
+
 /// The repository root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -351,16 +354,18 @@ fn set_mode(path: &Path, mode: u32) {
 fn set_mode(_: &Path, _: u32) {}
 
 /// Starts the child in a new session so `/dev/tty` is unavailable, like CI and like a process
-/// run by an SDK; a test that wants a terminal uses its own.
+/// run by an SDK; a test that wants a terminal uses its own. `setsid` also makes the child
+/// its own process group, so no `process_group` here: on a group leader setsid fails (EPERM)
+/// and the child would keep the developer's terminal (and stop on SIGTTIN reading it).
 #[cfg(unix)]
 fn detach_from_terminal(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    // SAFETY: the closure runs in the forked child before exec; it only calls setsid(2),
+    // which is async-signal-safe, allocates nothing and touches no memory of the parent.
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
             Ok(())
         });
     }
@@ -404,15 +409,19 @@ impl Drop for Guard {
 
 #[cfg(unix)]
 fn stop_pid(pid: u32) {
-    // SAFETY: kill(2) on a PID we started and have not reaped yet.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(pid as libc::pid_t, libc::SIGTERM);
-    }
+    kill(pid, Signal::SIGTERM);
 }
 
 #[cfg(not(unix))]
 fn stop_pid(_: u32) {}
+
+/// Sends `signal` to `pid`, a process the test started (or its child, which noted its own
+/// PID). An already gone process is not an error: stopping is best effort.
+#[cfg(unix)]
+pub fn kill(pid: u32, signal: Signal) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+}
 
 /// A free TCP port on 127.0.0.1 (the OS picks it).
 pub fn free_port() -> u16 {
