@@ -63,11 +63,6 @@ fn lab_with_credential_process() -> World {
     lab
 }
 
-/// The aws-sdk-rust probe (tests/bin/sdk_caller.rs), which cargo builds with this test.
-fn sdk_caller() -> &'static str {
-    env!("CARGO_BIN_EXE_sdk-caller")
-}
-
 #[track_caller]
 fn assert_assumed(arn: &str, role: &str) {
     let prefix = format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/");
@@ -551,10 +546,11 @@ fn server_gives_the_child_a_container_endpoint_that_answers_only_its_token() {
 #[test]
 fn sdk_clients_use_the_container_endpoint() {
     let world = lab();
+    let sdk_caller = vault_harness::sdk_caller().display().to_string();
     let clients: [(&str, Vec<&str>); 3] = [
         ("aws", CALLER_ARN.to_vec()),
         ("boto3", vec!["python3", "-c", BOTO3_CALLER]),
-        ("aws-sdk-rust", vec![sdk_caller()]),
+        ("aws-sdk-rust", vec![sdk_caller.as_str()]),
     ];
     for (name, command) in clients {
         let mut args = vec!["exec", "--server", "lab", "--"];
@@ -908,10 +904,11 @@ fn imds_v1_answers_without_a_token_only_when_asked() {
 #[test]
 fn sdk_clients_use_the_metadata_endpoint_with_tokens() {
     let world = lab();
+    let sdk_caller = vault_harness::sdk_caller().display().to_string();
     let clients: [(&str, Vec<&str>); 3] = [
         ("aws", CALLER_ARN.to_vec()),
         ("boto3", vec!["python3", "-c", BOTO3_CALLER]),
-        ("aws-sdk-rust", vec![sdk_caller()]),
+        ("aws-sdk-rust", vec![sdk_caller.as_str()]),
     ];
     for (name, command) in clients {
         let mut args = vec!["exec", "--imds", "lab", "--"];

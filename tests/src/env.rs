@@ -22,12 +22,24 @@ pub fn workspace_root() -> PathBuf {
 
 /// The `vault` binary under test: `VAULT_BIN`, else `target/debug/vault`.
 pub fn vault_bin() -> PathBuf {
-    let bin = std::env::var_os("VAULT_BIN")
+    built_binary("VAULT_BIN", "vault", "vault-exec")
+}
+
+/// The aws-sdk-rust probe (package `sdk-caller`): `VAULT_SDK_CALLER`, else
+/// `target/debug/sdk-caller`.
+pub fn sdk_caller() -> PathBuf {
+    built_binary("VAULT_SDK_CALLER", "sdk-caller", "sdk-caller")
+}
+
+/// A binary of another workspace package: cargo builds only this package's own binaries for
+/// its tests, so `cargo xtask test` builds these first and passes their paths in `var`.
+fn built_binary(var: &str, name: &str, package: &str) -> PathBuf {
+    let bin = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/debug/vault"));
+        .unwrap_or_else(|| workspace_root().join("target/debug").join(name));
     assert!(
         bin.exists(),
-        "{} does not exist: run `cargo build -p vault-exec` first (cargo xtask test does)",
+        "{} does not exist: run `cargo build -p {package}` first (cargo xtask test does)",
         bin.display()
     );
     bin

@@ -4,7 +4,8 @@
 //! here is stopped by its own PID when its guard drops.
 //!
 //! `cargo xtask test` installs the components and sets `VAULT_TEST_VENV` (the Python venv with
-//! moto, awscli, boto3) and `VAULT_BIN` (the binary under test).
+//! moto, awscli, boto3), `VAULT_BIN` (the binary under test) and `VAULT_SDK_CALLER` (the
+//! aws-sdk-rust probe, package `sdk-caller`).
 //!
 //! One module per component; the common names are re-exported here.
 
@@ -17,7 +18,7 @@ pub mod process;
 pub mod secret_service;
 pub mod world;
 
-pub use env::{CALLER_ARN, Run, TestEnv, parse_env, vault_bin, venv, workspace_root};
+pub use env::{CALLER_ARN, Run, TestEnv, parse_env, sdk_caller, vault_bin, venv, workspace_root};
 pub use http::{http_get, http_request, parse_form, percent_decode};
 pub use moto::{Moto, StsCall};
 pub use process::{Guard, free_port, wait_for};

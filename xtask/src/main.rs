@@ -115,15 +115,17 @@ fn test(extra: &[String]) -> Result {
         "aarch64-apple-darwin",
     ]))?;
 
-    // The end-to-end tests run the real binary; build it first.
+    // The end-to-end tests run the real binary and the aws-sdk-rust probe (another package,
+    // so cargo would not build it for them); build both first.
     run(cargo()
         .current_dir(&root)
-        .args(["build", "-p", "vault-exec"]))?;
+        .args(["build", "-p", "vault-exec", "-p", "sdk-caller"]))?;
     let mut cmd = cargo();
     cmd.current_dir(&root)
         .args(["test", "--workspace"])
         .env("VAULT_TEST_VENV", &rig.venv)
-        .env("VAULT_BIN", root.join("target/debug/vault"));
+        .env("VAULT_BIN", root.join("target/debug/vault"))
+        .env("VAULT_SDK_CALLER", root.join("target/debug/sdk-caller"));
     if !extra.is_empty() {
         cmd.args(extra);
     }
