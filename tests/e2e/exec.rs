@@ -599,13 +599,8 @@ fn mfa_prompt_uses_the_terminal_while_stdout_is_captured() {
     use std::io::Write;
 
     let lab = Lab::new();
-    if lab
-        .env
-        .output(lab.env.command("script").arg("--version"))
-        .code()
-        != 0
-    {
-        eprintln!("SKIPPED mfa_prompt_uses_the_terminal: no `script` (util-linux) to make a pty");
+    // `script` makes the pseudo-terminal.
+    if !lab.env.require_program("script", "bsdutils") {
         return;
     }
     let out = lab.env.dir.path().join("out.json");

@@ -4,7 +4,7 @@
 use std::thread;
 use std::time::Duration;
 
-use vault_harness::TestEnv;
+use vault_harness::{TestEnv, skip};
 
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -13,12 +13,15 @@ const PASSPHRASE: &str = "unlock me once";
 /// A `file` vault holding `base`; the passphrase is given only where a test says so.
 fn vault_with_key() -> Option<TestEnv> {
     let mut env = TestEnv::new();
+    if !env.require_program("keyctl", "keyutils") {
+        return None;
+    }
     let probe = env.output(env.command("keyctl").args(["show", "@s"]));
     if !probe.status.success() {
-        eprintln!(
-            "SKIPPED: no kernel keyring here, unlock-once cannot work ({})",
+        skip(&format!(
+            "no kernel keyring here, unlock-once cannot work ({})",
             probe.stderr.trim()
-        );
+        ));
         return None;
     }
     env.set("AWS_VAULT_BACKEND", "file");
@@ -164,7 +167,7 @@ fn only_the_unlocking_session_can_read_the_kept_key() {
         );
         assert!(!other.stdout.contains("AGE-SECRET-KEY"), "{other:?}");
     } else {
-        eprintln!("SKIPPED the other-uid check: switching uid needs root");
+        skip("the other-uid check: switching uid needs root");
     }
     env.run(&["lock"]).success();
 }

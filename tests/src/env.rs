@@ -217,6 +217,14 @@ impl TestEnv {
         self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// Whether `program` is on this environment's PATH; when not, a skip (a failure under
+    /// `CI=true`), see [`crate::skip::require_program`].
+    #[track_caller]
+    pub fn require_program(&self, program: &str, package: &str) -> bool {
+        let path = self.get("PATH").cloned().unwrap_or_default();
+        crate::skip::require_program(&path, program, package)
+    }
+
     /// Points every later run at `moto` the way the SDKs are pointed at a private endpoint:
     /// `AWS_ENDPOINT_URL`. No region is set: `AWS_REGION` / `AWS_DEFAULT_REGION` override a
     /// profile's `region`, so tests give regions in the config (or set them on purpose).

@@ -16,6 +16,7 @@ pub mod http;
 pub mod moto;
 pub mod process;
 pub mod secret_service;
+pub mod skip;
 pub mod world;
 
 pub use env::{CALLER_ARN, Run, TestEnv, parse_env, sdk_caller, vault_bin, venv, workspace_root};
@@ -25,4 +26,5 @@ pub use process::{Guard, free_port, wait_for};
 #[cfg(unix)]
 pub use process::{Signal, kill};
 pub use secret_service::SecretService;
+pub use skip::{SKIP_MARK, require_program, skip};
 pub use world::World;

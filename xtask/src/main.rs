@@ -129,12 +129,21 @@ fn test(extra: &[String]) -> Result {
     if !extra.is_empty() {
         cmd.args(extra);
     }
-    run_tests(&mut cmd)
+    // Tests record their skips here (vault_harness::skip): libtest counts them as passed.
+    let skips = root.join("target/test-skips.txt");
+    match std::fs::remove_file(&skips) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", skips.display())),
+    }
+    cmd.env("VAULT_TEST_SKIPS", &skips);
+    run_tests(&mut cmd, &skips)
 }
 
 /// Runs `cargo test`, passing its output through, and closes with one summary line over all
-/// test binaries (cargo's own last line is about whichever binary ran last).
-fn run_tests(cmd: &mut Command) -> Result {
+/// test binaries (cargo's own last line is about whichever binary ran last). A test that
+/// recorded a skip in `skips` counts as skipped, not passed; so do ignored tests.
+fn run_tests(cmd: &mut Command, skips: &Path) -> Result {
     use std::io::{BufRead, BufReader};
     eprintln!("xtask: $ {}", display(cmd));
     let mut child = cmd
@@ -142,9 +151,16 @@ fn run_tests(cmd: &mut Command) -> Result {
         .spawn()
         .map_err(|e| format!("cannot run cargo test: {e}"))?;
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let mut passed_names = std::collections::BTreeSet::new();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
         let line = line.map_err(|e| format!("reading cargo test output: {e}"))?;
         println!("{line}");
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|rest| rest.strip_suffix(" ... ok"))
+        {
+            passed_names.insert(name.to_owned());
+        }
         if let Some(rest) = line.strip_prefix("test result: ") {
             let count = |label: &str| -> u64 {
                 rest.split(';')
@@ -158,10 +174,68 @@ fn run_tests(cmd: &mut Command) -> Result {
         }
     }
     let status = child.wait().map_err(|e| format!("cargo test: {e}"))?;
-    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    // A test that skipped and then failed is a failure, counted as such by libtest.
+    let skipped: Vec<(String, String)> = skipped_tests(skips)?
+        .into_iter()
+        .filter(|(test, _)| passed_names.contains(test))
+        .collect();
+    for (_, line) in &skipped {
+        println!("{line}");
+    }
+    let skipped = skipped.len() as u64;
+    let passed = passed.saturating_sub(skipped);
+    println!(
+        "tests: {passed} passed, {failed} failed, {} skipped",
+        ignored + skipped
+    );
     if status.success() {
         Ok(())
     } else {
         Err(format!("cargo test failed ({status})"))
+    }
+}
+
+/// The skip records in `skips` as (test, line), one per test (a test may skip more than one
+/// part).
+fn skipped_tests(skips: &Path) -> Result<Vec<(String, String)>> {
+    let text = match std::fs::read_to_string(skips) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", skips.display())),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (test, _) = line
+                .strip_prefix(vault_harness::SKIP_MARK)?
+                .split_once(": ")?;
+            seen.insert(test.to_owned())
+                .then(|| (test.to_owned(), line.to_owned()))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_records_count_once_per_test() {
+        let dir = std::env::temp_dir().join(format!("xtask-skips-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("skips.txt");
+        std::fs::write(
+            &file,
+            "vault-test: SKIPPED unlock::a: no kernel keyring\n\
+             vault-test: SKIPPED unlock::a: switching uid needs root\n\
+             vault-test: SKIPPED store::b: no `keyctl` on PATH\n\
+             noise\n",
+        )
+        .unwrap();
+        let skipped = skipped_tests(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped_tests(&dir.join("absent")).unwrap().is_empty());
     }
 }
