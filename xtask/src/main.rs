@@ -7,8 +7,9 @@
 //! - `cargo xtask bench`: release-build performance against its comparisons, as a report in
 //!   `target/bench/`.
 //!
-//! Standard library plus the small test rig (`vault_harness`, which the demo reuses), so it
-//! builds in seconds on a fresh machine.
+//! Standard library, clap for the arguments, and the small test rig (`vault_harness`, which
+//! the demo reuses; it does not pull in the AWS SDK), so it builds in seconds on a fresh
+//! machine.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -23,25 +24,42 @@ mod setup;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
+/// Everything beyond `cargo build`: the test rig, the demo, the benchmarks.
+#[derive(Debug, clap::Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Task {
+    /// Install the test rig if needed, then fmt, clippy, cross checks and all tests
+    Test {
+        /// Arguments for `cargo test`, after `--` (e.g. `-- -p vault-harness --test e2e exec::`)
+        #[arg(last = true)]
+        cargo_test_args: Vec<String>,
+    },
+    /// Install the test rig only (Debian packages, Rust targets, Python venv)
+    Setup,
+    /// Run vault end to end against a local STS emulator
+    Demo,
+    /// Build release, measure vault against its comparisons, write target/bench/report.md
+    /// and the figures in docs/performance.md
+    #[cfg(unix)]
+    Bench(bench::Options),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("test") => test(&args[1..]),
-        Some("setup") => setup::all(&workspace_root()).map(|_| ()),
-        Some("demo") => demo::run(&workspace_root()),
+    // clap prints help (exit 0) and usage errors (exit 2) itself.
+    let cli = <Cli as clap::Parser>::parse();
+    let root = workspace_root();
+    let result = match &cli.command {
+        Task::Test { cargo_test_args } => test(cargo_test_args),
+        Task::Setup => setup::all(&root).map(|_| ()),
+        Task::Demo => demo::run(&root),
         #[cfg(unix)]
-        Some("bench") => bench::run(&workspace_root(), &args[1..]),
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <command>\n\n\
-                 commands:\n  \
-                 test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, cross checks, all tests\n  \
-                 setup                install the test rig only (Debian packages, Rust targets, Python venv)\n  \
-                 demo                 run vault end to end against a local STS emulator\n  \
-                 bench [--runs N]     build release, measure vault against its comparisons, write target/bench/report.md"
-            );
-            return ExitCode::from(2);
-        }
+        Task::Bench(options) => bench::run(&root, options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,9 +139,15 @@ fn test(extra: &[String]) -> Result {
         .current_dir(&root)
         .args(["build", "-p", "vault-exec", "-p", "sdk-caller"]))?;
     let mut cmd = cargo();
-    cmd.current_dir(&root)
-        .args(["test", "--workspace"])
-        .env("VAULT_TEST_VENV", &rig.venv)
+    cmd.current_dir(&root).arg("test");
+    // The whole workspace, unless the arguments pick packages.
+    if !extra
+        .iter()
+        .any(|a| a.starts_with("-p") || a.starts_with("--package"))
+    {
+        cmd.arg("--workspace");
+    }
+    cmd.env("VAULT_TEST_VENV", &rig.venv)
         .env("VAULT_BIN", root.join("target/debug/vault"))
         .env("VAULT_SDK_CALLER", root.join("target/debug/sdk-caller"));
     if !extra.is_empty() {
