@@ -26,6 +26,7 @@ impl<'a> Bench<'a> {
             text.len() / 1024
         );
         md.push_str(&time_table(&series, Some(&series[0])));
+        let verdict = Verdict::pass_if(ratio <= 2.0 && sts == 0);
         report.rows.push(Row::new(
             5,
             "warm exec, 5,000 vs 10 profiles",
@@ -33,12 +34,13 @@ impl<'a> Bench<'a> {
             ms(series[0].time().median),
             Some(ratio),
             "≤ 2×".into(),
-            Verdict::pass_if(ratio <= 2.0 && sts == 0),
+            verdict,
         ));
         report.bars.push(Bar {
             label: "config 5,000 / 10 profiles (≤ 2×)".into(),
             ratio,
             target: Some((Dir::AtMost, 2.0)),
+            verdict,
         });
         report.section(5, "Config scale", md);
         report.json["config_scale"] = json!({

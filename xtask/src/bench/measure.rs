@@ -176,15 +176,16 @@ pub(super) fn signal(pid: u32, sig: libc::c_int) {
     }
 }
 
-/// `VmHWM` of a live process: its peak resident set, KiB.
-pub(super) fn vm_hwm_kib(pid: u32) -> Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+/// The proportional set size of a live process, KiB: shared pages (libc, the binary's text)
+/// count by the share each process holds, so servers with one process and servers with
+/// several (nginx's master and workers) are compared without double-counting.
+pub(super) fn pss_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or(format!("no VmHWM in /proc/{pid}/status"))
+        .ok_or(format!("no Pss in {path}"))
 }
 
 /// A process stopped by its PID on drop: SIGTERM, then SIGKILL after 5 s; `extra` PIDs (its

@@ -8,7 +8,8 @@
 //! 1. warm `vault exec lab -- true` against `env AWS_ACCESS_KEY_ID=x true` and awsume;
 //! 2. the cold role + MFA chain: wall time, STS requests (moto's recording), MFA prompts;
 //! 3. 32 concurrent cold `vault export`: STS requests and MFA prompts;
-//! 4. the `--server` and `--imds` endpoints under wrk against nginx returning the same JSON;
+//! 4. the `--server` and `--imds` endpoints under wrk against nginx (one worker per core)
+//!    returning the same JSON, and their memory as PSS;
 //! 5. warm exec with a 5,000-profile config against a 10-profile one;
 //! 6. peak RSS of warm exec and of `vault unlock`.
 //!
@@ -16,7 +17,9 @@
 //! so a noisy neighbour slows all of them alike; every figure is the median of the measured
 //! rounds after warm-up rounds, with min and max. The report goes to `target/bench/`:
 //! `report.md`, `report.json` (every raw sample) and `chart.svg` (the ratios against their
-//! targets). Every process started here is stopped by its PID; everything binds 127.0.0.1.
+//! targets); the summary also replaces the marked section of `docs/performance.md`, with the
+//! commit and whether its tree was clean. Every process started here is stopped by its PID;
+//! everything binds 127.0.0.1.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -191,7 +194,7 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     let mut meta = meta;
     meta["load_average_end"] = json!(load_average());
     meta["bench_seconds"] = json!(started.elapsed().as_secs());
-    report.write(&out_dir, &meta)?;
+    report.write(&out_dir, &root.join("docs/performance.md"), &meta)?;
     Ok(())
 }
 
@@ -223,23 +226,6 @@ fn config(env: &TestEnv, role_arn: &str, profiles: usize) -> String {
         counter.display()
     );
     text
-}
-
-/// The STS actions of a plan, in order, from `vault exec --explain`: its numbered steps but
-/// the stored key (`  2. GetSessionToken with MFA, 8h` → `GetSessionToken`).
-fn sts_steps(explain: &str) -> Vec<String> {
-    explain
-        .lines()
-        .filter_map(|line| {
-            let (number, rest) = line.trim_start().split_once(". ")?;
-            number.parse::<u32>().ok()?;
-            let action = rest.split_whitespace().next()?;
-            let is_action = action.len() > 1
-                && action.chars().all(|c| c.is_ascii_alphabetic())
-                && action.starts_with(|c: char| c.is_ascii_uppercase());
-            is_action.then(|| action.to_owned())
-        })
-        .collect()
 }
 
 fn mfa_prompts(env: &TestEnv) -> usize {
@@ -348,20 +334,5 @@ impl<'a> Bench<'a> {
             }
         }
         Ok(series)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plan_steps_come_from_explain() {
-        let explain = "Plan for profile \"lab\":\n  region        us-east-1 (config:5)\n\n  \
-            1. stored key of base\n       from the vault\n  \
-            2. GetSessionToken with MFA, 8h (default)\n       not cached: will call STS\n  \
-            3. AssumeRole arn:aws:iam::123456789012:role/lab, 1h (default)\n\n\
-            Nothing was run and no STS call was made.\n";
-        assert_eq!(sts_steps(explain), ["GetSessionToken", "AssumeRole"]);
     }
 }

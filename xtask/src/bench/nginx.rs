@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// nginx with one worker on 127.0.0.1, returning `body` as a fixed string; everything it
+/// nginx with one worker per core (`worker_processes auto`, as a tuned server runs) on 127.0.0.1, returning `body` as a fixed string; everything it
 /// writes stays in a temp dir.
 pub(super) struct Nginx {
     pub(super) process: Stopped,
@@ -19,7 +19,7 @@ impl Nginx {
         let d = dir.display();
         // As root, workers drop to nobody; elsewhere the directive is ignored.
         let conf = format!(
-            "worker_processes 1;\n\
+            "worker_processes auto;\n\
              user nobody nogroup;\n\
              pid {d}/nginx.pid;\n\
              error_log {d}/error.log warn;\n\
@@ -79,11 +79,11 @@ impl Nginx {
         Ok(Nginx { process, port })
     }
 
-    /// Peak RSS of the master and its worker, KiB.
-    pub(super) fn rss_kib(&self) -> u64 {
+    /// PSS of the master and its workers together, KiB.
+    pub(super) fn pss_kib(&self) -> Result<u64> {
         std::iter::once(self.process.pid())
             .chain(worker_pids(self.process.pid()))
-            .filter_map(|pid| vm_hwm_kib(pid).ok())
+            .map(pss_kib)
             .sum()
     }
 }

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// The section of docs/performance.md that the bench writes.
+const DOCS_BEGIN: &str = "<!-- figures: written by `cargo xtask bench`, not by hand -->";
+const DOCS_END: &str = "<!-- end of figures -->";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
     Pass,
@@ -61,10 +65,14 @@ pub(super) enum Dir {
     AtLeast,
 }
 
+/// One bar of the chart. Its colour is the verdict of the summary row it belongs to, so the
+/// chart cannot show "met" where the row (which may check more than the ratio) says missed.
 pub(super) struct Bar {
     pub(super) label: String,
     pub(super) ratio: f64,
+    /// Where the target mark goes.
     pub(super) target: Option<(Dir, f64)>,
+    pub(super) verdict: Verdict,
 }
 
 #[derive(Default)]
@@ -80,7 +88,70 @@ impl Report {
         self.sections.push((case, title.to_owned(), body));
     }
 
-    pub(super) fn write(mut self, dir: &Path, meta: &Value) -> Result {
+    /// The summary: one row per measure, with its verdict.
+    fn summary_table(&self) -> String {
+        let mut md =
+            String::from("| case | measure | vault | comparison | ratio | target | result |\n");
+        md.push_str("|---|---|---:|---:|---:|---|---|\n");
+        for r in &self.rows {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                r.case,
+                r.measure,
+                r.value,
+                r.comparison,
+                r.ratio.map(|x| format!("{x:.2}×")).unwrap_or_default(),
+                r.target,
+                r.verdict.text()
+            );
+        }
+        md
+    }
+
+    /// Replaces the marked section of `docs` (docs/performance.md) with this run's figures,
+    /// the commit measured and whether its tree was clean: the figures there are never typed.
+    fn update_docs(&self, docs: &Path, meta: &Value, misses: &[&Row]) -> Result {
+        let text = fs::read_to_string(docs).map_err(|e| format!("{}: {e}", docs.display()))?;
+        let (Some(begin), Some(end)) = (text.find(DOCS_BEGIN), text.find(DOCS_END)) else {
+            return Err(format!(
+                "{} has no section marked {DOCS_BEGIN} … {DOCS_END}",
+                docs.display()
+            ));
+        };
+        let mut section = format!("{DOCS_BEGIN}\n\n");
+        let _ = writeln!(
+            section,
+            "Measured on {} at commit {} ({}): {}, {} cores, load average {} at the start and \
+             {} at the end; {} runs after {} warm-up runs per figure; {} s without the build.\n",
+            meta["date"].as_str().unwrap_or("?"),
+            meta["commit"].as_str().unwrap_or("?"),
+            if meta["tree_clean"].as_bool() == Some(true) {
+                "clean tree"
+            } else {
+                "**uncommitted changes in the tree**"
+            },
+            meta["cpu"].as_str().unwrap_or("?"),
+            meta["cores"],
+            meta["load_average_start"].as_str().unwrap_or("?"),
+            meta["load_average_end"].as_str().unwrap_or("?"),
+            meta["runs"],
+            meta["warmup"],
+            meta["bench_seconds"],
+        );
+        if misses.is_empty() {
+            section.push_str("**Every target is met.**\n\n");
+        } else {
+            let _ = writeln!(section, "**{} target(s) missed.**\n", misses.len());
+        }
+        section.push_str(&self.summary_table());
+        section
+            .push_str("\nMedians, min and max of every contender: `target/bench/report.md`.\n\n");
+        let updated = format!("{}{section}{}", &text[..begin], &text[end..]);
+        fs::write(docs, updated).map_err(|e| format!("{}: {e}", docs.display()))
+    }
+
+    pub(super) fn write(mut self, dir: &Path, docs: &Path, meta: &Value) -> Result {
         self.sections.sort_by_key(|s| s.0);
         self.rows.sort_by_key(|r| r.case);
         let misses: Vec<&Row> = self
@@ -122,27 +193,13 @@ impl Report {
             );
         }
         md.push_str("## Summary\n\n");
-        md.push_str("| case | measure | vault | comparison | ratio | target | result |\n");
-        md.push_str("|---|---|---:|---:|---:|---|---|\n");
-        for r in &self.rows {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                r.case,
-                r.measure,
-                r.value,
-                r.comparison,
-                r.ratio.map(|x| format!("{x:.2}×")).unwrap_or_default(),
-                r.target,
-                r.verdict.text()
-            );
-        }
+        md.push_str(&self.summary_table());
         md.push_str("\n![ratios against their targets](chart.svg)\n\n");
         for (case, title, body) in &self.sections {
             let _ = writeln!(md, "## {case}. {title}\n\n{body}");
         }
 
-        let mut json = self.json;
+        let mut json = std::mem::take(&mut self.json);
         json["meta"] = meta.clone();
         json["summary"] = Value::Array(
             self.rows
@@ -169,6 +226,7 @@ impl Report {
             &serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?,
         )?;
         write("chart.svg", &chart(&self.bars))?;
+        self.update_docs(docs, meta, &misses)?;
 
         println!("\n=== vault benchmarks ===");
         for r in &self.rows {
@@ -203,7 +261,7 @@ impl Report {
 }
 
 /// Horizontal bars on a log scale (0.1× to 1000×), one per ratio, with the target marked:
-/// green where it is met, red where missed, grey for comparisons without a target.
+/// coloured by the row's verdict: green met, red missed, grey for comparisons only.
 pub(super) fn chart(bars: &[Bar]) -> String {
     let (left, width, row, top) = (320.0, 440.0, 30.0, 56.0);
     let (lo, hi) = (-1.0_f64, 3.0_f64);
@@ -238,14 +296,10 @@ pub(super) fn chart(bars: &[Bar]) -> String {
     }
     for (i, bar) in bars.iter().enumerate() {
         let y = top + row * i as f64;
-        let ok = bar.target.map(|(dir, t)| match dir {
-            Dir::AtMost => bar.ratio <= t,
-            Dir::AtLeast => bar.ratio >= t,
-        });
-        let color = match ok {
-            Some(true) => "#3a9e4f",
-            Some(false) => "#d0443e",
-            None => "#999",
+        let color = match bar.verdict {
+            Verdict::Pass => "#3a9e4f",
+            Verdict::Miss => "#d0443e",
+            Verdict::Info => "#999",
         };
         let target = bar
             .target
@@ -355,7 +409,10 @@ pub(super) fn machine_meta(root: &Path, bin: &Path, opts: &Options) -> Value {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default()
     };
-    let mut revision = git(&["rev-parse", "--short", "HEAD"]);
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    // Clean means the whole tree, docs/performance.md included: a run on a dirty tree says so.
+    let tree_clean = git(&["status", "--porcelain"]).is_empty();
+    let mut revision = commit.clone();
     if !git(&["status", "--porcelain", "--", "crates"]).is_empty() {
         revision.push_str(" + uncommitted changes in crates/");
     }
@@ -376,6 +433,8 @@ pub(super) fn machine_meta(root: &Path, bin: &Path, opts: &Options) -> Value {
     json!({
         "date": date,
         "vault_revision": revision,
+        "commit": commit,
+        "tree_clean": tree_clean,
         "vault_binary": format!("release build, {:.1} MiB", size as f64 / MIB / MIB),
         "cpu": cpu,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),

@@ -72,6 +72,7 @@ impl<'a> Bench<'a> {
         let targets = [(1, 3.0, "passphrase, unlocked"), (2, 5.0, "OS keyring")];
         for (i, target, label) in targets {
             let ratio = series[i].time().median / floor.time().median;
+            let verdict = Verdict::pass_if(ratio <= target);
             report.rows.push(Row::new(
                 1,
                 &format!("warm exec ({label}) vs floor"),
@@ -79,12 +80,13 @@ impl<'a> Bench<'a> {
                 ms(floor.time().median),
                 Some(ratio),
                 format!("≤ {target}×"),
-                Verdict::pass_if(ratio <= target),
+                verdict,
             ));
             report.bars.push(Bar {
                 label: format!("warm exec, {label} / floor (≤ {target}×)"),
                 ratio,
                 target: Some((Dir::AtMost, target)),
+                verdict,
             });
         }
         let uncached = series[3].time().median / floor.time().median;
@@ -101,6 +103,7 @@ impl<'a> Bench<'a> {
             label: "OS keyring, key not kept / floor (info)".into(),
             ratio: uncached,
             target: None,
+            verdict: Verdict::Info,
         });
         if let Some(awsume) = series.get(4) {
             let ratio = awsume.time().median / floor.time().median;
@@ -117,6 +120,7 @@ impl<'a> Bench<'a> {
                 label: "awsume, warm / floor (comparison)".into(),
                 ratio,
                 target: None,
+                verdict: Verdict::Info,
             });
             let vs = awsume.time().median / series[1].time().median;
             report.rows.push(Row::new(
