@@ -744,25 +744,45 @@ fn the_sts_endpoint_variable_wins_over_the_general_one() {
 fn debug_output_never_shows_a_secret() {
     let lab = Lab::new();
     let child = lab.child_env(&["-t", "123456", "lab"]);
-    let session_secret = child["AWS_SECRET_ACCESS_KEY"].clone();
-    let session_token = child["AWS_SESSION_TOKEN"].clone();
-    for args in [
-        &["--debug", "exec", "lab", "--", "true"][..],
-        &["--debug", "exec", "--explain", "lab"][..],
-        &["--debug", "exec", "-t", "123456", "long", "--", "true"][..],
-        &["--debug", "exec", "nomfa", "--", "true"][..],
-        &["--debug", "list"][..],
-        &["--debug", "clear", "nomfa"][..],
+    // Every session secret any child saw so far: a later run's log must show none of them.
+    let mut secrets = vec![
+        child["AWS_SECRET_ACCESS_KEY"].clone(),
+        child["AWS_SESSION_TOKEN"].clone(),
+    ];
+    for (args, mints) in [
+        (&["--debug", "exec", "lab", "--", "env", "-0"][..], false),
+        (&["--debug", "exec", "--explain", "lab"][..], false),
+        // These two mint under --debug: the very sessions they log about are checked too.
+        (
+            &["--debug", "exec", "-t", "123456", "long", "--", "env", "-0"][..],
+            true,
+        ),
+        (&["--debug", "exec", "nomfa", "--", "env", "-0"][..], true),
+        (&["--debug", "list"][..], false),
+        (&["--debug", "clear", "nomfa"][..], false),
     ] {
+        let before = lab.minted().len();
         let run = lab.run(args);
         run.success();
-        for secret in [&session_secret, &session_token] {
+        assert_eq!(lab.minted().len() > before, mints, "{args:?}");
+        let child = parse_env(&run.stdout);
+        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            if let Some(value) = child.get(name)
+                && !secrets.contains(value)
+            {
+                assert!(mints, "{args:?} handed out a session it did not mint");
+                secrets.push(value.clone());
+            }
+        }
+        for secret in &secrets {
             assert!(
                 !run.stderr.contains(secret.as_str()),
                 "{args:?} logs a session secret"
             );
         }
     }
+    // Two sessions minted under --debug, each with its secret and token, were checked.
+    assert_eq!(secrets.len(), 6);
     lab.assert_no_secrets(&[]);
 }
 

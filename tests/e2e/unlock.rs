@@ -96,6 +96,23 @@ fn unlock_idles_out() {
         .stderr_has("needs its passphrase");
 }
 
+/// The timeout slides: a use before it expires pushes it back. The second use comes after
+/// the first timeout would have ended, so a fixed timeout fails here. The margins are a
+/// second either way; nothing is timed, only before/after the kernel's expiry.
+#[test]
+fn unlock_timeout_slides_with_use() {
+    let Some(env) = vault_with_key() else { return };
+    unlock(&env, &["--for", "3s"]);
+    thread::sleep(Duration::from_secs(2));
+    needs_key(&env).success(); // 2 s in: pushed back to 5 s
+    thread::sleep(Duration::from_secs(2));
+    needs_key(&env).success(); // 4 s in: past a fixed 3 s, inside the pushed-back 5 s
+    thread::sleep(Duration::from_secs(4));
+    needs_key(&env)
+        .failure(1)
+        .stderr_has("needs its passphrase");
+}
+
 #[test]
 fn a_passphrase_from_the_environment_does_not_unlock_by_itself() {
     let Some(env) = vault_with_key() else { return };
