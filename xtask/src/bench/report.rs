@@ -123,7 +123,7 @@ impl Report {
         let _ = writeln!(
             section,
             "Measured on {} at commit {} ({}): {}, {} cores, load average {} at the start and \
-             {} at the end; {} runs after {} warm-up runs per figure; {} s without the build.\n",
+             {} at the end; {} runs after {} warm-up runs per figure; {} s in all.\n",
             meta["date"].as_str().unwrap_or("?"),
             meta["commit"].as_str().unwrap_or("?"),
             if meta["tree_clean"].as_bool() == Some(true) {
