@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use vault_harness::{Moto, TestEnv};
+use vault_harness::World;
 
 const PASSPHRASE: &str = "faults test passphrase";
 
@@ -155,53 +155,26 @@ fn read_request(client: &TcpStream) -> Option<Vec<u8>> {
     Some(head)
 }
 
-struct World {
-    moto: Moto,
-    env: TestEnv,
-    key_id: String,
-    secret: String,
-}
-
 fn world() -> World {
-    let mut env = TestEnv::new();
-    env.use_file_vault(PASSPHRASE);
-    let moto = Moto::start(&env);
-    env.use_moto(&moto);
-    let (key_id, secret) = moto.create_access_key(&env, "alice");
-    env.write_config("[profile base]\nregion = us-east-1\n");
-    env.store_key("base", &key_id, &secret);
-    World {
-        moto,
-        env,
-        key_id,
-        secret,
-    }
+    World::new(PASSPHRASE, "[profile base]\nregion = us-east-1\n")
 }
 
-impl World {
-    fn through(&self, proxy: &Proxy) -> Vec<(&'static str, String)> {
-        vec![(
-            "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", proxy.port),
-        )]
-    }
+/// `vault export --format json base` with STS reached through `proxy`.
+fn export(w: &World, proxy: &Proxy, extra: &[(&str, &str)]) -> vault_harness::Run {
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let mut vars = vec![("AWS_ENDPOINT_URL", endpoint.as_str())];
+    vars.extend_from_slice(extra);
+    w.env
+        .run_with(&vars, &["export", "--format", "json", "base"])
+}
 
-    fn export(&self, proxy: &Proxy, extra: &[(&str, &str)]) -> vault_harness::Run {
-        let mut vars: Vec<(&str, String)> = self.through(proxy);
-        vars.extend(extra.iter().map(|(n, v)| (*n, (*v).to_owned())));
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        self.env
-            .run_with(&vars, &["export", "--format", "json", "base"])
-    }
-
-    fn moto_port(&self) -> u16 {
-        self.moto
-            .endpoint
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
-            .expect("moto's endpoint has a port")
-    }
+fn moto_port(w: &World) -> u16 {
+    w.moto
+        .endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("moto's endpoint has a port")
 }
 
 #[test]
@@ -215,8 +188,8 @@ fn transient_faults_are_retried_and_the_session_is_minted() {
     ] {
         w.env.run(&["clear"]).success();
         let faults = script.len();
-        let proxy = Proxy::start(w.moto_port(), script.clone());
-        let run = w.export(&proxy, &[]);
+        let proxy = Proxy::start(moto_port(&w), script.clone());
+        let run = export(&w, &proxy, &[]);
         run.success();
         assert!(run.stdout.contains("SessionToken"), "{script:?}");
         assert_eq!(proxy.attempts(), faults + 1, "{script:?}");
@@ -229,15 +202,15 @@ fn transient_faults_are_retried_and_the_session_is_minted() {
 #[test]
 fn persistent_faults_end_after_the_documented_attempts_with_a_message_naming_sts() {
     let w = world();
-    let proxy = Proxy::start(w.moto_port(), vec![Fault::Status(503); 10]);
-    w.export(&proxy, &[])
+    let proxy = Proxy::start(moto_port(&w), vec![Fault::Status(503); 10]);
+    export(&w, &proxy, &[])
         .failure(1)
         .stderr_has("STS")
         .stderr_has("GetSessionToken");
     // The standard retry mode: 3 attempts in all.
     assert_eq!(proxy.attempts(), 3);
-    let proxy = Proxy::start(w.moto_port(), vec![Fault::Throttling; 10]);
-    w.export(&proxy, &[("AWS_MAX_ATTEMPTS", "2")])
+    let proxy = Proxy::start(moto_port(&w), vec![Fault::Throttling; 10]);
+    export(&w, &proxy, &[("AWS_MAX_ATTEMPTS", "2")])
         .failure(1)
         .stderr_has("Throttling");
     assert_eq!(proxy.attempts(), 2);
@@ -247,9 +220,9 @@ fn persistent_faults_end_after_the_documented_attempts_with_a_message_naming_sts
 #[test]
 fn an_endpoint_that_never_answers_ends_within_the_bound() {
     let w = world();
-    let proxy = Proxy::start(w.moto_port(), vec![Fault::Silent; 10]);
+    let proxy = Proxy::start(moto_port(&w), vec![Fault::Silent; 10]);
     let start = Instant::now();
-    w.export(&proxy, &[("AWS_VAULT_STS_TIMEOUT", "3s")])
+    export(&w, &proxy, &[("AWS_VAULT_STS_TIMEOUT", "3s")])
         .failure(1)
         .stderr_has("cannot reach STS")
         .stderr_has("GetSessionToken");

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use vault_harness::{Moto, TestEnv, parse_form, percent_decode};
+use vault_harness::{World, parse_form, percent_decode};
 
 const PASSPHRASE: &str = "login test";
 const SIGNIN_TOKEN: &str = "fake-signin-token-0123456789";
@@ -94,26 +94,17 @@ impl Drop for FakeFederation {
     }
 }
 
-struct World {
-    fake: FakeFederation,
-    moto: Moto,
-    env: TestEnv,
-}
-
-fn world() -> World {
-    let mut env = TestEnv::new();
-    env.use_file_vault(PASSPHRASE);
-    let moto = Moto::start(&env);
-    env.use_moto(&moto);
-    let fake = FakeFederation::start();
-    env.set("VAULT_FEDERATION_ENDPOINT", fake.endpoint());
-    let (id, secret) = moto.create_access_key(&env, "alice");
-    env.write_config(
+/// [`World`] with `base` and role profile `lab`, and vault pointed at the federation
+/// stand-in.
+fn world() -> (World, FakeFederation) {
+    let mut w = World::new(
+        PASSPHRASE,
         "[profile base]\nregion = us-east-1\n\
          [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\nregion = eu-west-1\n",
     );
-    env.store_key("base", &id, &secret);
-    World { fake, moto, env }
+    let fake = FakeFederation::start();
+    w.env.set("VAULT_FEDERATION_ENDPOINT", fake.endpoint());
+    (w, fake)
 }
 
 fn session_json(request: &BTreeMap<String, String>) -> serde_json::Value {
@@ -122,13 +113,13 @@ fn session_json(request: &BTreeMap<String, String>) -> serde_json::Value {
 
 #[test]
 fn role_login_sends_the_role_session_and_builds_the_login_url() {
-    let w = world();
+    let (w, fake) = world();
     let run = w.env.run(&[
         "login", "lab", "--stdout", "-d", "2h", "--path", "ec2/home", "--debug",
     ]);
     run.success();
     let url = run.stdout.trim();
-    let requests = w.fake.requests();
+    let requests = fake.requests();
     assert_eq!(requests.len(), 1, "{requests:?}");
     let r = &requests[0];
     assert_eq!(r["SessionDuration"], "7200");
@@ -141,7 +132,7 @@ fn role_login_sends_the_role_session_and_builds_the_login_url() {
     assert!(!session["sessionToken"].as_str().unwrap().is_empty());
 
     let (endpoint, query) = url.split_once('?').unwrap();
-    assert_eq!(endpoint, w.fake.endpoint());
+    assert_eq!(endpoint, fake.endpoint());
     let q = parse_form(query);
     assert_eq!(q["Action"], "login");
     assert_eq!(q["Issuer"], "vault");
@@ -157,7 +148,7 @@ fn role_login_sends_the_role_session_and_builds_the_login_url() {
 
 #[test]
 fn user_login_goes_through_get_federation_token() {
-    let w = world();
+    let (w, fake) = world();
     let run = w
         .env
         .run(&["login", "base", "--stdout", "--region", "cn-north-1"]);
@@ -171,7 +162,7 @@ fn user_login_goes_through_get_federation_token() {
     assert_eq!(federation[0].param("Name"), Some("alice"));
     assert!(federation[0].param("Policy").unwrap().contains("\"Allow\""));
     assert_eq!(federation[0].param("DurationSeconds"), Some("43200"));
-    let r = &w.fake.requests()[0];
+    let r = &fake.requests()[0];
     // AWS refuses SessionDuration for federated users.
     assert!(!r.contains_key("SessionDuration"), "{r:?}");
     let q = parse_form(run.stdout.trim().split_once('?').unwrap().1);
@@ -183,7 +174,7 @@ fn user_login_goes_through_get_federation_token() {
 
 #[test]
 fn browser_gets_the_link_and_bad_durations_are_refused() {
-    let w = world();
+    let (w, _federation) = world(); // kept running: vault is pointed at it
     let opened = w.env.dir.path().join("opened");
     let browser_env = w.env.dir.path().join("browser-env");
     let script = w.env.dir.path().join("browser.sh");

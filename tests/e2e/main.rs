@@ -1,9 +1,6 @@
 //! End-to-end tests of the `vault` binary on its real components. One test binary, one module
 //! per area; the rig is in `vault_harness` (tests/src/lib.rs).
 
-// Tests report skipped cases on stderr.
-#![allow(clippy::print_stderr)]
-
 mod children;
 mod exec;
 mod faults;

@@ -1,58 +1,45 @@
 //! `vault rotate`: against moto's IAM, the happy path and the two ways it can stop half-way.
 //! In every case the vault ends with a key that works.
 
-use vault_harness::{Moto, TestEnv};
+use vault_harness::World;
 
 const PASSPHRASE: &str = "rotate test";
 
-struct World {
-    moto: Moto,
-    env: TestEnv,
-    key_id: String,
-}
-
+/// [`World`] with `base` and a role profile `lab`.
 fn world() -> World {
-    let mut env = TestEnv::new();
-    env.use_file_vault(PASSPHRASE);
-    let moto = Moto::start(&env);
-    env.use_moto(&moto);
-    let (key_id, secret) = moto.create_access_key(&env, "alice");
-    env.write_config(
+    World::new(
+        PASSPHRASE,
         "[profile base]\nregion = us-east-1\n\
          [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\n",
-    );
-    env.store_key("base", &key_id, &secret);
-    World { moto, env, key_id }
+    )
 }
 
-impl World {
-    fn keys_in_iam(&self) -> Vec<String> {
-        let listed = self.moto.aws(
-            &self.env,
-            &["iam", "list-access-keys", "--user-name", "alice"],
-        );
-        listed["AccessKeyMetadata"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["AccessKeyId"].as_str().unwrap().to_owned())
-            .collect()
-    }
+/// The access key ids IAM (moto) has for alice.
+fn keys_in_iam(w: &World) -> Vec<String> {
+    let listed = w
+        .moto
+        .aws(&w.env, &["iam", "list-access-keys", "--user-name", "alice"]);
+    listed["AccessKeyMetadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["AccessKeyId"].as_str().unwrap().to_owned())
+        .collect()
+}
 
-    /// The key id the vault's key pair has, as the child of `exec -n base` sees it.
-    fn stored_key_id(&self) -> String {
-        let run = self.env.run(&[
-            "exec",
-            "-n",
-            "base",
-            "--",
-            "sh",
-            "-c",
-            "echo $AWS_ACCESS_KEY_ID",
-        ]);
-        run.success();
-        run.stdout.trim().to_owned()
-    }
+/// The key id the vault's key pair has, as the child of `exec -n base` sees it.
+fn stored_key_id(w: &World) -> String {
+    let run = w.env.run(&[
+        "exec",
+        "-n",
+        "base",
+        "--",
+        "sh",
+        "-c",
+        "echo $AWS_ACCESS_KEY_ID",
+    ]);
+    run.success();
+    run.stdout.trim().to_owned()
 }
 
 #[test]
@@ -64,10 +51,10 @@ fn rotate_replaces_the_key_everywhere() {
     let run = w.env.run(&["rotate", "lab"]);
     run.success()
         .stderr_has("Rotated the key of profile \"base\"");
-    let keys = w.keys_in_iam();
+    let keys = keys_in_iam(&w);
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_ne!(keys[0], w.key_id);
-    assert_eq!(w.stored_key_id(), keys[0]);
+    assert_eq!(stored_key_id(&w), keys[0]);
     // Sessions minted with the old key are gone; a new one works.
     assert!(w.env.run(&["list", "--sessions"]).stdout.trim().is_empty());
     let arn = w.env.caller_arn(&[], &["exec", "lab"]);
@@ -88,7 +75,7 @@ fn a_user_with_two_keys_changes_nothing() {
         &["iam", "create-access-key", "--user-name", "alice"],
     );
     assert!(other["AccessKey"]["AccessKeyId"].is_string());
-    let before = w.keys_in_iam();
+    let before = keys_in_iam(&w);
     assert_eq!(before.len(), 2);
 
     w.env
@@ -96,8 +83,8 @@ fn a_user_with_two_keys_changes_nothing() {
         .failure(1)
         .stderr_has("nothing changed")
         .stderr_has("two keys");
-    assert_eq!(w.keys_in_iam(), before);
-    assert_eq!(w.stored_key_id(), w.key_id);
+    assert_eq!(keys_in_iam(&w), before);
+    assert_eq!(stored_key_id(&w), w.key_id);
 }
 
 #[test]
@@ -128,7 +115,7 @@ fn a_refused_delete_leaves_the_new_key_stored_and_names_the_old_one() {
         .stderr_has("is stored and works")
         .stderr_has(&format!("the old key {} was not deleted", w.key_id))
         .stderr_has("aws iam delete-access-key --user-name alice");
-    let new_id = w.stored_key_id();
+    let new_id = stored_key_id(&w);
     assert_ne!(new_id, w.key_id);
     // The stored key works (moto now checks every signature).
     w.env

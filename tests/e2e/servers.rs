@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vault_harness::{Moto, Run, TestEnv, parse_env};
+use vault_harness::{CALLER_ARN, Run, Signal, World, kill, parse_env};
 
 const PASSPHRASE: &str = "servers tests: tr0ub4dor&3 is not enough";
 const ACCOUNT: &str = "123456789012";
@@ -26,7 +26,7 @@ const LAB_ROLE: &str = "arn:aws:iam::123456789012:role/lab";
 const MFA: &str = "arn:aws:iam::123456789012:mfa/alice";
 
 /// `lab` is assumed straight from the stored key; `lab-mfa` goes through an MFA session.
-/// `lab-cp` is filled in by [`World::with_credential_process`].
+/// `lab-cp` is filled in by [`lab_with_credential_process`].
 const CONFIG: &str = "\
 [profile base]
 region = us-east-1
@@ -47,94 +47,20 @@ const BOTO3_CALLER: &str = "import boto3; print(boto3.client('sts').get_caller_i
 const BOTO3_CP_CALLER: &str = "import boto3; \
 print(boto3.Session(profile_name='lab-cp').client('sts').get_caller_identity()['Arn'])";
 
-/// The aws-sdk-rust probe (tests/bin/sdk_caller.rs), which cargo builds with this test.
-fn sdk_caller() -> &'static str {
-    env!("CARGO_BIN_EXE_sdk-caller")
+/// [`World`] on [`CONFIG`].
+fn lab() -> World {
+    World::new(PASSPHRASE, CONFIG)
 }
 
-/// One test's world: moto with user alice, her key stored in a `file` vault as `base`, and
-/// [`CONFIG`]. moto is declared first so it stops before the temp dir goes.
-struct World {
-    moto: Moto,
-    env: TestEnv,
-    key_id: String,
-    secret: String,
-}
-
-impl World {
-    fn new() -> World {
-        let mut env = TestEnv::new();
-        env.set("AWS_VAULT_BACKEND", "file");
-        env.set("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE);
-        let moto = Moto::start(&env);
-        env.use_moto(&moto);
-        // The profiles' regions, not the environment's, so the child's region says where
-        // it came from.
-        env.unset("AWS_DEFAULT_REGION");
-        let (key_id, secret) = moto.create_access_key(&env, "alice");
-        env.write_config(CONFIG);
-        env.run_with(
-            &[
-                ("AWS_ACCESS_KEY_ID", &key_id),
-                ("AWS_SECRET_ACCESS_KEY", &secret),
-            ],
-            &["add", "--env", "base", "--no-add-config"],
-        )
-        .success();
-        World {
-            moto,
-            env,
-            key_id,
-            secret,
-        }
-    }
-
-    /// [`World::new`] plus `[profile lab-cp]` running `vault export --format json lab`.
-    fn with_credential_process() -> World {
-        let world = World::new();
-        let bin = vault_harness::vault_bin();
-        world.env.write_config(&format!(
-            "{CONFIG}\n[profile lab-cp]\ncredential_process = {} export --format json lab\nregion = us-east-1\n",
-            bin.display()
-        ));
-        world
-    }
-
-    fn assume_roles(&self) -> usize {
-        self.moto.count("AssumeRole")
-    }
-
-    /// The STS calls that mint credentials, by action (the clients' GetCallerIdentity left
-    /// out).
-    fn minted_actions(&self) -> Vec<String> {
-        self.moto
-            .sts_actions()
-            .into_iter()
-            .filter(|a| a != "GetCallerIdentity")
-            .collect()
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.env.run(args)
-    }
-
-    /// The stored key, the passphrase and every `extra` secret never appeared in anything
-    /// printed so far.
-    #[track_caller]
-    fn assert_no_secrets(&self, extra: &[&str]) {
-        let transcript = self.env.transcript();
-        for secret in [self.key_id.as_str(), self.secret.as_str(), PASSPHRASE]
-            .into_iter()
-            .chain(extra.iter().copied())
-        {
-            assert!(!secret.is_empty());
-            assert!(
-                !transcript.contains(secret),
-                "output shows a secret: {}…",
-                &secret[..4.min(secret.len())]
-            );
-        }
-    }
+/// [`lab`] plus `[profile lab-cp]` running `vault export --format json lab`.
+fn lab_with_credential_process() -> World {
+    let lab = lab();
+    let bin = vault_harness::vault_bin();
+    lab.write_config(&format!(
+        "{CONFIG}\n[profile lab-cp]\ncredential_process = {} export --format json lab\nregion = us-east-1\n",
+        bin.display()
+    ));
+    lab
 }
 
 #[track_caller]
@@ -258,19 +184,10 @@ impl Drop for Background<'_> {
             .ok()
             .and_then(|p| p.trim().parse().ok())
         {
-            send_signal(pid, libc::SIGKILL);
+            kill(pid, Signal::SIGKILL);
         }
         let _ = vault.kill();
         let _ = vault.wait();
-    }
-}
-
-// kill(2) through libc; see the SAFETY comment.
-#[allow(unsafe_code)]
-fn send_signal(pid: u32, signal: i32) {
-    // SAFETY: kill(2) on a PID this test started (or its child, noted by the child itself).
-    unsafe {
-        libc::kill(pid as libc::pid_t, signal);
     }
 }
 
@@ -528,7 +445,7 @@ fn assert_scrubbed(served: &Served<'_>) {
 
 #[test]
 fn server_gives_the_child_a_container_endpoint_that_answers_only_its_token() {
-    let world = World::new();
+    let world = lab();
     let served = Served::start(&world, &STALE, &["exec", "--server", "lab"]);
     // Minted before the child started, once.
     assert_eq!(world.minted_actions(), ["AssumeRole"]);
@@ -628,22 +545,12 @@ fn server_gives_the_child_a_container_endpoint_that_answers_only_its_token() {
 
 #[test]
 fn sdk_clients_use_the_container_endpoint() {
-    let world = World::new();
+    let world = lab();
+    let sdk_caller = vault_harness::sdk_caller().display().to_string();
     let clients: [(&str, Vec<&str>); 3] = [
-        (
-            "aws",
-            vec![
-                "aws",
-                "sts",
-                "get-caller-identity",
-                "--query",
-                "Arn",
-                "--output",
-                "text",
-            ],
-        ),
+        ("aws", CALLER_ARN.to_vec()),
         ("boto3", vec!["python3", "-c", BOTO3_CALLER]),
-        ("aws-sdk-rust", vec![sdk_caller()]),
+        ("aws-sdk-rust", vec![sdk_caller.as_str()]),
     ];
     for (name, command) in clients {
         let mut args = vec!["exec", "--server", "lab", "--"];
@@ -663,13 +570,13 @@ fn sdk_clients_use_the_container_endpoint() {
 
 #[test]
 fn a_min_ttl_longer_than_the_session_makes_every_fetch_renew() {
-    let world = World::new();
+    let world = lab();
     // Without AWS_MIN_TTL: two fetches, one role session.
     let served = Served::start(&world, &[], &["exec", "--server", "lab"]);
     let first = served.ecs_credentials();
     let second = served.ecs_credentials();
     assert_eq!(first["AccessKeyId"], second["AccessKeyId"]);
-    assert_eq!(world.assume_roles(), 1);
+    assert_eq!(world.moto.count("AssumeRole"), 1);
     served.finish().success();
 
     // AWS_MIN_TTL=2h is more than the hour a role session lasts: what the server holds is
@@ -681,14 +588,14 @@ fn a_min_ttl_longer_than_the_session_makes_every_fetch_renew() {
             _ => served.imds_credentials("lab"),
         };
         let first = fetch();
-        let after_first = world.assume_roles();
+        let after_first = world.moto.count("AssumeRole");
         let second = fetch();
         assert_ne!(
             first["AccessKeyId"], second["AccessKeyId"],
             "{kind}: the second fetch gave the same credentials"
         );
         assert_eq!(
-            world.assume_roles(),
+            world.moto.count("AssumeRole"),
             after_first + 1,
             "{kind}: {:?}",
             world.minted_actions()
@@ -700,7 +607,7 @@ fn a_min_ttl_longer_than_the_session_makes_every_fetch_renew() {
 
 #[test]
 fn renewal_reuses_the_mfa_session_and_needs_no_new_code() {
-    let world = World::new();
+    let world = lab();
     let served = Served::start(
         &world,
         &[("AWS_MIN_TTL", "2h")],
@@ -718,7 +625,7 @@ fn renewal_reuses_the_mfa_session_and_needs_no_new_code() {
 
     let first = served.ecs_credentials();
     check_ecs_document(&world, &first);
-    let after_first = world.assume_roles();
+    let after_first = world.moto.count("AssumeRole");
     let second = served.ecs_credentials();
     assert_eq!(
         world.moto.count("GetSessionToken"),
@@ -726,7 +633,7 @@ fn renewal_reuses_the_mfa_session_and_needs_no_new_code() {
         "asked for a code again"
     );
     assert_eq!(
-        world.assume_roles(),
+        world.moto.count("AssumeRole"),
         after_first + 1,
         "{:?}",
         world.minted_actions()
@@ -738,7 +645,7 @@ fn renewal_reuses_the_mfa_session_and_needs_no_new_code() {
 
 #[test]
 fn lazy_servers_mint_on_the_first_credential_request() {
-    let world = World::new();
+    let world = lab();
     // Not lazy: minted before the child runs (checked above too); lazy: nothing yet.
     let served = Served::start(&world, &[], &["exec", "--server", "--lazy", "lab"]);
     assert!(
@@ -757,24 +664,24 @@ fn lazy_servers_mint_on_the_first_credential_request() {
     // IMDS: neither a token nor the role name needs credentials; the role's document does.
     world.run(&["clear"]).success();
     let served = Served::start(&world, &[], &["exec", "--imds", "--lazy", "lab"]);
-    assert_eq!(world.assume_roles(), 1);
+    assert_eq!(world.moto.count("AssumeRole"), 1);
     let token = served.imds_token("60");
     let listing = served.get(
         "/latest/meta-data/iam/security-credentials/",
         &[("X-aws-ec2-metadata-token", &token)],
     );
     assert_eq!(listing.status, 200, "{listing:?}");
-    assert_eq!(world.assume_roles(), 1);
+    assert_eq!(world.moto.count("AssumeRole"), 1);
     let json = served.imds_credentials("lab");
     check_imds_document(&world, &json);
-    assert_eq!(world.assume_roles(), 2);
+    assert_eq!(world.moto.count("AssumeRole"), 2);
     served.finish().success();
     world.assert_no_secrets(&[]);
 }
 
 #[test]
 fn server_flags_are_checked_before_anything_runs() {
-    let world = World::new();
+    let world = lab();
     let marker = world.env.dir.path().join("ran");
     let touch = format!("touch {}", marker.display());
     let cases: [(&[&str], i32, &str); 5] = [
@@ -809,7 +716,7 @@ fn server_flags_are_checked_before_anything_runs() {
 
 #[test]
 fn imds_serves_the_role_through_session_tokens_only() {
-    let world = World::new();
+    let world = lab();
     let served = Served::start(&world, &STALE, &["exec", "--imds", "lab"]);
     assert_eq!(world.minted_actions(), ["AssumeRole"]);
     assert_scrubbed(&served);
@@ -953,7 +860,7 @@ fn imds_serves_the_role_through_session_tokens_only() {
 
 #[test]
 fn imds_v1_answers_without_a_token_only_when_asked() {
-    let world = World::new();
+    let world = lab();
     let served = Served::start(&world, &[], &["exec", "--imds", "--imds-v1", "lab"]);
     let reply = served.get("/latest/meta-data/iam/security-credentials/", &[]);
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -998,22 +905,12 @@ fn imds_v1_answers_without_a_token_only_when_asked() {
 
 #[test]
 fn sdk_clients_use_the_metadata_endpoint_with_tokens() {
-    let world = World::new();
+    let world = lab();
+    let sdk_caller = vault_harness::sdk_caller().display().to_string();
     let clients: [(&str, Vec<&str>); 3] = [
-        (
-            "aws",
-            vec![
-                "aws",
-                "sts",
-                "get-caller-identity",
-                "--query",
-                "Arn",
-                "--output",
-                "text",
-            ],
-        ),
+        ("aws", CALLER_ARN.to_vec()),
         ("boto3", vec!["python3", "-c", BOTO3_CALLER]),
-        ("aws-sdk-rust", vec![sdk_caller()]),
+        ("aws-sdk-rust", vec![sdk_caller.as_str()]),
     ];
     for (name, command) in clients {
         let mut args = vec!["exec", "--imds", "lab", "--"];
@@ -1034,7 +931,7 @@ fn sdk_clients_use_the_metadata_endpoint_with_tokens() {
 #[cfg(unix)]
 #[test]
 fn signals_sent_to_vault_reach_the_child_and_its_exit_is_vaults() {
-    let world = World::new();
+    let world = lab();
     // The child notes the signal and exits 0; READY says the trap is set.
     let script = r#"trap 'echo got > "$RUN/marker"; exit 0' TERM HUP INT USR1
 echo $$ > "$RUN/child.pid"
@@ -1042,17 +939,17 @@ echo ready > "$RUN/ready"
 while [ ! -e "$RUN/stop" ]; do sleep 0.05; done
 exit 9"#;
     for (kind, signal) in [
-        ("--server", libc::SIGTERM),
-        ("--imds", libc::SIGTERM),
-        ("--server", libc::SIGHUP),
-        ("--server", libc::SIGINT),
-        ("--server", libc::SIGUSR1),
+        ("--server", Signal::SIGTERM),
+        ("--imds", Signal::SIGTERM),
+        ("--server", Signal::SIGHUP),
+        ("--server", Signal::SIGINT),
+        ("--server", Signal::SIGUSR1),
     ] {
         let mut run = Background::start(&world, &[], &["exec", kind, "lab"], script);
         run.wait_for_file("ready");
         // vault installs its handlers just after starting the child; leave it a moment.
         thread::sleep(Duration::from_millis(200));
-        send_signal(run.pid(), signal);
+        kill(run.pid(), signal);
         let done = run.wait(Duration::from_secs(20));
         assert_eq!(
             done.code(),
@@ -1104,7 +1001,7 @@ exit 9"#;
 
 #[test]
 fn credential_process_serves_sdks_and_sixteen_cold_callers_mint_once() {
-    let world = World::with_credential_process();
+    let world = lab_with_credential_process();
     let cli = [
         "sts",
         "get-caller-identity",
@@ -1178,7 +1075,7 @@ fn credential_process_serves_sdks_and_sixteen_cold_callers_mint_once() {
 
 #[test]
 fn credential_process_works_inside_a_vault_exec_child() {
-    let world = World::with_credential_process();
+    let world = lab_with_credential_process();
     let cli = "aws sts get-caller-identity --profile lab-cp --query Arn --output text";
     // The child of `exec -n base` holds base's own key (a user, not the role) and AWS_VAULT;
     // the profile's credential_process wins for --profile, and a nested `vault export` is
@@ -1206,7 +1103,7 @@ fn credential_process_works_inside_a_vault_exec_child() {
 
 #[test]
 fn debug_server_runs_leak_no_secret() {
-    let world = World::new();
+    let world = lab();
     for kind in ["--server", "--imds"] {
         let served = Served::start(&world, &[], &["--debug", "exec", kind, "lab"]);
         let (json, tokens) = match kind {
@@ -1310,7 +1207,7 @@ while not os.path.exists(os.path.join(run, "stop")):
 
 #[test]
 fn a_neighbour_holding_connections_cannot_starve_the_child() {
-    let world = World::new();
+    let world = lab();
     let served = Served::start(&world, &[], &["exec", "--server", "lab"]);
     let run = world.env.dir.path().join("holder");
     fs::create_dir_all(&run).unwrap();

@@ -4,36 +4,19 @@
 
 use std::fs;
 
-use vault_harness::{Moto, Run, TestEnv};
+use vault_harness::{Run, World};
 
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-/// moto, and a config file (`@DIR@` is the test's temp dir). No vault unless a test adds one.
-struct World {
-    moto: Moto,
-    env: TestEnv,
+/// [`World`] without a stored key: sources need no vault unless a test adds one.
+fn world(config: &str) -> World {
+    World::without_stored_key("sources test", config)
 }
 
-impl World {
-    fn new(config: &str) -> World {
-        let mut env = TestEnv::new();
-        env.use_file_vault("sources test");
-        let moto = Moto::start(&env);
-        env.use_moto(&moto);
-        let dir = env.dir.path().display().to_string();
-        env.write_config(&config.replace("@DIR@", &dir));
-        World { moto, env }
-    }
-
-    fn path(&self, name: &str) -> std::path::PathBuf {
-        self.env.dir.path().join(name)
-    }
-
-    /// `vault exec PROFILE -- aws sts get-caller-identity`, with extra variables.
-    fn caller(&self, vars: &[(&str, &str)], profile: &str) -> Run {
-        self.env.caller_arn(vars, &["exec", profile])
-    }
+/// `vault exec PROFILE -- aws sts get-caller-identity`, with extra variables.
+fn caller(w: &World, vars: &[(&str, &str)], profile: &str) -> Run {
+    w.env.caller_arn(vars, &["exec", profile])
 }
 
 const ENV_CONFIG: &str = "\
@@ -48,8 +31,9 @@ source_identity = alice
 
 #[test]
 fn environment_source_assumes_the_role_with_tags_and_needs_no_vault() {
-    let w = World::new(ENV_CONFIG);
-    let run = w.caller(
+    let w = world(ENV_CONFIG);
+    let run = caller(
+        &w,
         &[
             ("AWS_ACCESS_KEY_ID", KEY_ID),
             ("AWS_SECRET_ACCESS_KEY", SECRET),
@@ -72,7 +56,7 @@ fn environment_source_assumes_the_role_with_tags_and_needs_no_vault() {
     assert!(!w.env.vault_dir().exists(), "a vault was created");
 
     // Without the variables: a clear error naming what to set.
-    w.caller(&[], "ci")
+    caller(&w, &[], "ci")
         .failure(1)
         .stderr_has("Environment")
         .stderr_has("AWS_ACCESS_KEY_ID");
@@ -81,12 +65,12 @@ fn environment_source_assumes_the_role_with_tags_and_needs_no_vault() {
 
 #[test]
 fn web_identity_token_file_uses_assume_role_with_web_identity() {
-    let w = World::new(
+    let w = world(
         "[profile gha]\nrole_arn = arn:aws:iam::123456789012:role/deploy\n\
          web_identity_token_file = @DIR@/token\nrole_session_name = gha-run\nregion = us-east-1\n",
     );
     fs::write(w.path("token"), "eyJhbGciOi.fake.oidc-token\n").unwrap();
-    w.caller(&[], "gha")
+    caller(&w, &[], "gha")
         .success()
         .stdout_has("assumed-role/deploy/gha-run");
     let calls = w.moto.sts_calls();
@@ -106,14 +90,14 @@ fn web_identity_token_file_uses_assume_role_with_web_identity() {
     assert_eq!(web[0].param("RoleSessionName"), Some("gha-run"));
 
     fs::remove_file(w.path("token")).unwrap();
-    w.caller(&[], "gha")
+    caller(&w, &[], "gha")
         .failure(1)
         .stderr_has("web_identity_token_file");
 }
 
 #[test]
 fn credential_process_source_is_cached_then_chained() {
-    let w = World::new(
+    let w = world(
         "[profile saml]\ncredential_process = @DIR@/saml.sh --role sso\nregion = us-east-1\n\
          [profile admin]\nsource_profile = saml\nrole_arn = arn:aws:iam::123456789012:role/admin\n\
          [profile broken]\ncredential_process = @DIR@/broken.sh\nregion = us-east-1\n",
@@ -133,7 +117,7 @@ fn credential_process_source_is_cached_then_chained() {
     // A vault to cache in (any stored key creates it).
     w.env.store_key("unused", KEY_ID, SECRET);
 
-    w.caller(&[], "admin")
+    caller(&w, &[], "admin")
         .success()
         .stdout_has("assumed-role/admin/");
     w.env.run(&["exec", "admin", "--", "true"]).success();
@@ -156,7 +140,7 @@ fn credential_process_source_is_cached_then_chained() {
 /// outer `vault exec --server/--imds` plays ECS or EC2 for the inner `vault exec`.
 #[test]
 fn container_and_instance_sources_use_the_sdk_providers() {
-    let w = World::new(
+    let w = world(
         "[profile base]\nregion = us-east-1\n\
          [profile host]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/host\n\
          [profile from-ecs]\nrole_arn = arn:aws:iam::123456789012:role/app\ncredential_source = EcsContainer\nregion = us-east-1\n\
@@ -190,7 +174,7 @@ fn container_and_instance_sources_use_the_sdk_providers() {
 
 #[test]
 fn bad_source_settings_are_named() {
-    let w = World::new(
+    let w = world(
         "[profile a]\ncredential_source = Environment\nregion = us-east-1\n\
          [profile b]\nrole_arn = arn:aws:iam::123456789012:role/b\ncredential_source = Laptop\n\
          [profile c]\nrole_arn = arn:aws:iam::123456789012:role/c\nsession_tags = team\n\

@@ -5,7 +5,7 @@ use std::fs;
 use std::process::Stdio;
 use std::thread;
 
-use vault_harness::{Run, SecretService, TestEnv};
+use vault_harness::{Run, SecretService, TestEnv, skip};
 
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -170,12 +170,15 @@ fn secret_service_unreachable_names_the_file_backend() {
 #[test]
 fn keyctl_round_trip_in_a_session_keyring() {
     let env = TestEnv::new();
+    if !env.require_program("keyctl", "keyutils") {
+        return;
+    }
     let probe = env.output(env.command("keyctl").args(["session", "-", "true"]));
     if !probe.status.success() {
-        eprintln!(
-            "SKIPPED keyctl_round_trip: the kernel refuses a new session keyring here ({})",
+        skip(&format!(
+            "the kernel refuses a new session keyring here ({})",
             probe.stderr.trim()
-        );
+        ));
         return;
     }
     // One session keyring for the whole sequence, as a login session would have.

@@ -4,7 +4,7 @@
 use std::thread;
 use std::time::Duration;
 
-use vault_harness::TestEnv;
+use vault_harness::{TestEnv, skip};
 
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -13,12 +13,15 @@ const PASSPHRASE: &str = "unlock me once";
 /// A `file` vault holding `base`; the passphrase is given only where a test says so.
 fn vault_with_key() -> Option<TestEnv> {
     let mut env = TestEnv::new();
+    if !env.require_program("keyctl", "keyutils") {
+        return None;
+    }
     let probe = env.output(env.command("keyctl").args(["show", "@s"]));
     if !probe.status.success() {
-        eprintln!(
-            "SKIPPED: no kernel keyring here, unlock-once cannot work ({})",
+        skip(&format!(
+            "no kernel keyring here, unlock-once cannot work ({})",
             probe.stderr.trim()
-        );
+        ));
         return None;
     }
     env.set("AWS_VAULT_BACKEND", "file");
@@ -88,6 +91,23 @@ fn unlock_idles_out() {
     needs_key(&env).success();
     // Each use pushes the timeout back; idle for longer than it and the key is gone.
     thread::sleep(Duration::from_secs(3));
+    needs_key(&env)
+        .failure(1)
+        .stderr_has("needs its passphrase");
+}
+
+/// The timeout slides: a use before it expires pushes it back. The second use comes after
+/// the first timeout would have ended, so a fixed timeout fails here. The margins are a
+/// second either way; nothing is timed, only before/after the kernel's expiry.
+#[test]
+fn unlock_timeout_slides_with_use() {
+    let Some(env) = vault_with_key() else { return };
+    unlock(&env, &["--for", "3s"]);
+    thread::sleep(Duration::from_secs(2));
+    needs_key(&env).success(); // 2 s in: pushed back to 5 s
+    thread::sleep(Duration::from_secs(2));
+    needs_key(&env).success(); // 4 s in: past a fixed 3 s, inside the pushed-back 5 s
+    thread::sleep(Duration::from_secs(4));
     needs_key(&env)
         .failure(1)
         .stderr_has("needs its passphrase");
@@ -164,7 +184,7 @@ fn only_the_unlocking_session_can_read_the_kept_key() {
         );
         assert!(!other.stdout.contains("AGE-SECRET-KEY"), "{other:?}");
     } else {
-        eprintln!("SKIPPED the other-uid check: switching uid needs root");
+        skip("the other-uid check: switching uid needs root");
     }
     env.run(&["lock"]).success();
 }

@@ -120,6 +120,21 @@ pub fn run(root: &Path) -> Result {
         println!("  {}", describe(call));
     }
     println!("=> GetSessionToken with the MFA code (an 8 h MFA session), then AssumeRole from it");
+    // The claim above is checked against moto's recording, not taken on trust.
+    let actions: Vec<&str> = calls.iter().map(|c| c.action.as_str()).collect();
+    if actions != ["GetSessionToken", "AssumeRole"] {
+        return Err(format!(
+            "the first run made the STS calls {actions:?}; expected GetSessionToken, AssumeRole"
+        ));
+    }
+    if calls[0].param("SerialNumber") != Some(MFA_SERIAL)
+        || calls[0].param("TokenCode") != Some(MFA_CODE)
+    {
+        return Err("GetSessionToken was not called with the MFA serial and code".to_owned());
+    }
+    if calls[1].param("RoleArn") != Some(role_arn.as_str()) {
+        return Err(format!("AssumeRole was not for {role_arn}"));
+    }
 
     heading("9. Again: the cached session is used");
     let second = env.run(&exec_args);

@@ -7,8 +7,9 @@
 //! - `cargo xtask bench`: release-build performance against its comparisons, as a report in
 //!   `target/bench/`.
 //!
-//! Standard library plus the small test rig (`vault_harness`, which the demo reuses), so it
-//! builds in seconds on a fresh machine.
+//! Standard library, clap for the arguments, and the small test rig (`vault_harness`, which
+//! the demo reuses; it does not pull in the AWS SDK), so it builds in seconds on a fresh
+//! machine.
 
 // A command-line tool: it reports on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -24,27 +25,49 @@ mod setup;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
+/// Everything beyond `cargo build`: the test rig, the demo, the benchmarks.
+#[derive(Debug, clap::Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Task {
+    /// Install the test rig if needed, then fmt, clippy, cross checks and all tests
+    Test {
+        /// Arguments for `cargo test`, after `--` (e.g. `-- -p vault-harness --test e2e exec::`)
+        #[arg(last = true)]
+        cargo_test_args: Vec<String>,
+    },
+    /// Install the test rig only (Debian packages, Rust targets, Python venv)
+    Setup,
+    /// Run vault end to end against a local STS emulator
+    Demo,
+    /// Mutate the parsers' inputs (the fuzz targets), one target at a time
+    Fuzz {
+        /// Seconds per target
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Build release, measure vault against its comparisons, write target/bench/report.md
+    /// and the figures in docs/performance.md
+    #[cfg(unix)]
+    Bench(bench::Options),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("test") => test(&args[1..]),
-        Some("setup") => setup::all(&workspace_root()).map(|_| ()),
-        Some("demo") => demo::run(&workspace_root()),
-        Some("fuzz") => fuzz(&args[1..]),
+    // clap prints help (exit 0) and usage errors (exit 2) itself.
+    let cli = <Cli as clap::Parser>::parse();
+    let root = workspace_root();
+    let result = match &cli.command {
+        Task::Test { cargo_test_args } => test(cargo_test_args),
+        Task::Setup => setup::all(&root).map(|_| ()),
+        Task::Demo => demo::run(&root),
+        Task::Fuzz { seconds } => fuzz(*seconds),
         #[cfg(unix)]
-        Some("bench") => bench::run(&workspace_root(), &args[1..]),
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <command>\n\n\
-                 commands:\n  \
-                 test [-- TEST ARGS]  install the test rig if needed, then fmt, clippy, deny, doc, cross checks, all tests\n  \
-                 setup                install the test rig only (Debian packages, Rust targets, cargo-deny, Python venv)\n  \
-                 demo                 run vault end to end against a local STS emulator\n  \
-                 bench [--runs N]     build release, measure vault against its comparisons, write target/bench/report.md\n  \
-                 fuzz [--seconds N]   mutate the parsers' inputs for N seconds per target (default 60)"
-            );
-            return ExitCode::from(2);
-        }
+        Task::Bench(options) => bench::run(&root, options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,31 +156,42 @@ fn test(extra: &[String]) -> Result {
     ]))?;
 
     // A short fuzzing run; longer ones with `cargo xtask fuzz --seconds N`.
-    fuzz(&["--seconds".to_owned(), "10".to_owned()])?;
+    fuzz(10)?;
 
-    // The end-to-end tests run the real binary; build it first.
+    // The end-to-end tests run the real binary and the aws-sdk-rust probe (another package,
+    // so cargo would not build it for them); build both first.
     run(cargo()
         .current_dir(&root)
-        .args(["build", "-p", "vault-exec"]))?;
+        .args(["build", "-p", "vault-exec", "-p", "sdk-caller"]))?;
     let mut cmd = cargo();
-    cmd.current_dir(&root)
-        .args(["test", "--workspace"])
-        .env("VAULT_TEST_VENV", &rig.venv)
-        .env("VAULT_BIN", root.join("target/debug/vault"));
+    cmd.current_dir(&root).arg("test");
+    // The whole workspace, unless the arguments pick packages.
+    if !extra
+        .iter()
+        .any(|a| a.starts_with("-p") || a.starts_with("--package"))
+    {
+        cmd.arg("--workspace");
+    }
+    cmd.env("VAULT_TEST_VENV", &rig.venv)
+        .env("VAULT_BIN", root.join("target/debug/vault"))
+        .env("VAULT_SDK_CALLER", root.join("target/debug/sdk-caller"));
     if !extra.is_empty() {
         cmd.args(extra);
     }
-    run_tests(&mut cmd)
+    // Tests record their skips here (vault_harness::skip): libtest counts them as passed.
+    let skips = root.join("target/test-skips.txt");
+    match std::fs::remove_file(&skips) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", skips.display())),
+    }
+    cmd.env("VAULT_TEST_SKIPS", &skips);
+    run_tests(&mut cmd, &skips)
 }
 
 /// The fuzz targets (tests named `fuzz_*` in the store, sts and exec crates; see
 /// `crates/fuzz`) with their mutation loop on, one at a time.
-fn fuzz(args: &[String]) -> Result {
-    let seconds = match args {
-        [] => "60".to_owned(),
-        [flag, n] if flag == "--seconds" && n.parse::<u64>().is_ok() => n.clone(),
-        _ => return Err("usage: cargo xtask fuzz [--seconds N]".to_owned()),
-    };
+fn fuzz(seconds: u64) -> Result {
     run(cargo()
         .current_dir(workspace_root())
         .args([
@@ -174,12 +208,13 @@ fn fuzz(args: &[String]) -> Result {
             "1",
             "--nocapture",
         ])
-        .env("VAULT_FUZZ_SECS", seconds))
+        .env("VAULT_FUZZ_SECS", seconds.to_string()))
 }
 
 /// Runs `cargo test`, passing its output through, and closes with one summary line over all
-/// test binaries (cargo's own last line is about whichever binary ran last).
-fn run_tests(cmd: &mut Command) -> Result {
+/// test binaries (cargo's own last line is about whichever binary ran last). A test that
+/// recorded a skip in `skips` counts as skipped, not passed; so do ignored tests.
+fn run_tests(cmd: &mut Command, skips: &Path) -> Result {
     use std::io::{BufRead, BufReader};
     eprintln!("xtask: $ {}", display(cmd));
     let mut child = cmd
@@ -187,9 +222,16 @@ fn run_tests(cmd: &mut Command) -> Result {
         .spawn()
         .map_err(|e| format!("cannot run cargo test: {e}"))?;
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let mut passed_names = std::collections::BTreeSet::new();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
         let line = line.map_err(|e| format!("reading cargo test output: {e}"))?;
         println!("{line}");
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|rest| rest.strip_suffix(" ... ok"))
+        {
+            passed_names.insert(name.to_owned());
+        }
         if let Some(rest) = line.strip_prefix("test result: ") {
             let count = |label: &str| -> u64 {
                 rest.split(';')
@@ -203,10 +245,68 @@ fn run_tests(cmd: &mut Command) -> Result {
         }
     }
     let status = child.wait().map_err(|e| format!("cargo test: {e}"))?;
-    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    // A test that skipped and then failed is a failure, counted as such by libtest.
+    let skipped: Vec<(String, String)> = skipped_tests(skips)?
+        .into_iter()
+        .filter(|(test, _)| passed_names.contains(test))
+        .collect();
+    for (_, line) in &skipped {
+        println!("{line}");
+    }
+    let skipped = skipped.len() as u64;
+    let passed = passed.saturating_sub(skipped);
+    println!(
+        "tests: {passed} passed, {failed} failed, {} skipped",
+        ignored + skipped
+    );
     if status.success() {
         Ok(())
     } else {
         Err(format!("cargo test failed ({status})"))
+    }
+}
+
+/// The skip records in `skips` as (test, line), one per test (a test may skip more than one
+/// part).
+fn skipped_tests(skips: &Path) -> Result<Vec<(String, String)>> {
+    let text = match std::fs::read_to_string(skips) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", skips.display())),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (test, _) = line
+                .strip_prefix(vault_harness::SKIP_MARK)?
+                .split_once(": ")?;
+            seen.insert(test.to_owned())
+                .then(|| (test.to_owned(), line.to_owned()))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_records_count_once_per_test() {
+        let dir = std::env::temp_dir().join(format!("xtask-skips-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("skips.txt");
+        std::fs::write(
+            &file,
+            "vault-test: SKIPPED unlock::a: no kernel keyring\n\
+             vault-test: SKIPPED unlock::a: switching uid needs root\n\
+             vault-test: SKIPPED store::b: no `keyctl` on PATH\n\
+             noise\n",
+        )
+        .unwrap();
+        let skipped = skipped_tests(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped_tests(&dir.join("absent")).unwrap().is_empty());
     }
 }

@@ -17,6 +17,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "dbus",                 // dbus-daemon for a private session bus
     "dbus-bin",             // dbus-send, to wait for org.freedesktop.secrets
     "keyutils",             // keyctl, for the kernel keyring backend
+    "bsdutils",             // script, for a pseudo-terminal in the MFA prompt test
     "gcc-mingw-w64-x86-64", // C dependencies of the Windows check
 ];
 

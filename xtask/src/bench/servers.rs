@@ -1,0 +1,251 @@
+//! Scenario 4: the `--server` and `--imds` endpoints under wrk against nginx serving the same
+//! JSON.
+
+use super::*;
+
+impl<'a> Bench<'a> {
+    pub(super) fn servers(&self, report: &mut Report) -> Result {
+        let seconds = self.opts.wrk_seconds;
+        let rounds = self.opts.wrk_rounds;
+        let sts_before = self.sts_len();
+
+        // The ECS-style endpoint: its answer is also what nginx will return.
+        let ecs = ServedVault::start(self, "--server")?;
+        let token = ecs
+            .env
+            .get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+            .ok_or("the --server child has no AWS_CONTAINER_AUTHORIZATION_TOKEN")?
+            .clone();
+        let body = match http_request(ecs.port, "GET", "/", &[("Authorization", &token)], b"") {
+            Some((200, body)) => body,
+            other => return Err(format!("the --server endpoint answered {other:?}")),
+        };
+        let ecs_target = (
+            format!("http://127.0.0.1:{}/", ecs.port),
+            format!("Authorization: {token}"),
+        );
+
+        // The IMDSv2 endpoint, with a token fetched first.
+        let imds = ServedVault::start(self, "--imds")?;
+        let token = match http_request(
+            imds.port,
+            "PUT",
+            "/latest/api/token",
+            &[("X-aws-ec2-metadata-token-ttl-seconds", "21600")],
+            b"",
+        ) {
+            Some((200, token)) => token,
+            other => return Err(format!("the --imds token request answered {other:?}")),
+        };
+        let role = match http_request(
+            imds.port,
+            "GET",
+            "/latest/meta-data/iam/security-credentials/",
+            &[("X-aws-ec2-metadata-token", &token)],
+            b"",
+        ) {
+            Some((200, role)) => role.trim().to_owned(),
+            other => return Err(format!("the --imds role listing answered {other:?}")),
+        };
+        let imds_target = (
+            format!(
+                "http://127.0.0.1:{}/latest/meta-data/iam/security-credentials/{role}",
+                imds.port
+            ),
+            format!("X-aws-ec2-metadata-token: {token}"),
+        );
+
+        // nginx returning the same JSON.
+        let nginx = Nginx::start(self.file, &body)?;
+        let nginx_target = (
+            format!("http://127.0.0.1:{}/", nginx.port),
+            "Authorization: x".to_owned(),
+        );
+
+        // All three stay up; a 2 s warm-up each, then `rounds` rounds of one wrk run per
+        // server, the order rotating.
+        let targets = [&nginx_target, &ecs_target, &imds_target];
+        for (url, header) in targets {
+            wrk(url, header, 2)?;
+        }
+        let mut results: [Vec<WrkResult>; 3] = Default::default();
+        for round in 0..rounds {
+            for k in 0..targets.len() {
+                let i = (round + k) % targets.len();
+                let (url, header) = targets[i];
+                results[i].push(wrk(url, header, seconds)?);
+            }
+        }
+        let pss = [nginx.pss_kib()?, pss_kib(ecs.pid())?, pss_kib(imds.pid())?];
+        drop(nginx);
+        drop(imds);
+        drop(ecs);
+        let sts = self.sts_len() - sts_before;
+
+        let mut md = format!(
+            "`wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{seconds}s --latency`, {rounds} round(s) \
+             per server (order rotating) after a 2 s warm-up each, against `vault exec --server \
+             lab -- sleep` (with the child's `Authorization` token), `vault exec --imds lab -- \
+             sleep` (IMDSv2 token from a PUT first; `GET …/security-credentials/{role}`), and \
+             nginx (`nginx-light`, `worker_processes auto`: one worker per core, `return 200` with the --server answer's {} bytes \
+             of JSON as a fixed string, keep-alive) on 127.0.0.1. wrk shares the 2 cores with \
+             the server. Figures are medians over the rounds, with min–max. Memory is PSS \
+             (`/proc/PID/smaps_rollup`) after all rounds: shared pages counted once, split \
+             between the processes sharing them (for nginx, master + workers summed). STS \
+             requests during this case: {sts}.\n\n",
+            body.len()
+        );
+        md.push_str(
+            "| server | requests/s | min–max | p50 | p99 | min–max | requests | errors | PSS |\n",
+        );
+        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        let names = ["nginx (floor)", "vault --server", "vault --imds"];
+        let summary: Vec<WrkSummary> = results.iter().map(|r| WrkSummary::of(r)).collect();
+        for i in 0..3 {
+            let w = &summary[i];
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {:.0}–{:.0} | {} | {} | {}–{} | {} | {} | {:.1} MiB |",
+                names[i],
+                w.rps.median,
+                w.rps.min,
+                w.rps.max,
+                ms(w.p50.median),
+                ms(w.p99.median),
+                ms(w.p99.min),
+                ms(w.p99.max),
+                w.requests,
+                w.errors,
+                pss[i] as f64 / MIB
+            );
+        }
+        let nginx_w = &summary[0];
+        for (i, kind) in [(1, "--server"), (2, "--imds")] {
+            let w = &summary[i];
+            let rps_ratio = w.rps.median / nginx_w.rps.median;
+            let p99_ratio = w.p99.median / nginx_w.p99.median;
+            let rps_verdict = Verdict::pass_if(rps_ratio >= 0.5 && w.errors == 0);
+            let p99_verdict = Verdict::pass_if(p99_ratio <= 2.0);
+            report.rows.push(Row::new(
+                4,
+                &format!("{kind}: requests/s vs nginx"),
+                format!("{:.0}/s", w.rps.median),
+                format!("{:.0}/s", nginx_w.rps.median),
+                Some(rps_ratio),
+                "≥ 0.5×".into(),
+                rps_verdict,
+            ));
+            report.rows.push(Row::new(
+                4,
+                &format!("{kind}: p99 latency vs nginx"),
+                ms(w.p99.median),
+                ms(nginx_w.p99.median),
+                Some(p99_ratio),
+                "≤ 2×".into(),
+                p99_verdict,
+            ));
+            report.rows.push(Row::new(
+                4,
+                &format!("{kind}: PSS of vault"),
+                format!("{:.1} MiB", pss[i] as f64 / MIB),
+                format!("nginx {:.1} MiB", pss[0] as f64 / MIB),
+                None,
+                "< 20 MiB".into(),
+                Verdict::pass_if((pss[i] as f64) < 20.0 * MIB),
+            ));
+            report.bars.push(Bar {
+                label: format!("{kind} req/s / nginx (≥ 0.5×)"),
+                ratio: rps_ratio,
+                target: Some((Dir::AtLeast, 0.5)),
+                verdict: rps_verdict,
+            });
+            report.bars.push(Bar {
+                label: format!("{kind} p99 / nginx (≤ 2×)"),
+                ratio: p99_ratio,
+                target: Some((Dir::AtMost, 2.0)),
+                verdict: p99_verdict,
+            });
+        }
+        report.section(4, "Servers", md);
+        let runs = |i: usize| -> Value {
+            json!({
+                "pss_kib": pss[i],
+                "runs": results[i].iter().map(WrkResult::json).collect::<Vec<_>>(),
+            })
+        };
+        report.json["servers"] = json!({
+            "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "seconds": seconds, "rounds": rounds},
+            "body_bytes": body.len(),
+            "nginx": runs(0),
+            "ecs": runs(1),
+            "imds": runs(2),
+            "sts_requests": sts,
+        });
+        Ok(())
+    }
+}
+
+/// `vault exec --server|--imds lab -- sh -c 'env > FILE; exec sleep 600'`, running.
+pub(super) struct ServedVault {
+    pub(super) process: Stopped,
+    pub(super) env: std::collections::BTreeMap<String, String>,
+    pub(super) port: u16,
+}
+
+impl ServedVault {
+    pub(super) fn start(bench: &Bench<'_>, kind: &str) -> Result<ServedVault> {
+        let dir = bench.file.dir.path().join(format!("served{kind}"));
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let env_file = dir.join("env");
+        let script = format!(
+            "echo $$ > {d}/pid; env > {d}/env.tmp && mv {d}/env.tmp {d}/env; exec sleep 600",
+            d = dir.display()
+        );
+        let child = bench
+            .vault(
+                bench.file,
+                &["exec", kind, "lab", "--", "sh", "-c", &script],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start vault exec {kind}: {e}"))?;
+        let mut process = Stopped {
+            child,
+            extra: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !env_file.exists() {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "vault exec {kind}: the child did not start in 30 s"
+                ));
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                return Err(format!("vault exec {kind} exited early ({status})"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(pid) = fs::read_to_string(dir.join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            process.extra.push(pid);
+        }
+        let env = parse_env(&fs::read_to_string(&env_file).map_err(|e| e.to_string())?);
+        let url = env
+            .get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+            .or_else(|| env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
+            .ok_or(format!("vault exec {kind}: the child has no endpoint"))?;
+        let port = url
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|port| port.parse().ok())
+            .ok_or(format!("endpoint {url:?} is not http://127.0.0.1:PORT/"))?;
+        Ok(ServedVault { process, env, port })
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+}

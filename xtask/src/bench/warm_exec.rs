@@ -1,0 +1,152 @@
+//! Scenario 1: warm `vault exec lab -- true` (each backend, the kept key and not) against the
+//! floor and awsume.
+
+use super::*;
+
+impl<'a> Bench<'a> {
+    pub(super) fn warm_exec(&self, report: &mut Report) -> Result<Vec<Series>> {
+        // Each keyring vault's first run mints (and asks for a code) once.
+        self.ok(self.keyring, &["exec", "lab", "--", "true"], &[])?;
+        let mut first = self.uncached(self.vault(self.keyring, &["exec", "lab", "--", "true"]));
+        let run = self.keyring.output(&mut first);
+        if !run.status.success() {
+            return Err(format!(
+                "vault exec (uncached keyring vault) failed: {}",
+                run.stderr.trim()
+            ));
+        }
+        let mut contenders = vec![
+            self.floor(),
+            Contender::new("vault exec lab -- true (passphrase, unlocked)", || {
+                self.vault(self.file, &["exec", "lab", "--", "true"])
+            }),
+            Contender::new("vault exec lab -- true (OS keyring: gnome-keyring)", || {
+                self.vault(self.keyring, &["exec", "lab", "--", "true"])
+            }),
+            Contender::new(
+                "vault exec lab -- true (OS keyring, key not kept: D-Bus every time)",
+                || self.uncached(self.vault(self.keyring, &["exec", "lab", "--", "true"])),
+            ),
+        ];
+        if let Some(awsume) = self.awsume() {
+            // awsume caches the MFA session but assumes the role on every run (one
+            // AssumeRole to moto each time); this is awsume as users run it, sourced.
+            contenders.push(Contender::new(
+                "awsume lab (sourced, MFA session cached)",
+                move || awsume.command("lab"),
+            ));
+        }
+        let series = self.interleave(&contenders)?;
+        let floor = &series[0];
+        let warm_sts: usize = series[1..4]
+            .iter()
+            .flat_map(|s| s.sts.iter().map(Vec::len))
+            .sum();
+
+        let mut md = String::new();
+        md.push_str(
+            "A cached role session (and MFA session): no STS request, no prompt. The passphrase \
+             vault was opened once with `vault unlock`; the OS-keyring vault's key is in a \
+             private gnome-keyring reached over D-Bus, and kept in the kernel keyring after the \
+             first read, like an unlocked passphrase vault. The row \"key not kept\" is a second \
+             vault in the same gnome-keyring with `AWS_VAULT_UNLOCK_TIMEOUT=0`: a D-Bus \
+             connection and a Diffie-Hellman session on every command, which is what the first \
+             command after the idle timeout pays.\n\n",
+        );
+        md.push_str(&time_table(&series, Some(floor)));
+        let _ = writeln!(
+            md,
+            "\nSTS requests made by the warm vault runs: {warm_sts} (target 0)."
+        );
+        if let Some(awsume) = series.get(4) {
+            let per: Vec<usize> = awsume.sts.iter().map(Vec::len).collect();
+            let _ = writeln!(
+                md,
+                "awsume's STS requests per warm run: {} (it caches the MFA session, not the \
+                 role's).",
+                summarize_counts(&per)
+            );
+        }
+        md.push_str(&self.awsume_note());
+
+        let targets = [(1, 3.0, "passphrase, unlocked"), (2, 5.0, "OS keyring")];
+        for (i, target, label) in targets {
+            let ratio = series[i].time().median / floor.time().median;
+            let verdict = Verdict::pass_if(ratio <= target);
+            report.rows.push(Row::new(
+                1,
+                &format!("warm exec ({label}) vs floor"),
+                ms(series[i].time().median),
+                ms(floor.time().median),
+                Some(ratio),
+                format!("≤ {target}×"),
+                verdict,
+            ));
+            report.bars.push(Bar {
+                label: format!("warm exec, {label} / floor (≤ {target}×)"),
+                ratio,
+                target: Some((Dir::AtMost, target)),
+                verdict,
+            });
+        }
+        let uncached = series[3].time().median / floor.time().median;
+        report.rows.push(Row::new(
+            1,
+            "warm exec (OS keyring, key not kept) vs floor",
+            ms(series[3].time().median),
+            ms(floor.time().median),
+            Some(uncached),
+            "(first command after the idle timeout)".into(),
+            Verdict::Info,
+        ));
+        report.bars.push(Bar {
+            label: "OS keyring, key not kept / floor (info)".into(),
+            ratio: uncached,
+            target: None,
+            verdict: Verdict::Info,
+        });
+        if let Some(awsume) = series.get(4) {
+            let ratio = awsume.time().median / floor.time().median;
+            report.rows.push(Row::new(
+                1,
+                "awsume (warm) vs floor",
+                ms(awsume.time().median),
+                ms(floor.time().median),
+                Some(ratio),
+                "(comparison)".into(),
+                Verdict::Info,
+            ));
+            report.bars.push(Bar {
+                label: "awsume, warm / floor (comparison)".into(),
+                ratio,
+                target: None,
+                verdict: Verdict::Info,
+            });
+            let vs = awsume.time().median / series[1].time().median;
+            report.rows.push(Row::new(
+                1,
+                "awsume vs vault (passphrase, unlocked)",
+                ms(awsume.time().median),
+                ms(series[1].time().median),
+                Some(vs),
+                "(comparison)".into(),
+                Verdict::Info,
+            ));
+        }
+        report.rows.push(Row::new(
+            2,
+            "warm exec: STS requests",
+            warm_sts.to_string(),
+            String::new(),
+            None,
+            "= 0".into(),
+            Verdict::pass_if(warm_sts == 0),
+        ));
+        report.section(1, "Warm exec", md);
+        report.json["warm_exec"] = json!({
+            "series": series.iter().map(Series::json).collect::<Vec<_>>(),
+            "warm_sts_requests": warm_sts,
+        });
+        Ok(series)
+    }
+}
