@@ -6,6 +6,7 @@ mod exec;
 mod faults;
 mod hardening;
 mod login;
+mod messages;
 mod rotate;
 mod servers;
 mod sources;

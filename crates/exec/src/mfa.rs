@@ -55,9 +55,9 @@ impl MfaSource for MfaCodes {
         }
         match prompt::ask_line(&format!("MFA code for {serial}: ")) {
             Ok(Some(code)) => Ok(SecretString::from(code)),
+            // The hint says what to do instead.
             Ok(None) => Err(format!(
-                "an MFA code for {serial} is needed, but there is no terminal to ask on; \
-                 pass --mfa-token CODE, or set mfa_process in the profile"
+                "an MFA code for {serial} is needed, but there is no terminal to ask on"
             )),
             Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
         }
