@@ -258,11 +258,21 @@ fn misleading_messages_are_now_precise() {
         .failure(1)
         .stderr_has("set but empty");
 
-    // A config that does not parse: the line and why.
+    // A config that does not parse: the line and why; `add` stores nothing then.
     env.write_config("[profile base]\nregion = us-east-1\nthis is not a setting\n");
     env.run(&["list"])
         .failure(1)
         .stderr_has("line 3: Expected an '=' sign");
+    let credentials = env.vault_dir().join("credentials.json");
+    let before = fs::read(&credentials).unwrap();
+    add_env(&env, "other")
+        .failure(1)
+        .stderr_has("line 3: Expected an '=' sign");
+    assert_eq!(
+        fs::read(&credentials).unwrap(),
+        before,
+        "a failed add stored a key"
+    );
 }
 
 #[test]

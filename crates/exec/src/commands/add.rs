@@ -11,6 +11,12 @@ use crate::prompt;
 
 pub fn run(ctx: &Context, args: AddArgs) -> CommandResult {
     validate_profile_name(&args.profile)?;
+    let add_config = args.add_config || !args.no_add_config;
+    // A config file that will not take the section is refused before the key is stored:
+    // a failed command changes nothing.
+    if add_config {
+        ctx.load_config()?;
+    }
     let mut vault = ctx.open_vault()?;
 
     if vault.has_credentials(&args.profile)? && !args.force {
@@ -48,7 +54,6 @@ pub fn run(ctx: &Context, args: AddArgs) -> CommandResult {
         vault.dir().display()
     );
 
-    let add_config = args.add_config || !args.no_add_config;
     // Read-modify-write of the config file: one vault process at a time.
     let _config_lock = if add_config {
         Some(vault.named_lock("aws-config")?)

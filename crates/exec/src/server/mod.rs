@@ -206,13 +206,17 @@ pub fn bind() -> std::io::Result<TcpListener> {
 const HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 /// A keep-alive connection with no request for this long is closed.
 const IDLE_TIMEOUT: StdDuration = StdDuration::from_secs(20);
-/// At most this many connections; past it, the one idle the longest is closed first, so a
-/// neighbour holding connections open cannot lock the child out.
+/// At most this many connections; past it, an idle one is closed for the new one: first those
+/// that never completed a request, then the longest idle. A neighbour holding connections
+/// open cannot lock the child out, nor close its keep-alive connections.
 const MAX_CONNECTIONS: usize = 128;
 
 /// One open connection: whether it is serving a request, and since when it is idle.
 struct Conn {
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Whether it ever completed a request: a client's keep-alive connection has, a
+    /// neighbour's held-open one has not, and is closed first.
+    served: std::sync::atomic::AtomicBool,
     /// Milliseconds since the server started, at the last request's end (or the accept).
     idle_since: std::sync::atomic::AtomicU64,
     close: tokio::sync::Notify,
@@ -230,6 +234,7 @@ impl Conns {
         use std::sync::atomic::Ordering::Relaxed;
         let conn = Arc::new(Conn {
             in_flight: 0.into(),
+            served: false.into(),
             idle_since: now_ms.into(),
             close: tokio::sync::Notify::new(),
         });
@@ -238,7 +243,7 @@ impl Conns {
             let oldest = open
                 .iter()
                 .filter(|(_, c)| c.in_flight.load(Relaxed) == 0)
-                .min_by_key(|(_, c)| c.idle_since.load(Relaxed))
+                .min_by_key(|(_, c)| (c.served.load(Relaxed), c.idle_since.load(Relaxed)))
                 .map(|(id, _)| *id);
             if let Some(oldest) = oldest.and_then(|id| open.remove(&id)) {
                 oldest.close.notify_one();
@@ -338,6 +343,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                     conn.in_flight.fetch_add(1, Relaxed);
                     let response = handle(req, &shared).await;
                     conn.idle_since.store(now_ms(), Relaxed);
+                    conn.served.store(true, Relaxed);
                     conn.in_flight.fetch_sub(1, Relaxed);
                     Ok::<_, std::convert::Infallible>(response)
                 }
