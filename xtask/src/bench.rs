@@ -1225,7 +1225,7 @@ fn signal(pid: u32, sig: libc::c_int) {
 }
 
 /// `VmHWM` of a live process: its peak resident set, KiB.
-fn vm_hwm_kib(pid: u32) -> Result<u64> {
+pub(crate) fn vm_hwm_kib(pid: u32) -> Result<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     status
@@ -1237,9 +1237,9 @@ fn vm_hwm_kib(pid: u32) -> Result<u64> {
 
 /// A process stopped by its PID on drop: SIGTERM, then SIGKILL after 5 s; `extra` PIDs (its
 /// own children, noted by them) get SIGKILL if still there.
-struct Stopped {
-    child: Child,
-    extra: Vec<u32>,
+pub(crate) struct Stopped {
+    pub(crate) child: Child,
+    pub(crate) extra: Vec<u32>,
 }
 
 impl Stopped {
@@ -1538,13 +1538,13 @@ fn worker_pids(parent: u32) -> Vec<u32> {
 }
 
 #[derive(Debug, Clone)]
-struct WrkResult {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    requests: u64,
+pub(crate) struct WrkResult {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) requests: u64,
     /// Non-2xx answers plus socket errors.
-    errors: u64,
+    pub(crate) errors: u64,
     raw: String,
 }
 
@@ -1583,7 +1583,7 @@ impl WrkSummary {
     }
 }
 
-fn wrk(url: &str, header: &str, seconds: u64) -> Result<WrkResult> {
+pub(crate) fn wrk(url: &str, header: &str, seconds: u64) -> Result<WrkResult> {
     let out = Command::new("wrk")
         .arg(format!("-t{WRK_THREADS}"))
         .arg(format!("-c{WRK_CONNECTIONS}"))
@@ -1998,7 +1998,7 @@ fn summarize_counts(values: &[usize]) -> String {
     }
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
