@@ -21,6 +21,8 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod demo;
 mod setup;
+#[cfg(unix)]
+mod stress;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&workspace_root()),
         #[cfg(unix)]
         Some("bench") => bench::run(&workspace_root(), &args[1..]),
+        #[cfg(unix)]
+        Some("stress") => stress::run(&workspace_root(), &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
