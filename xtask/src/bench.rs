@@ -1545,7 +1545,7 @@ pub(crate) struct WrkResult {
     pub(crate) requests: u64,
     /// Non-2xx answers plus socket errors.
     pub(crate) errors: u64,
-    raw: String,
+    pub(crate) raw: String,
 }
 
 impl WrkResult {

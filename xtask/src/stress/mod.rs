@@ -39,7 +39,7 @@ const END: &str = "<!-- stress:end -->";
 
 const USAGE: &str = "usage: cargo xtask stress [--quick] [--debug-binary | --no-build] [--seed N] \
     [--adds N] [--mints N] [--writers N] [--load-seconds S] [--workers N] [--idle N] \
-    [--wrk-seconds S] [--no-docs]\n\n  \
+    [--wrk-seconds S] [--only N] [--no-docs]\n\n  \
     --quick, --short   a short run (about a minute): 40 adds, 20 mints, 8 writers, 5 s load, \
     200 idle connections\n  \
     --debug-binary     exercise target/debug/vault (no release build)\n  \
@@ -52,6 +52,7 @@ const USAGE: &str = "usage: cargo xtask stress [--quick] [--debug-binary | --no-
     --workers N        mixed-load workers (default 4)\n  \
     --idle N           idle connections held against the server (default 1000)\n  \
     --wrk-seconds S    length of each wrk run (default 10)\n  \
+    --only N           run scenario N alone (repeatable; never rewrites the docs)\n  \
     --no-docs          do not rewrite docs/reliability.md (a full release run does by default)\n\n\
     Writes target/stress/report.md and report.json; exits 1 if a must-be-zero figure is not zero.";
 
@@ -67,6 +68,7 @@ pub(crate) struct Options {
     pub idle: usize,
     pub wrk_seconds: u64,
     pub seed: u64,
+    only: Vec<u8>,
     debug_binary: bool,
     build: bool,
     docs: bool,
@@ -91,6 +93,7 @@ impl Options {
             idle: if quick { 200 } else { 1000 },
             wrk_seconds: if quick { 3 } else { 10 },
             seed: seed % 1_000_000_007,
+            only: Vec::new(),
             debug_binary: false,
             build: true,
             docs: !quick,
@@ -108,6 +111,7 @@ impl Options {
                 "--no-build" => opts.build = false,
                 "--no-docs" => opts.docs = false,
                 "--seed" => opts.seed = number("--seed")?,
+                "--only" => opts.only.push(number("--only")? as u8),
                 "--adds" => opts.adds = number("--adds")?.max(1) as usize,
                 "--mints" => opts.mints = number("--mints")?.max(1) as usize,
                 "--writers" => opts.writers = number("--writers")?.max(2) as usize,
@@ -119,8 +123,8 @@ impl Options {
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
             }
         }
-        // Figures of a debug build are not the ones to publish.
-        if opts.debug_binary {
+        // Figures of a debug build, or of some scenarios, are not the ones to publish.
+        if opts.debug_binary || !opts.only.is_empty() {
             opts.docs = false;
         }
         Ok(Some(opts))
@@ -184,6 +188,9 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     ];
     let mut sections = Vec::new();
     for (id, title, scenario) in scenarios {
+        if !opts.only.is_empty() && !opts.only.contains(&id) {
+            continue;
+        }
         eprintln!("xtask stress: {id}. {title}");
         let t = Instant::now();
         let mut rng = Rng::new(opts.seed.wrapping_add(u64::from(id) * 7919));
