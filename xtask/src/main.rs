@@ -22,6 +22,8 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod demo;
 mod setup;
+#[cfg(unix)]
+mod stress;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -55,6 +57,15 @@ enum Task {
     /// and the figures in docs/performance.md
     #[cfg(unix)]
     Bench(bench::Options),
+    /// Kill -9 at random, concurrent and mixed load, a flooded credential server, a full
+    /// disk, bad input: robustness as figures in target/stress/ and docs/reliability.md
+    #[cfg(unix)]
+    #[command(disable_help_flag = true)]
+    Stress {
+        /// Its own options (`cargo xtask stress --help` lists them)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +79,8 @@ fn main() -> ExitCode {
         Task::Fuzz { seconds } => fuzz(*seconds),
         #[cfg(unix)]
         Task::Bench(options) => bench::run(&root, options),
+        #[cfg(unix)]
+        Task::Stress { args } => stress::run(&root, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,6 +170,17 @@ fn test(extra: &[String]) -> Result {
 
     // A short fuzzing run; longer ones with `cargo xtask fuzz --seconds N`.
     fuzz(10)?;
+    // A short robustness run on the debug binary (the full one: `cargo xtask stress`).
+    #[cfg(unix)]
+    {
+        run(cargo()
+            .current_dir(&root)
+            .args(["build", "-p", "vault-exec"]))?;
+        stress::run(
+            &root,
+            &["--quick", "--debug-binary", "--no-docs"].map(str::to_owned),
+        )?;
+    }
 
     // The end-to-end tests run the real binary and the aws-sdk-rust probe (another package,
     // so cargo would not build it for them); build both first.

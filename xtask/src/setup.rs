@@ -86,7 +86,7 @@ fn debian_packages() -> Result {
     install_debian(DEBIAN_PACKAGES)
 }
 
-fn install_debian(packages: &[&str]) -> Result {
+pub(crate) fn install_debian(packages: &[&str]) -> Result {
     let missing: Vec<&str> = packages
         .iter()
         .copied()

@@ -190,11 +190,23 @@ pub(super) fn pss_kib(pid: u32) -> Result<u64> {
         .ok_or(format!("no Pss in {path}"))
 }
 
+/// A process's peak resident memory (VmHWM), in KiB: what `cargo xtask stress` reports
+/// for the server under load.
+pub(crate) fn vm_hwm_kib(pid: u32) -> Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or(format!("no VmHWM in /proc/{pid}/status"))
+}
+
 /// A process stopped by its PID on drop: SIGTERM, then SIGKILL after 5 s; `extra` PIDs (its
 /// own children, noted by them) get SIGKILL if still there.
-pub(super) struct Stopped {
-    pub(super) child: Child,
-    pub(super) extra: Vec<u32>,
+pub(crate) struct Stopped {
+    pub(crate) child: Child,
+    pub(crate) extra: Vec<u32>,
 }
 
 impl Stopped {

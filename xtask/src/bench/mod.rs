@@ -46,6 +46,10 @@ mod wrk;
 
 // Every part sees every other through `use super::*`.
 use self::{awsume::*, measure::*, nginx::*, report::*, wrk::*};
+// What `cargo xtask stress` reuses.
+pub(crate) use self::measure::{Stopped, vm_hwm_kib};
+pub(crate) use self::report::load_average;
+pub(crate) use self::wrk::{WrkResult, wrk};
 
 const PASSPHRASE: &str = "bench passphrase";
 const MFA_SERIAL: &str = "arn:aws:iam::123456789012:mfa/bench";

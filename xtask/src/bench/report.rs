@@ -394,7 +394,7 @@ pub(super) fn summarize_counts(values: &[usize]) -> String {
     }
 }
 
-pub(super) fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()

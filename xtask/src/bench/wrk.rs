@@ -3,14 +3,14 @@
 use super::*;
 
 #[derive(Debug, Clone)]
-pub(super) struct WrkResult {
-    pub(super) rps: f64,
-    pub(super) p50_ms: f64,
-    pub(super) p99_ms: f64,
-    pub(super) requests: u64,
+pub(crate) struct WrkResult {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) requests: u64,
     /// Non-2xx answers plus socket errors.
-    pub(super) errors: u64,
-    pub(super) raw: String,
+    pub(crate) errors: u64,
+    pub(crate) raw: String,
 }
 
 impl WrkResult {
@@ -28,11 +28,11 @@ impl WrkResult {
 
 /// One server's wrk rounds: medians, min and max; requests and errors summed.
 pub(super) struct WrkSummary {
-    pub(super) rps: Stats,
+    pub(crate) rps: Stats,
     pub(super) p50: Stats,
     pub(super) p99: Stats,
-    pub(super) requests: u64,
-    pub(super) errors: u64,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
 }
 
 impl WrkSummary {
@@ -48,7 +48,7 @@ impl WrkSummary {
     }
 }
 
-pub(super) fn wrk(url: &str, header: &str, seconds: u64) -> Result<WrkResult> {
+pub(crate) fn wrk(url: &str, header: &str, seconds: u64) -> Result<WrkResult> {
     let out = Command::new("wrk")
         .arg(format!("-t{WRK_THREADS}"))
         .arg(format!("-c{WRK_CONNECTIONS}"))

@@ -1,0 +1,701 @@
+//! `cargo xtask stress`: the robustness claims of ARCHITECTURE.md ("a crash leaves the old
+//! file or the new one", "bad input changes nothing", the servers cannot be starved) as
+//! figures, every one measured in this run.
+//!
+//! Seven scenarios, each bounded in count and time, all traffic on 127.0.0.1 (moto via
+//! `vault_harness`), every process stopped by its PID:
+//!
+//! 1. SIGKILL at random points of `vault add --env` runs (`kills`);
+//! 2. SIGKILL at random points of cold mints against moto (`kills`);
+//! 3. concurrent writers (`load`);
+//! 4. a mixed load of every command (`load`);
+//! 5. the `--server` endpoint under wrk with idle connections held by a neighbour (`servers`);
+//! 6. a full disk (`inputs`, root only);
+//! 7. the bad-input catalogue (`inputs`).
+//!
+//! The report goes to `target/stress/report.md` and `report.json`; a full run also rewrites
+//! the generated section of `docs/reliability.md`. The command fails when any must-be-zero
+//! figure is not zero.
+
+mod inputs;
+mod kills;
+mod load;
+mod servers;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vault_harness::{Moto, TestEnv};
+
+use crate::{Result, cargo, run as run_cmd, setup};
+
+pub(crate) const PASSPHRASE: &str = "stress passphrase";
+const BEGIN: &str = "<!-- stress:begin -->";
+const END: &str = "<!-- stress:end -->";
+
+const USAGE: &str = "usage: cargo xtask stress [--quick] [--debug-binary | --no-build] [--seed N] \
+    [--adds N] [--mints N] [--writers N] [--load-seconds S] [--workers N] [--idle N] \
+    [--wrk-seconds S] [--only N] [--no-docs]\n\n  \
+    --quick, --short   a short run (about a minute): 40 adds, 20 mints, 8 writers, 5 s load, \
+    200 idle connections\n  \
+    --debug-binary     exercise target/debug/vault (no release build)\n  \
+    --no-build         use target/release/vault as it is\n  \
+    --seed N           the random kill delays and load mix (default: from the clock; printed)\n  \
+    --adds N           killed `vault add` runs (default 200)\n  \
+    --mints N          killed cold mints (default 100)\n  \
+    --writers N        concurrent writers per round (default 32, 3 rounds)\n  \
+    --load-seconds S   length of the mixed load (default 30)\n  \
+    --workers N        mixed-load workers (default 4)\n  \
+    --idle N           idle connections held against the server (default 1000)\n  \
+    --wrk-seconds S    length of each wrk run (default 10)\n  \
+    --only N           run scenario N alone (repeatable; never rewrites the docs)\n  \
+    --no-docs          do not rewrite docs/reliability.md (a full release run does by default)\n\n\
+    Writes target/stress/report.md and report.json; exits 1 if a must-be-zero figure is not zero.";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub quick: bool,
+    pub adds: usize,
+    pub mints: usize,
+    pub writers: usize,
+    pub writer_rounds: usize,
+    pub load_seconds: u64,
+    pub workers: usize,
+    pub idle: usize,
+    pub wrk_seconds: u64,
+    pub seed: u64,
+    only: Vec<u8>,
+    debug_binary: bool,
+    build: bool,
+    docs: bool,
+}
+
+impl Options {
+    /// `None` for `--help`.
+    fn parse(args: &[String]) -> Result<Option<Options>> {
+        let quick = args.iter().any(|a| a == "--quick" || a == "--short");
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        let mut opts = Options {
+            quick,
+            adds: if quick { 40 } else { 200 },
+            mints: if quick { 20 } else { 100 },
+            writers: if quick { 8 } else { 32 },
+            writer_rounds: if quick { 1 } else { 3 },
+            load_seconds: if quick { 5 } else { 30 },
+            workers: if quick { 3 } else { 4 },
+            idle: if quick { 200 } else { 1000 },
+            wrk_seconds: if quick { 3 } else { 10 },
+            seed: seed % 1_000_000_007,
+            only: Vec::new(),
+            debug_binary: false,
+            build: true,
+            docs: !quick,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut number = |name: &str| -> Result<u64> {
+                args.next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(format!("{name} needs a number\n\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--quick" | "--short" => {}
+                "--debug-binary" => opts.debug_binary = true,
+                "--no-build" => opts.build = false,
+                "--no-docs" => opts.docs = false,
+                "--seed" => opts.seed = number("--seed")?,
+                "--only" => opts.only.push(number("--only")? as u8),
+                "--adds" => opts.adds = number("--adds")?.max(1) as usize,
+                "--mints" => opts.mints = number("--mints")?.max(1) as usize,
+                "--writers" => opts.writers = number("--writers")?.max(2) as usize,
+                "--load-seconds" => opts.load_seconds = number("--load-seconds")?.max(1),
+                "--workers" => opts.workers = number("--workers")?.max(1) as usize,
+                "--idle" => opts.idle = number("--idle")? as usize,
+                "--wrk-seconds" => opts.wrk_seconds = number("--wrk-seconds")?.max(1),
+                "-h" | "--help" => return Ok(None),
+                other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+            }
+        }
+        // Figures of a debug build, or of some scenarios, are not the ones to publish.
+        if opts.debug_binary || !opts.only.is_empty() {
+            opts.docs = false;
+        }
+        Ok(Some(opts))
+    }
+}
+
+pub fn run(root: &Path, args: &[String]) -> Result {
+    let Some(opts) = Options::parse(args)? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let started = Instant::now();
+    // Before anything is built or written: the tree the figures belong to.
+    let (commit, clean) = git_state(root);
+
+    eprintln!("xtask stress: installing the tools if missing (wrk, the moto venv)");
+    setup::install_debian(&["wrk", "python3-venv", "keyutils"])?;
+    setup::python_venv(root)?;
+
+    let bin = if opts.debug_binary {
+        root.join("target/debug/vault")
+    } else {
+        if opts.build {
+            run_cmd(
+                cargo()
+                    .current_dir(root)
+                    .args(["build", "--release", "-p", "vault-exec"]),
+            )?;
+        }
+        root.join("target/release/vault")
+    };
+    if !bin.exists() {
+        return Err(format!("{} was not built", bin.display()));
+    }
+    eprintln!(
+        "xtask stress: {} run, seed {}, binary {}",
+        if opts.quick { "quick" } else { "full" },
+        opts.seed,
+        bin.display()
+    );
+
+    // One moto for the whole run, in its own temp dir; scenarios make their own users.
+    let rig = TestEnv::new();
+    let moto = Moto::start(&rig);
+    let ctx = Ctx {
+        bin,
+        opts: opts.clone(),
+        moto: &moto,
+        rig: &rig,
+    };
+
+    type Scenario = fn(&Ctx<'_>, &mut Rng) -> Result<Section>;
+    let scenarios: [(u8, &str, Scenario); 7] = [
+        (1, "SIGKILL during `vault add`", kills::adds),
+        (2, "SIGKILL during cold mints", kills::mints),
+        (3, "concurrent writers", load::writers),
+        (4, "mixed load", load::mixed),
+        (5, "credential server under idle connections", servers::run),
+        (6, "full disk", inputs::full_disk),
+        (7, "bad-input catalogue", inputs::catalogue),
+    ];
+    let mut sections = Vec::new();
+    for (id, title, scenario) in scenarios {
+        if !opts.only.is_empty() && !opts.only.contains(&id) {
+            continue;
+        }
+        eprintln!("xtask stress: {id}. {title}");
+        let t = Instant::now();
+        let mut rng = Rng::new(opts.seed.wrapping_add(u64::from(id) * 7919));
+        let mut section = scenario(&ctx, &mut rng).unwrap_or_else(|e| {
+            // A scenario that could not run is a failed figure, not a silent gap.
+            Section::new(id, title).with_row(Row::check(
+                id,
+                "scenario ran to the end",
+                format!("error: {e}"),
+                "yes",
+                false,
+            ))
+        });
+        section.id = id;
+        section.title = title.to_owned();
+        section.seconds = t.elapsed().as_secs_f64();
+        eprintln!(
+            "xtask stress: {id}. done in {:.1} s{}",
+            section.seconds,
+            if section.failed().is_empty() {
+                String::new()
+            } else {
+                format!(", {} failed figure(s)", section.failed().len())
+            }
+        );
+        sections.push(section);
+    }
+    drop(moto);
+
+    let meta = json!({
+        "date": date(),
+        "commit": commit,
+        "tree_clean": clean,
+        "binary": if opts.debug_binary { "debug" } else { "release" },
+        "quick": opts.quick,
+        "seed": opts.seed,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load_average_end": crate::bench::load_average(),
+        "seconds": started.elapsed().as_secs(),
+        "options": {
+            "adds": opts.adds, "mints": opts.mints, "writers": opts.writers,
+            "writer_rounds": opts.writer_rounds, "load_seconds": opts.load_seconds,
+            "workers": opts.workers, "idle": opts.idle, "wrk_seconds": opts.wrk_seconds,
+        },
+    });
+    let failed = write_report(root, &sections, &meta, opts.docs)?;
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{failed} must-be-zero figure(s) not zero (see target/stress/report.md)"
+        ))
+    }
+}
+
+// ----- what the scenarios share -----
+
+pub(crate) struct Ctx<'a> {
+    pub bin: PathBuf,
+    pub opts: Options,
+    pub moto: &'a Moto,
+    /// moto's own env: runs `aws iam` against it.
+    pub rig: &'a TestEnv,
+}
+
+impl Ctx<'_> {
+    pub fn vault(&self, env: &TestEnv, args: &[&str]) -> Command {
+        let mut cmd = env.command(&self.bin);
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs `vault ARGS` with extra variables; it must succeed: its stdout.
+    pub fn ok(&self, env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Result<String> {
+        let run = self.run(env, args, vars);
+        if run.status.success() {
+            Ok(run.stdout)
+        } else {
+            Err(format!(
+                "`vault {}` failed ({}): {}",
+                args.join(" "),
+                run.status,
+                first_line(&run.stderr)
+            ))
+        }
+    }
+
+    pub fn run(&self, env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> vault_harness::Run {
+        let mut cmd = self.vault(env, args);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        env.output(&mut cmd)
+    }
+
+    /// A passphrase vault with `[profile base]` and its key stored; nothing listens at its
+    /// endpoint unless `moto` is given.
+    pub fn file_env(&self, moto: bool) -> TestEnv {
+        let mut env = TestEnv::new();
+        env.use_file_vault(PASSPHRASE);
+        if moto {
+            env.use_moto(self.moto);
+        } else {
+            env.set("AWS_ENDPOINT_URL", "http://127.0.0.1:1");
+        }
+        env
+    }
+
+    /// Stores `key` as `base` (creating the vault: one scrypt) and unlocks the vault, so the
+    /// runs under test spend their time in vault's own code, not in scrypt.
+    pub fn seed<'e>(&self, env: &'e TestEnv, key: &(String, String)) -> Result<Unlocked<'e>> {
+        self.ok(
+            env,
+            &["add", "--env", "--no-add-config", "base"],
+            &[
+                ("AWS_ACCESS_KEY_ID", &key.0),
+                ("AWS_SECRET_ACCESS_KEY", &key.1),
+            ],
+        )?;
+        self.ok(env, &["unlock", "--for", "15m"], &[])?;
+        Ok(Unlocked {
+            env,
+            bin: self.bin.clone(),
+        })
+    }
+
+    /// A real key in moto (user `user`), and a role trusting the account: (key, role ARN).
+    pub fn moto_identity(&self, user: &str) -> ((String, String), String) {
+        let key = self.moto.create_access_key(self.rig, user);
+        let role = self.moto.create_role(self.rig, &format!("{user}-role"));
+        (key, role)
+    }
+}
+
+/// `[profile base]` and `[profile role]` (assumed from base), both in us-east-1.
+pub(crate) fn role_config(role_arn: &str) -> String {
+    format!(
+        "[profile base]\nregion = us-east-1\n\n\
+         [profile role]\nsource_profile = base\nrole_arn = {role_arn}\nregion = us-east-1\n"
+    )
+}
+
+/// `vault lock` when a scenario ends, however it ends: the kept key leaves the kernel.
+pub(crate) struct Unlocked<'a> {
+    env: &'a TestEnv,
+    bin: PathBuf,
+}
+
+impl Drop for Unlocked<'_> {
+    fn drop(&mut self) {
+        let _ = self.env.command(&self.bin).arg("lock").output();
+    }
+}
+
+/// A key pair of the shapes vault accepts, distinct per `i` (never a real key).
+pub(crate) fn fake_key(i: u64) -> (String, String) {
+    (
+        format!("AKIA{:016}", 7_000_000_000_000_000 + i),
+        format!("{}{i:010}", "s".repeat(30)),
+    )
+}
+
+/// `.*.tmp` files (what an interrupted atomic write leaves) directly in these dirs.
+pub(crate) fn temp_files(dirs: &[PathBuf]) -> usize {
+    dirs.iter()
+        .filter_map(|d| fs::read_dir(d).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with('.') && name.ends_with(".tmp")
+        })
+        .count()
+}
+
+/// The dirs where vault writes atomically: the vault dir and the config's dir.
+pub(crate) fn write_dirs(env: &TestEnv) -> Vec<PathBuf> {
+    vec![env.vault_dir(), env.home().join(".aws")]
+}
+
+/// The first non-empty line, at most 160 characters.
+pub(crate) fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut out: String = line.chars().take(160).collect();
+    if line.chars().count() > 160 {
+        out.push('…');
+    }
+    out
+}
+
+/// How a run that may be SIGKILLed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Exited by itself (before the kill or never aimed at), with this status.
+    Exited(ExitStatus),
+    /// SIGKILL ended it.
+    Killed,
+}
+
+impl Outcome {
+    pub fn succeeded(self) -> bool {
+        matches!(self, Outcome::Exited(s) if s.success())
+    }
+}
+
+/// Waits `delay` (none: to the end), then SIGKILLs `child` by its PID if it still runs.
+pub(crate) fn kill_after(mut child: Child, delay: Option<Duration>) -> Result<Outcome> {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(delay) = delay {
+        std::thread::sleep(delay);
+        if child.try_wait().map_err(|e| e.to_string())?.is_none() {
+            // Child::kill is SIGKILL to its PID; the child is not reaped yet, so the PID is ours.
+            let _ = child.kill();
+        }
+    }
+    let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+    Ok(if status.signal() == Some(libc::SIGKILL) {
+        Outcome::Killed
+    } else {
+        Outcome::Exited(status)
+    })
+}
+
+/// Median of `values` in ms (0 when empty).
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// xorshift64*: reproducible from `--seed`, no dependency.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+// ----- the report -----
+
+pub(crate) struct Row {
+    pub scenario: u8,
+    pub measure: String,
+    pub value: String,
+    pub target: String,
+    /// `None`: a figure without a target.
+    pub pass: Option<bool>,
+    /// A failing check that a known, listed defect explains: shown, not counted.
+    pub known: bool,
+}
+
+impl Row {
+    /// A must-be-zero figure.
+    pub fn zero(scenario: u8, measure: &str, n: usize) -> Row {
+        Row::check(scenario, measure, n.to_string(), "= 0", n == 0)
+    }
+
+    pub fn check(scenario: u8, measure: &str, value: String, target: &str, pass: bool) -> Row {
+        Row {
+            scenario,
+            measure: measure.to_owned(),
+            value,
+            target: target.to_owned(),
+            pass: Some(pass),
+            known: false,
+        }
+    }
+
+    /// Marks a check that fails today because of `defect` (a known bug in vault): it is shown
+    /// as KNOWN DEFECT and not counted, and it fails once it passes, so the list of known
+    /// defects cannot outlive their fixes.
+    pub fn known_defect(mut self, defect: Option<&str>) -> Row {
+        let Some(defect) = defect else {
+            return self;
+        };
+        if self.pass == Some(true) {
+            self.pass = Some(false);
+            let _ = write!(
+                self.value,
+                " (listed as a known defect but passes: remove it from KNOWN_DEFECTS)"
+            );
+        } else {
+            self.known = true;
+            let _ = write!(self.value, " (known defect: {defect})");
+        }
+        self
+    }
+
+    pub fn info(scenario: u8, measure: &str, value: String) -> Row {
+        Row {
+            scenario,
+            measure: measure.to_owned(),
+            value,
+            target: String::new(),
+            pass: None,
+            known: false,
+        }
+    }
+}
+
+pub(crate) struct Section {
+    pub id: u8,
+    pub title: String,
+    /// What was done, in prose, for the report.
+    pub md: String,
+    pub rows: Vec<Row>,
+    pub json: Value,
+    pub seconds: f64,
+}
+
+impl Section {
+    pub fn new(id: u8, title: &str) -> Section {
+        Section {
+            id,
+            title: title.to_owned(),
+            md: String::new(),
+            rows: Vec::new(),
+            json: json!({}),
+            seconds: 0.0,
+        }
+    }
+
+    pub fn with_row(mut self, row: Row) -> Section {
+        self.rows.push(row);
+        self
+    }
+
+    fn failed(&self) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|r| r.pass == Some(false) && !r.known)
+            .collect()
+    }
+
+    fn known(&self) -> usize {
+        self.rows.iter().filter(|r| r.known).count()
+    }
+}
+
+fn table(sections: &[Section]) -> String {
+    let mut md =
+        String::from("| # | measure | value | target | result |\n|---|---|---:|---|---|\n");
+    for s in sections {
+        for r in &s.rows {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                r.scenario,
+                r.measure.replace('|', "\\|"),
+                r.value.replace('|', "\\|"),
+                r.target,
+                match r.pass {
+                    Some(false) if r.known => "KNOWN DEFECT",
+                    Some(true) => "PASS",
+                    Some(false) => "**FAIL**",
+                    None => "—",
+                }
+            );
+        }
+    }
+    md
+}
+
+fn summary_line(meta: &Value, failed: usize, known: usize) -> String {
+    format!(
+        "Generated by `cargo xtask stress{}` on {} at commit {} ({}), {} binary, seed {}, {} \
+         cores, {} s. {}{}",
+        if meta["quick"].as_bool() == Some(true) {
+            " --quick"
+        } else {
+            ""
+        },
+        meta["date"].as_str().unwrap_or("?"),
+        meta["commit"].as_str().unwrap_or("?"),
+        if meta["tree_clean"].as_bool() == Some(true) {
+            "clean tree"
+        } else {
+            "tree with uncommitted changes"
+        },
+        meta["binary"].as_str().unwrap_or("?"),
+        meta["seed"],
+        meta["cores"],
+        meta["seconds"],
+        if failed == 0 {
+            "**Every must-be-zero figure is zero.**".to_owned()
+        } else {
+            format!("**{failed} figure(s) failed.**")
+        },
+        if known == 0 {
+            String::new()
+        } else {
+            format!(
+                " {known} check(s) fail because of a known defect in vault (KNOWN DEFECT \
+                 rows), not counted until it is fixed."
+            )
+        }
+    )
+}
+
+/// Writes the report (and, if asked, the generated section of docs/reliability.md); returns
+/// how many figures failed.
+fn write_report(root: &Path, sections: &[Section], meta: &Value, docs: bool) -> Result<usize> {
+    let failed: usize = sections.iter().map(|s| s.failed().len()).sum();
+    let known: usize = sections.iter().map(Section::known).sum();
+    let dir = root.join("target/stress");
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+
+    let mut md = String::from("# vault stress report\n\n");
+    let _ = writeln!(md, "{}\n", summary_line(meta, failed, known));
+    md.push_str("## Summary\n\n");
+    md.push_str(&table(sections));
+    for s in sections {
+        let _ = writeln!(
+            md,
+            "\n## {}. {} ({:.1} s)\n\n{}",
+            s.id, s.title, s.seconds, s.md
+        );
+    }
+    let json = json!({
+        "meta": meta,
+        "scenarios": sections.iter().map(|s| json!({
+            "id": s.id,
+            "title": s.title,
+            "seconds": s.seconds,
+            "figures": s.rows.iter().map(|r| json!({
+                "measure": r.measure, "value": r.value, "target": r.target,
+                "result": match r.pass { Some(false) if r.known => "known defect", Some(true) => "pass", Some(false) => "fail", None => "info" },
+            })).collect::<Vec<_>>(),
+            "data": s.json,
+        })).collect::<Vec<_>>(),
+    });
+    let write = |path: PathBuf, text: &str| -> Result {
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(dir.join("report.md"), &md)?;
+    write(
+        dir.join("report.json"),
+        &serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?,
+    )?;
+
+    if docs {
+        let path = root.join("docs/reliability.md");
+        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let generated = format!(
+            "{BEGIN}\n<!-- Written by `cargo xtask stress`; do not edit by hand. -->\n\n{}\n\n{}{END}",
+            summary_line(meta, failed, known),
+            table(sections)
+        );
+        let new = match (text.find(BEGIN), text.find(END)) {
+            (Some(b), Some(e)) if b < e => {
+                format!("{}{generated}{}", &text[..b], &text[e + END.len()..])
+            }
+            _ => format!("{}\n{generated}\n", text.trim_end()),
+        };
+        write(path.clone(), &new)?;
+        eprintln!("xtask stress: wrote the figures into {}", path.display());
+    }
+
+    println!("\n=== vault stress ===\n{}", table(sections));
+    println!("{}", summary_line(meta, failed, known));
+    println!(
+        "Report: {} (and report.json)",
+        dir.join("report.md").display()
+    );
+    Ok(failed)
+}
+
+/// The short commit and whether the tree (outside target/) is clean.
+fn git_state(root: &Path) -> (String, bool) {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    (
+        git(&["rev-parse", "--short", "HEAD"]),
+        git(&["status", "--porcelain"]).is_empty(),
+    )
+}
+
+fn date() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
