@@ -8,6 +8,7 @@ mod hardening;
 mod login;
 mod messages;
 mod rotate;
+mod scripts;
 mod servers;
 mod sources;
 mod store;

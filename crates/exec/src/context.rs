@@ -57,8 +57,16 @@ impl Context {
         } else {
             None
         };
+        // A passphrase from the environment keeps the vault key wrapped under itself for the
+        // same idle time, so scripts pay scrypt once, not per command (docs/backends.md).
+        let remember_wrapped = if passphrase.from_env.is_some() {
+            unlock_timeout()?
+        } else {
+            None
+        };
         let mut vault = Vault::open(&self.vault_dir, self.backend, Box::new(passphrase))?;
         vault.remember_unlock(remember);
+        vault.remember_wrapped(remember_wrapped);
         Ok(vault)
     }
 }
@@ -107,6 +115,12 @@ impl Passphrase {
 }
 
 impl PassphraseSource for Passphrase {
+    fn environment_passphrase(&self) -> Option<SecretString> {
+        self.from_env
+            .clone()
+            .filter(|p| !p.expose_secret().is_empty())
+    }
+
     fn passphrase(&self, dir: &Path, creating: bool) -> Result<SecretString, String> {
         if let Some(p) = &self.from_env {
             if p.expose_secret().is_empty() {

@@ -55,6 +55,12 @@ pub trait PassphraseSource {
     /// `creating` is true when a new vault is being made: the source should ask twice.
     /// The error is a message for the user.
     fn passphrase(&self, dir: &Path, creating: bool) -> Result<SecretString, String>;
+
+    /// The passphrase when the environment hands it over (no one is asked): such a vault
+    /// key may be kept wrapped under it (see [`crate::unlocked::wrap`]).
+    fn environment_passphrase(&self) -> Option<SecretString> {
+        None
+    }
 }
 
 /// Names what picks the backend of a vault that does not exist yet.
@@ -151,6 +157,9 @@ pub struct Vault {
     identity: OnceLock<age::x25519::Identity>,
     /// `file` backend: keep the opened vault key for this idle time after asking.
     remember: Option<Duration>,
+    /// `file` backend, passphrase from the environment: keep the opened vault key wrapped
+    /// under that passphrase for this idle time.
+    remember_wrapped: Option<Duration>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -190,6 +199,7 @@ impl Vault {
             meta,
             identity: OnceLock::new(),
             remember: None,
+            remember_wrapped: None,
         })
     }
 
@@ -198,6 +208,12 @@ impl Vault {
     /// behaviour.
     pub fn remember_unlock(&mut self, idle: Option<Duration>) {
         self.remember = idle;
+    }
+
+    /// With a passphrase from the environment: keep the opened vault key wrapped under it
+    /// for `idle`, so later commands presenting the same passphrase skip scrypt.
+    pub fn remember_wrapped(&mut self, idle: Option<Duration>) {
+        self.remember_wrapped = idle;
     }
 
     /// Opens the vault key and keeps it unlocked for `idle`, whatever `remember_unlock` says.
@@ -367,6 +383,31 @@ impl Vault {
                 }
             }
         }
+        let from_env = match backend {
+            BackendKind::File => self.passphrase.environment_passphrase(),
+            _ => None,
+        };
+        if let Some(identity) = self.kept_wrapped(meta, from_env.as_ref()) {
+            return Ok(self.identity.get_or_init(|| identity));
+        }
+        // One scrypt at a time per vault: whoever waited finds the key kept by the first (32
+        // parallel credential_process calls need one scrypt's memory, not 32). Best effort: a
+        // read-only vault directory still opens.
+        let _single_flight = match backend {
+            BackendKind::File => self.named_lock("unlock").ok(),
+            _ => None,
+        };
+        if backend == BackendKind::File {
+            if let Some(identity) = self.kept_wrapped(meta, from_env.as_ref()) {
+                return Ok(self.identity.get_or_init(|| identity));
+            }
+            if let Some(kept) = unlocked::get(&meta.id)
+                && let Ok(identity) = kept.parse::<age::x25519::Identity>()
+                && identity.to_public().to_string() == meta.recipient
+            {
+                return Ok(self.identity.get_or_init(|| identity));
+            }
+        }
         let secret: Zeroizing<Vec<u8>> = if backend == BackendKind::File {
             let wrapped = meta
                 .wrapped_key
@@ -379,6 +420,7 @@ impl Vault {
                 .passphrase
                 .passphrase(&self.dir, false)
                 .map_err(Error::PassphraseUnavailable)?;
+            tracing::debug!("opening the vault key with scrypt");
             let mut scrypt = age::scrypt::Identity::new(passphrase);
             scrypt.set_max_work_factor(SCRYPT_MAX_LOG_N);
             match decrypt(&scrypt, &wrapped) {
@@ -416,7 +458,30 @@ impl Vault {
         {
             tracing::debug!("not keeping the vault unlocked: {e}");
         }
+        if let (Some(passphrase), Some(idle)) = (&from_env, self.remember_wrapped)
+            && let Some(wrapped) = unlocked::wrap(passphrase.expose_secret(), &meta.id, text.trim())
+            && let Err(e) = unlocked::put_env(&meta.id, &wrapped, idle)
+        {
+            tracing::debug!("not keeping the wrapped vault key: {e}");
+        }
         Ok(self.identity.get_or_init(|| identity))
+    }
+
+    /// The vault key kept wrapped under `passphrase`, when it opens with it.
+    fn kept_wrapped(
+        &self,
+        meta: &Meta,
+        passphrase: Option<&SecretString>,
+    ) -> Option<age::x25519::Identity> {
+        let passphrase = passphrase?;
+        let wrapped = unlocked::get_env(&meta.id)?;
+        let text = unlocked::unwrap(passphrase.expose_secret(), &meta.id, &wrapped)?;
+        let identity: age::x25519::Identity = text.parse().ok()?;
+        if identity.to_public().to_string() != meta.recipient {
+            return None;
+        }
+        tracing::debug!("vault key kept wrapped under the passphrase from the environment");
+        Some(identity)
     }
 
     fn meta(&self) -> Result<&Meta> {
