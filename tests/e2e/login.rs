@@ -144,6 +144,26 @@ fn role_login_sends_the_role_session_and_builds_the_login_url() {
     // The link is a credential: never in the log.
     assert!(!run.stderr.contains(SIGNIN_TOKEN), "{}", run.stderr);
     assert_eq!(w.moto.count("AssumeRole"), 1);
+    // Nor is the role session vault minted under --debug and sent inside `Session`: its
+    // secret key and token, as the stand-in received them, appear in no output of the run
+    // (stdout, the --debug log on stderr), nor in anything else printed (the key pair added
+    // at setup, the passphrase); neither as they are nor percent-encoded as in the request.
+    let session_key = session["sessionKey"].as_str().unwrap();
+    let session_token = session["sessionToken"].as_str().unwrap();
+    let (key_sent, token_sent) = (form_encode(session_key), form_encode(session_token));
+    w.assert_no_secrets(&[session_key, session_token, &key_sent, &token_sent]);
+}
+
+/// `text` percent-encoded as in a query string (everything but `A-Za-z0-9-_.~`).
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[test]

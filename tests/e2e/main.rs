@@ -5,6 +5,7 @@ mod children;
 mod exec;
 mod faults;
 mod hardening;
+mod kept_key;
 mod login;
 mod messages;
 mod rotate;

@@ -7,12 +7,11 @@ const PASSPHRASE: &str = "rotate test";
 
 /// [`World`] with `base` and a role profile `lab`.
 fn world() -> World {
-    World::new(
-        PASSPHRASE,
-        "[profile base]\nregion = us-east-1\n\
-         [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\n",
-    )
+    World::new(PASSPHRASE, CONFIG)
 }
+
+const CONFIG: &str = "[profile base]\nregion = us-east-1\n\
+     [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\n";
 
 /// The access key ids IAM (moto) has for alice.
 fn keys_in_iam(w: &World) -> Vec<String> {
@@ -25,6 +24,33 @@ fn keys_in_iam(w: &World) -> Vec<String> {
         .iter()
         .map(|k| k["AccessKeyId"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Lets alice do anything, so that with moto's auth on only a wrong key is refused.
+fn allow_everything(w: &World) {
+    put_alice_policy(
+        w,
+        "everything",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+    );
+}
+
+/// Gives alice the inline policy `name`.
+fn put_alice_policy(w: &World, name: &str, policy: &str) {
+    w.moto.aws(
+        &w.env,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "alice",
+            "--policy-name",
+            name,
+            "--policy-document",
+            policy,
+        ],
+    );
 }
 
 /// The key id the vault's key pair has, as the child of `exec -n base` sees it.
@@ -55,12 +81,36 @@ fn rotate_replaces_the_key_everywhere() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_ne!(keys[0], w.key_id);
     assert_eq!(stored_key_id(&w), keys[0]);
-    // Sessions minted with the old key are gone; a new one works.
+    // Sessions minted with the old key are gone; a new one works, with moto checking every
+    // signature from here on: only the key IAM now has, stored whole, gets through.
     assert!(w.env.run(&["list", "--sessions"]).stdout.trim().is_empty());
+    allow_everything(&w);
+    w.moto.enable_auth();
     let arn = w.env.caller_arn(&[], &["exec", "lab"]);
     arn.success().stdout_has("assumed-role/lab/");
     let calls = w.moto.sts_actions();
     assert!(calls.iter().any(|a| a == "GetCallerIdentity"), "{calls:?}");
+    w.env
+        .caller_arn(&[], &["exec", "-n", "base"])
+        .success()
+        .stdout_has("user/alice");
+    // The same checks fail for a key that is not the new one: the old (deleted) key, and the
+    // new key id with a wrong secret.
+    w.write_config(&format!(
+        "{CONFIG}[profile old]\nregion = us-east-1\n[profile forged]\nregion = us-east-1\n"
+    ));
+    w.store_key("old");
+    w.env.store_key("forged", &keys[0], &w.secret);
+    for profile in ["old", "forged"] {
+        let refused = w.env.caller_arn(&[], &["exec", "-n", profile]);
+        assert!(!refused.status.success(), "{profile}: {refused:?}");
+        assert!(
+            refused.stderr.contains("InvalidClientTokenId")
+                || refused.stderr.contains("SignatureDoesNotMatch"),
+            "{profile}: {}",
+            refused.stderr
+        );
+    }
     assert!(
         !run.stderr.contains(&keys[0]),
         "the new key id was printed whole"
@@ -95,19 +145,7 @@ fn a_refused_delete_leaves_the_new_key_stored_and_names_the_old_one() {
     let policy = r#"{"Version":"2012-10-17","Statement":[
         {"Effect":"Allow","Action":"*","Resource":"*"},
         {"Effect":"Deny","Action":"iam:DeleteAccessKey","Resource":"*"}]}"#;
-    w.moto.aws(
-        &w.env,
-        &[
-            "iam",
-            "put-user-policy",
-            "--user-name",
-            "alice",
-            "--policy-name",
-            "no-delete",
-            "--policy-document",
-            policy,
-        ],
-    );
+    put_alice_policy(&w, "no-delete", policy);
     w.moto.enable_auth();
 
     let run = w.env.run(&["rotate", "-n", "base"]);

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
+use crate::keyring::SessionKeyring;
 use crate::moto::Moto;
 use crate::process::detach_from_terminal;
 
@@ -137,6 +138,8 @@ pub const CALLER_ARN: &[&str] = &[
 /// run is kept, so a test can check that no secret ever appeared in it.
 #[derive(Debug)]
 pub struct TestEnv {
+    /// Declared first: its holder stops before the temp dir goes.
+    keyring: Option<SessionKeyring>,
     pub dir: tempfile::TempDir,
     vars: Vec<(String, OsString)>,
     transcript: Arc<Mutex<String>>,
@@ -168,6 +171,7 @@ impl TestEnv {
             path = std::env::join_paths(dirs).unwrap_or(path);
         }
         let mut env = TestEnv {
+            keyring: None,
             vars: Vec::new(),
             transcript: Arc::new(Mutex::new(String::new())),
             dir,
@@ -225,6 +229,30 @@ impl TestEnv {
         crate::skip::require_program(&path, program, package)
     }
 
+    /// Starts every later program (`vault` and any other) in a session keyring of this
+    /// test's own (see [`crate::keyring`]). `false`, recorded as a skip, when there is no
+    /// kernel keyring here.
+    #[track_caller]
+    pub fn use_own_session_keyring(&mut self) -> bool {
+        let Some(ring) = SessionKeyring::start(self) else {
+            return false;
+        };
+        let id = ring.id.clone();
+        self.keyring = Some(ring);
+        let inside = self.output(self.command("keyctl").args(["id", "@s"]));
+        assert_eq!(
+            inside.stdout.trim(),
+            id,
+            "a program did not join the test's session keyring: {inside:?}"
+        );
+        true
+    }
+
+    /// The test's own session keyring, once [`TestEnv::use_own_session_keyring`] made one.
+    pub fn session_keyring(&self) -> Option<&SessionKeyring> {
+        self.keyring.as_ref()
+    }
+
     /// Points every later run at `moto` the way the SDKs are pointed at a private endpoint:
     /// `AWS_ENDPOINT_URL`. No region is set: `AWS_REGION` / `AWS_DEFAULT_REGION` override a
     /// profile's `region`, so tests give regions in the config (or set them on purpose).
@@ -267,7 +295,7 @@ impl TestEnv {
     /// A `vault` command with this environment and nothing else. stdin is empty; there is no
     /// controlling terminal (the binary is started in a new session).
     pub fn vault(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(vault_bin());
+        let mut cmd = self.start(vault_bin().as_os_str());
         cmd.args(args);
         self.apply(&mut cmd);
         cmd
@@ -275,9 +303,17 @@ impl TestEnv {
 
     /// Any program with this environment.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
+        let mut cmd = self.start(program.as_ref());
         self.apply(&mut cmd);
         cmd
+    }
+
+    /// `program`, in the test's own session keyring if it has one.
+    fn start(&self, program: &std::ffi::OsStr) -> Command {
+        match &self.keyring {
+            Some(ring) => ring.command(program),
+            None => Command::new(program),
+        }
     }
 
     fn apply(&self, cmd: &mut Command) {

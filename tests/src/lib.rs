@@ -14,6 +14,7 @@
 
 pub mod env;
 pub mod http;
+pub mod keyring;
 pub mod moto;
 pub mod process;
 pub mod secret_service;
@@ -22,6 +23,7 @@ pub mod world;
 
 pub use env::{CALLER_ARN, Run, TestEnv, parse_env, sdk_caller, vault_bin, venv, workspace_root};
 pub use http::{http_get, http_request, parse_form, percent_decode};
+pub use keyring::SessionKeyring;
 pub use moto::{Moto, StsCall};
 pub use process::{Guard, free_port, wait_for};
 #[cfg(unix)]

@@ -69,27 +69,30 @@ impl SecretService {
         wait_for(
             Duration::from_secs(10),
             "org.freedesktop.secrets on the bus",
-            || {
-                env.command("dbus-send")
-                    .args([
-                        "--session",
-                        "--dest=org.freedesktop.DBus",
-                        "--type=method_call",
-                        "--print-reply",
-                        "/org/freedesktop/DBus",
-                        "org.freedesktop.DBus.NameHasOwner",
-                        "string:org.freedesktop.secrets",
-                    ])
-                    .stderr(Stdio::null())
-                    .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
-                    .unwrap_or(false)
-            },
+            || Self::answers(env),
         );
         SecretService {
             address,
             _keyring: keyring,
             _bus: bus,
         }
+    }
+
+    /// Whether a Secret Service owns its name on the session bus `env` points at now.
+    pub fn answers(env: &TestEnv) -> bool {
+        env.command("dbus-send")
+            .args([
+                "--session",
+                "--dest=org.freedesktop.DBus",
+                "--type=method_call",
+                "--print-reply",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+            .unwrap_or(false)
     }
 }
