@@ -50,23 +50,18 @@ impl Context {
     pub fn open_vault(&self) -> CommandResult<Vault> {
         tracing::debug!(dir = %self.vault_dir.display(), backend = ?self.backend, "opening vault");
         let passphrase = Passphrase::from_env();
-        // A passphrase typed at the terminal unlocks the vault for a while; one passed by a
-        // script in AWS_VAULT_FILE_PASSPHRASE does not (scripts keep their behaviour).
-        let remember = if passphrase.from_env.is_none() {
-            unlock_timeout()?
-        } else {
-            None
-        };
-        // A passphrase from the environment keeps the vault key wrapped under itself for the
-        // same idle time, so scripts pay scrypt once, not per command (docs/backends.md).
-        let remember_wrapped = if passphrase.from_env.is_some() {
-            unlock_timeout()?
-        } else {
-            None
-        };
+        let from_env = passphrase.from_env.is_some();
+        let idle = unlock_timeout()?;
         let mut vault = Vault::open(&self.vault_dir, self.backend, Box::new(passphrase))?;
-        vault.remember_unlock(remember);
-        vault.remember_wrapped(remember_wrapped);
+        let file = vault
+            .backend()
+            .is_none_or(|b| b == vault_store::BackendKind::File);
+        // A passphrase typed at the terminal unlocks a file vault for a while; one passed by
+        // a script in AWS_VAULT_FILE_PASSPHRASE does not (scripts keep their behaviour), but
+        // keeps the vault key sealed under itself, so scripts pay scrypt once, not per
+        // command (docs/backends.md). The Secret Service's key is kept either way.
+        vault.remember_unlock(if from_env && file { None } else { idle });
+        vault.remember_wrapped(if from_env { idle } else { None });
         Ok(vault)
     }
 }

@@ -37,6 +37,8 @@ const META_FILE: &str = "vault.json";
 const CREDENTIALS_FILE: &str = "credentials.json";
 const SESSIONS_FILE: &str = "sessions.json";
 const LOCK_FILE: &str = "vault.lock";
+/// The named lock around scrypt (one opening of the vault key at a time).
+const UNLOCK_LOCK: &str = "unlock";
 
 const META_FORMAT: &str = "vault-meta";
 const CREDENTIALS_FORMAT: &str = "vault-credentials";
@@ -324,6 +326,9 @@ impl Vault {
             &self.dir.join(META_FILE),
             &fsio::frame(META_FORMAT, FORMAT_VERSION, &body),
         )?;
+        // The single-flight lock of opening the key exists from the start, so a command that
+        // fails to open the vault (wrong passphrase) leaves the directory as it found it.
+        drop(self.named_lock(UNLOCK_LOCK)?);
         if backend == BackendKind::File
             && let Some(idle) = self.remember
             && let Err(e) = unlocked::put(&meta.id, secret_key.expose_secret(), idle)
@@ -394,7 +399,7 @@ impl Vault {
         // parallel credential_process calls need one scrypt's memory, not 32). Best effort: a
         // read-only vault directory still opens.
         let _single_flight = match backend {
-            BackendKind::File => self.named_lock("unlock").ok(),
+            BackendKind::File => self.named_lock(UNLOCK_LOCK).ok(),
             _ => None,
         };
         if backend == BackendKind::File {
@@ -909,7 +914,12 @@ mod tests {
         assert!(matches!(err, Error::WrongPassphrase { .. }), "{err:?}");
 
         for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let path = entry.unwrap().path();
+            // locks/ holds empty lock files.
+            if path.is_dir() {
+                continue;
+            }
+            let bytes = std::fs::read(path).unwrap();
             let text = String::from_utf8_lossy(&bytes);
             assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"));
             assert!(!text.contains("EXAMPLEKEY"));

@@ -43,7 +43,12 @@ pub fn unlock(ctx: &Context, args: UnlockArgs) -> CommandResult {
 pub fn lock(ctx: &Context) -> CommandResult {
     let vault = ctx.open_vault()?;
     if vault.forget_unlock() {
-        eprintln!("Locked: the next command asks for the passphrase.");
+        match vault.backend() {
+            Some(vault_store::BackendKind::File) | None => {
+                eprintln!("Locked: the next command asks for the passphrase.")
+            }
+            Some(backend) => eprintln!("Locked: the next command asks the {backend} backend."),
+        }
     } else {
         eprintln!("The vault was not unlocked.");
     }
