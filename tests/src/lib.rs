@@ -22,7 +22,7 @@ pub mod skip;
 pub mod world;
 
 pub use env::{CALLER_ARN, Run, TestEnv, parse_env, sdk_caller, vault_bin, venv, workspace_root};
-pub use http::{http_get, http_request, parse_form, percent_decode};
+pub use http::{Reply, http_get, http_request, parse_form, percent_decode, request};
 pub use keyring::SessionKeyring;
 pub use moto::{Moto, StsCall};
 pub use process::{Guard, free_port, wait_for};
