@@ -11,7 +11,8 @@
 //! 4. the `--server` and `--imds` endpoints under wrk against nginx (one worker per core)
 //!    returning the same JSON, and their memory as PSS;
 //! 5. warm exec with a 5,000-profile config against a 10-profile one;
-//! 6. peak RSS of warm exec and of `vault unlock`.
+//! 6. peak RSS of warm exec and of `vault unlock`;
+//! 7. scripts: a passphrase from the environment (no unlock), warm and 32 in parallel.
 //!
 //! Process timings are interleaved (one run of each contender per round, the order rotating),
 //! so a noisy neighbour slows all of them alike; every figure is the median of the measured
@@ -40,6 +41,7 @@ mod memory;
 mod nginx;
 mod parallel_cold;
 mod report;
+mod scripted;
 mod servers;
 mod warm_exec;
 mod wrk;
@@ -127,6 +129,12 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     keyring.use_moto(&moto);
     keyring.set("AWS_VAULT_BACKEND", "secret-service");
 
+    // Scripts' vault: the passphrase always in the environment, never unlocked.
+    let mut scripted = TestEnv::new();
+    scripted.use_moto(&moto);
+    scripted.set("AWS_VAULT_BACKEND", "file");
+    scripted.set("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE);
+
     let mut bench = Bench {
         opts,
         bin: bin.clone(),
@@ -136,7 +144,7 @@ pub fn run(root: &Path, opts: &Options) -> Result {
         role_arn,
         awsume: None,
     };
-    for env in [&file, &keyring] {
+    for env in [&file, &keyring, &scripted] {
         env.write_config(&config(env, &bench.role_arn, SMALL_CONFIG));
         bench.ok(
             env,
@@ -166,7 +174,9 @@ pub fn run(root: &Path, opts: &Options) -> Result {
         &["unlock", "--for", "1h"],
         &[("AWS_VAULT_FILE_PASSPHRASE", PASSPHRASE)],
     )?;
-    let locks = [&file, &keyring].map(|env| LockOnDrop { env, bin: &bin });
+    // The first cold run mints (and answers the MFA prompt) once, like the others' setup.
+    bench.ok(&scripted, &["exec", "lab", "--", "true"], &[])?;
+    let locks = [&file, &keyring, &scripted].map(|env| LockOnDrop { env, bin: &bin });
     bench.awsume = Some(Awsume::prepare(
         &rig.awsume_venv,
         &file,
@@ -192,6 +202,8 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     bench.servers(&mut report)?;
     eprintln!("xtask bench: 6. memory");
     bench.memory(&mut report, &warm)?;
+    eprintln!("xtask bench: 7. scripts (passphrase from the environment)");
+    bench.scripted(&mut report, &scripted)?;
 
     drop(locks);
     drop(secret_service);
