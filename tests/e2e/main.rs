@@ -12,6 +12,7 @@ mod rotate;
 mod scripts;
 mod servers;
 mod sources;
+mod sso;
 mod store;
 mod tidy;
 mod unlock;

@@ -52,6 +52,71 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Forget an unlocked vault key now.
     Lock,
+    /// IAM Identity Center: sign in, sign out, write profiles for every account and role.
+    #[command(subcommand)]
+    Sso(SsoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SsoCommand {
+    /// Sign in to an sso-session (or the session of a profile); the token is kept encrypted
+    /// and refreshed without a browser while the session lasts.
+    Login(SsoLoginArgs),
+    /// Sign out (the portal's Logout) and forget the tokens and SSO role sessions: of NAME,
+    /// or of every sign-in.
+    Logout(SsoLogoutArgs),
+    /// Append a profile for every account and role the sign-in reaches to the config file.
+    Populate(SsoPopulateArgs),
+}
+
+/// How a sign-in is shown: shared by `sso login` and implicit sign-ins.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SignInArgs {
+    /// Approve with a code on any device (the device flow), not a redirect to this machine.
+    #[arg(long)]
+    pub use_device_code: bool,
+
+    /// Print the sign-in page (and code) on stderr instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SsoLoginArgs {
+    /// An sso-session name, or a profile that signs in through one.
+    pub name: String,
+
+    #[command(flatten)]
+    pub sign_in: SignInArgs,
+
+    /// Also keep the token in ~/.aws/sso/cache as the AWS CLI v2 does, so the SDKs, the CLI
+    /// and the SSM plugin share this sign-in (plaintext, as they keep it).
+    #[arg(long)]
+    pub cli_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SsoLogoutArgs {
+    /// An sso-session name, or a profile that signs in through one (default: all).
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SsoPopulateArgs {
+    /// The sso-session whose accounts and roles to write.
+    pub session: String,
+
+    /// Put this in front of every profile name written.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub prefix: String,
+
+    /// Show the change as a diff and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also remove profiles this command wrote earlier whose role is gone.
+    #[arg(long)]
+    pub prune: bool,
 }
 
 #[derive(Debug, Args)]
@@ -218,7 +283,7 @@ pub struct AddArgs {
 }
 
 #[derive(Debug, Args)]
-#[group(multiple = false)]
+#[command(group(ArgGroup::new("only").args(["profiles", "credentials", "sessions", "sso"])))]
 pub struct ListArgs {
     /// Print only the profile names of the AWS config file, one per line.
     #[arg(long)]
@@ -232,8 +297,12 @@ pub struct ListArgs {
     #[arg(long)]
     pub sessions: bool,
 
-    /// Print the table as JSON.
+    /// Print only the SSO sign-ins (a table, or JSON with --json) with their tokens' time left.
     #[arg(long)]
+    pub sso: bool,
+
+    /// Print the table (or, with --sso, the sign-ins) as JSON.
+    #[arg(long, conflicts_with_all = ["profiles", "credentials", "sessions"])]
     pub json: bool,
 }
 

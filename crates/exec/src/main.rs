@@ -13,6 +13,7 @@ mod prepare;
 mod process;
 mod prompt;
 mod server;
+mod sso;
 mod supervise;
 
 use std::process::ExitCode;
@@ -56,7 +57,7 @@ fn init_tracing(debug: bool) {
         return;
     }
     let filter = tracing_subscriber::EnvFilter::new(
-        "warn,vault=debug,vault_store=debug,vault_sts=debug,aws_config=info,aws_sdk_sts=info",
+        "warn,vault=debug,vault_store=debug,vault_sts=debug,aws_config=info,aws_sdk_sts=info,aws_sdk_sso=info,aws_sdk_ssooidc=info",
     );
     tracing_subscriber::fmt()
         .with_env_filter(filter)

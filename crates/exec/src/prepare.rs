@@ -8,14 +8,16 @@ use secrecy::SecretString;
 use vault_store::{Credentials, Vault};
 use vault_sts::aws::{Aws, AwsSettings, Service, Timeouts};
 use vault_sts::mint::{MintError, Minter};
-use vault_sts::plan::{self, Plan, PlanOptions, Ttls};
+use vault_sts::plan::{self, Plan, PlanOptions, StepKind, Ttls};
 use vault_sts::profile::{self, Endpoints, Origin, Overrides, ProfileError, Sourced};
+use vault_sts::sso::{Sso, SsoError, SsoOptions};
 
 use crate::cli::CredentialArgs;
 use crate::context::{Context, non_empty_env};
 use crate::error::{CommandError, CommandResult, Kind};
 use crate::mfa::MfaCodes;
 use crate::process::Helpers;
+use crate::sso::Browser;
 
 /// What a command asks for: a profile and how to reach its credentials, already validated.
 #[derive(Debug, Default)]
@@ -29,6 +31,8 @@ pub struct Request {
     pub region: Option<String>,
     /// `--mfa-token`, six digits.
     pub mfa_token: Option<SecretString>,
+    /// `--explain`: only the plan is wanted, so nothing is created.
+    pub plan_only: bool,
 }
 
 impl Request {
@@ -49,6 +53,7 @@ impl From<&CredentialArgs> for Request {
             no_session: args.no_session,
             region: args.region.clone(),
             mfa_token: args.mfa_token.clone().map(|c| c.0),
+            plan_only: false,
         }
     }
 }
@@ -58,7 +63,7 @@ pub const STS_TIMEOUT_ENV: &str = "AWS_VAULT_STS_TIMEOUT";
 
 /// [`Timeouts::DEFAULT`], the whole call bounded by `AWS_VAULT_STS_TIMEOUT` when set; the
 /// attempts from `AWS_MAX_ATTEMPTS` as in the SDKs.
-fn timeouts() -> CommandResult<Timeouts> {
+pub fn timeouts() -> CommandResult<Timeouts> {
     let mut timeouts = Timeouts::DEFAULT;
     if let Some(text) = non_empty_env(STS_TIMEOUT_ENV) {
         let d = vault_sts::duration::parse(&text)
@@ -79,7 +84,7 @@ fn timeouts() -> CommandResult<Timeouts> {
 }
 
 /// Says on stderr what a command is waiting for (never stdout: that is for data).
-struct Notices;
+pub struct Notices;
 
 impl vault_sts::mint::Waiting for Notices {
     fn waiting_for(&self, what: &str) {
@@ -93,6 +98,9 @@ pub struct Prepared {
     pub plan: Plan,
     pub mfa: MfaCodes,
     pub aws: Aws,
+    /// How SSO sign-ins are shown and kept, for SSO profiles.
+    pub sso: SsoOptions,
+    pub browser: Browser,
 }
 
 /// The result: credentials and the region the child should use.
@@ -104,7 +112,7 @@ pub struct Obtained {
 
 pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
     let config = ctx.load_config_for(&request.profile)?;
-    let vault = ctx.open_vault()?;
+    let mut vault = ctx.open_vault()?;
     if let Some(reason) = vault.sessions()?.discarded {
         eprintln!(
             "vault: warning: discarding the damaged session cache ({reason}); sessions will be minted again"
@@ -137,6 +145,7 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
                 .map(|d| Sourced::new(d, Origin::Flag("--duration"))),
             ttls,
             endpoint: endpoints.sts.as_ref().map(|e| e.value.clone()),
+            sso_endpoint: endpoints.sso.as_ref().map(|e| e.value.clone()),
             source_fingerprint: resolved.source.fingerprint(non_empty_env),
         },
     )
@@ -157,18 +166,29 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         timeouts: timeouts()?,
     });
     let mfa = MfaCodes::new(request.mfa_token.clone(), plan.mfa_process.clone());
+    // An SSO sign-in keeps its tokens in the vault: the first one makes the vault.
+    if matches!(plan.steps[0].kind, StepKind::SsoRole { .. })
+        && !request.plan_only
+        && let Some(notice) = vault.create_if_missing()?
+    {
+        eprintln!("vault: {notice}");
+    }
     Ok(Prepared {
         vault,
         plan,
         mfa,
         aws,
+        sso: crate::sso::options(&Default::default(), false),
+        browser: Browser::default(),
     })
 }
 
 impl Prepared {
     /// The plan runner over this vault, with our MFA codes and helper processes.
     pub fn minter(&self) -> Minter<'_> {
-        Minter::new(&self.vault, &self.mfa, &Helpers, &self.aws).telling(&Notices)
+        Minter::new(&self.vault, &self.mfa, &Helpers, &self.aws)
+            .telling(&Notices)
+            .with_sso(Sso::new(&self.vault, &self.aws, &self.browser, &self.sso).telling(&Notices))
     }
 
     /// Runs the plan: cached sessions where fresh enough, STS for the rest.
@@ -191,7 +211,7 @@ impl Prepared {
     }
 }
 
-fn profile_error(e: ProfileError, ctx: &Context) -> CommandError {
+pub fn profile_error(e: ProfileError, ctx: &Context) -> CommandError {
     let hint = match &e {
         ProfileError::Unknown { .. } => {
             "`vault list --profiles` shows the profiles of the config file; `vault add NAME` stores a key pair".to_owned()
@@ -208,6 +228,10 @@ fn profile_error(e: ProfileError, ctx: &Context) -> CommandError {
         ProfileError::MissingInclude { .. } | ProfileError::Invalid { .. } => {
             format!("fix the profile in {}", ctx.config_path.display())
         }
+        ProfileError::SsoSession { session, .. } => format!(
+            "an [sso-session {session}] section needs sso_start_url and sso_region (docs/sso.md); fix {}",
+            ctx.config_path.display()
+        ),
         ProfileError::NoSource { profile, .. } => format!(
             "add `source_profile = NAME` to [profile {profile}], naming the profile whose key assumes the role"
         ),
@@ -220,10 +244,12 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
     use vault_sts::mfa::{MfaError, MfaOrigin};
     let e = match e {
         MintError::Store(store) => return store.into(),
+        MintError::Sso(sso) => return sso_error(sso),
         other => other,
     };
     let hint = match &e {
-        MintError::Store(_) => unreachable!("returned above"),
+        MintError::Store(_) | MintError::Sso(_) => unreachable!("returned above"),
+        MintError::NoSso(_) => "use `vault exec` or `vault export` with this profile".to_owned(),
         MintError::NoStoredKey(p) => format!("store its key pair: vault add {p}"),
         MintError::Mfa(MfaError::Unavailable { from: MfaOrigin::Process(_), .. }) => {
             "run the mfa_process command yourself to see why it fails, or pass --mfa-token CODE"
@@ -260,10 +286,7 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
             ),
             (AwsErrorKind::Unreachable { .. }, _) => {
                 let service = aws.service;
-                let names = match service {
-                    Service::Sts => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / endpoint_url",
-                    Service::Iam => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / endpoint_url",
-                };
+                let names = endpoint_variables(service);
                 format!("check the network, or {names} if you set one")
             }
             (AwsErrorKind::Other { .. }, _) => "run again with --debug for details".to_owned(),
@@ -276,6 +299,56 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
         },
         MintError::Process(_) => {
             "run the credential_process command yourself: it must print JSON with \"Version\": 1, AccessKeyId and SecretAccessKey".to_owned()
+        }
+    };
+    CommandError::from_error(Kind::User, e).hint(hint)
+}
+
+/// The variables that move `service`'s endpoint, for hints.
+fn endpoint_variables(service: Service) -> &'static str {
+    match service {
+        Service::Sts => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / endpoint_url",
+        Service::Iam => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / endpoint_url",
+        Service::Sso => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SSO / endpoint_url",
+        Service::SsoOidc => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SSO_OIDC / endpoint_url",
+    }
+}
+
+/// An SSO failure as a message with what to do next.
+pub fn sso_error(e: SsoError) -> CommandError {
+    use vault_sts::aws::AwsErrorKind;
+    let hint = match &e {
+        SsoError::Store(_) => {
+            let SsoError::Store(store) = e else {
+                unreachable!()
+            };
+            return store.into();
+        }
+        SsoError::Aws(aws) => match &aws.kind {
+            AwsErrorKind::Unreachable { .. } => format!(
+                "check the network, or {} if you set one",
+                endpoint_variables(aws.service)
+            ),
+            _ => "check sso_start_url and sso_region; `vault sso login NAME` signs in afresh"
+                .to_owned(),
+        },
+        SsoError::Denied { .. } => {
+            "approve the sign-in in the browser, or check that the page was the one vault opened"
+                .to_owned()
+        }
+        SsoError::Expired { .. } | SsoError::TimedOut { .. } => {
+            "run the command again and approve the sign-in in time".to_owned()
+        }
+        SsoError::Show { .. } => {
+            "set BROWSER, or pass --no-browser (vault sso login) and open the page yourself"
+                .to_owned()
+        }
+        SsoError::Failed { .. } => "run `vault sso login NAME` again".to_owned(),
+        SsoError::Listen(_) => {
+            "use the device flow instead: vault sso login --use-device-code NAME".to_owned()
+        }
+        SsoError::CliCache { .. } => {
+            "fix the directory's permissions, or sign in without --cli-cache".to_owned()
         }
     };
     CommandError::from_error(Kind::User, e).hint(hint)

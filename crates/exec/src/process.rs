@@ -12,7 +12,7 @@ use vault_store::Credentials;
 use vault_sts::child::HelperOutput;
 use zeroize::Zeroizing;
 
-use crate::context::PASSPHRASE_ENV;
+use crate::context::{PASSPHRASE_ENV, non_empty_env};
 use crate::error::{CommandError, CommandResult, Kind};
 
 /// Removed from the environment of a child that gets credentials, before anything is set:
@@ -315,5 +315,34 @@ pub fn spawn_error(err: std::io::Error, shown: &str) -> CommandError {
             .hint("check the spelling, or give the full path of the program")
     } else {
         CommandError::new(Kind::ChildCannotRun, format!("cannot run {shown}: {err}"))
+    }
+}
+
+/// The browser: `$BROWSER` (a command line; the page goes after it), else the platform's
+/// opener. Built by [`helper`], so it never sees the passphrase.
+pub fn browser() -> CommandResult<Command> {
+    let Some(browser) = non_empty_env("BROWSER") else {
+        return Ok(platform_opener());
+    };
+    let words = vault_sts::shell_split(&browser)
+        .map_err(|e| CommandError::user(format!("BROWSER is not a valid command line: {e}")))?;
+    let (program, rest) = words
+        .split_first()
+        .ok_or_else(|| CommandError::user("BROWSER is empty"))?;
+    let mut cmd = helper(program);
+    cmd.args(rest);
+    Ok(cmd)
+}
+
+fn platform_opener() -> Command {
+    if cfg!(target_os = "macos") {
+        helper("open")
+    } else if cfg!(windows) {
+        let mut c = helper("cmd");
+        // `start` treats the first quoted argument as a window title.
+        c.args(["/C", "start", ""]);
+        c
+    } else {
+        helper("xdg-open")
     }
 }

@@ -28,6 +28,10 @@ use crate::profile::{Endpoints, Sourced};
 pub enum Service {
     Sts,
     Iam,
+    /// The IAM Identity Center portal (role credentials, accounts, logout).
+    Sso,
+    /// The IAM Identity Center OIDC service (client registration, tokens).
+    SsoOidc,
 }
 
 impl Service {
@@ -35,6 +39,8 @@ impl Service {
         match self {
             Service::Sts => "STS",
             Service::Iam => "IAM",
+            Service::Sso => "the SSO portal",
+            Service::SsoOidc => "SSO OIDC",
         }
     }
 }
@@ -98,6 +104,8 @@ impl AwsSettings {
         let endpoint = match service {
             Service::Sts => &self.endpoints.sts,
             Service::Iam => &self.endpoints.iam,
+            Service::Sso => &self.endpoints.sso,
+            Service::SsoOidc => &self.endpoints.sso_oidc,
         };
         match endpoint {
             Some(Sourced { value, .. }) => value.clone(),
@@ -223,6 +231,24 @@ impl Aws {
         aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&self.inner().config)
                 .credentials_provider(provider_of(credentials))
+                .build(),
+        )
+    }
+
+    /// An SSO OIDC client in the sign-in's region (unsigned: its calls carry client secrets).
+    pub fn sso_oidc(&self, region: &str) -> aws_sdk_ssooidc::Client {
+        aws_sdk_ssooidc::Client::from_conf(
+            aws_sdk_ssooidc::config::Builder::from(&self.inner().config)
+                .region(aws_types::region::Region::new(region.to_owned()))
+                .build(),
+        )
+    }
+
+    /// An SSO portal client in the sign-in's region (its calls carry the bearer token).
+    pub fn sso_portal(&self, region: &str) -> aws_sdk_sso::Client {
+        aws_sdk_sso::Client::from_conf(
+            aws_sdk_sso::config::Builder::from(&self.inner().config)
+                .region(aws_types::region::Region::new(region.to_owned()))
                 .build(),
         )
     }

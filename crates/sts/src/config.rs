@@ -183,6 +183,34 @@ impl ConfigFile {
     pub fn has_profile(&self, name: &str) -> bool {
         self.profiles.get_profile(name).is_some()
     }
+
+    /// An `[sso-session NAME]` value for `key`, with the line it is on.
+    pub fn sso_session_get(&self, name: &str, key: &str) -> Option<(&str, Option<usize>)> {
+        let value = self.profiles.sso_session(name)?.get(key)?;
+        let line = self
+            .lines
+            .get(&(sso_section_key(name), key.to_ascii_lowercase()))
+            .copied();
+        Some((value, line))
+    }
+
+    pub fn has_sso_session(&self, name: &str) -> bool {
+        self.profiles.sso_session(name).is_some()
+    }
+
+    /// sso-session names in the file, sorted.
+    pub fn sso_session_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.profiles.sso_sessions().map(str::to_owned).collect();
+        names.sort();
+        names
+    }
+
+    /// The line of an `[sso-session NAME]` header, for messages.
+    pub fn sso_session_line(&self, name: &str) -> Option<usize> {
+        self.lines
+            .get(&(sso_section_key(name), "[".to_owned()))
+            .copied()
+    }
 }
 
 /// Finds where each profile key is assigned, for messages and `--explain`. Values come from
@@ -193,9 +221,19 @@ fn locate_keys(text: &str) -> HashMap<(String, String), usize> {
     lines
 }
 
-/// The profile a section header names (`[profile x]`, `[default]`), or `None` for other
-/// sections (`[sso-session x]`, `[services x]`). `None` too when the line is no header.
-fn header(line: &str) -> Option<Option<String>> {
+/// What a section header names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SectionName {
+    /// `[profile x]`, `[default]`.
+    Profile(String),
+    /// `[sso-session x]`.
+    SsoSession(String),
+    /// `[services x]` and anything else.
+    Other,
+}
+
+/// The section a header line opens, or `None` when the line is no header.
+fn header(line: &str) -> Option<SectionName> {
     let trimmed = line.trim();
     if !trimmed.starts_with('[') {
         return None;
@@ -206,11 +244,27 @@ fn header(line: &str) -> Option<Option<String>> {
         .next()
         .unwrap_or("")
         .trim();
-    Some(match inner.strip_prefix("profile") {
-        Some(rest) if rest.starts_with(char::is_whitespace) => Some(rest.trim().to_owned()),
-        _ if inner == "default" => Some("default".to_owned()),
-        _ => None,
+    let named = |prefix: &str| {
+        inner
+            .strip_prefix(prefix)
+            .filter(|rest| rest.starts_with(char::is_whitespace))
+            .map(|rest| rest.trim().to_owned())
+    };
+    Some(if let Some(name) = named("profile") {
+        SectionName::Profile(name)
+    } else if inner == "default" {
+        SectionName::Profile("default".to_owned())
+    } else if let Some(name) = named("sso-session") {
+        SectionName::SsoSession(name)
+    } else {
+        SectionName::Other
     })
+}
+
+/// The key under which lines of an sso-session's keys are kept (a space never appears in a
+/// profile name, so it cannot collide).
+fn sso_section_key(name: &str) -> String {
+    format!("sso-session {name}")
 }
 
 fn locate_keys_into(text: &str, first_line: usize, lines: &mut HashMap<(String, String), usize>) {
@@ -219,7 +273,18 @@ fn locate_keys_into(text: &str, first_line: usize, lines: &mut HashMap<(String, 
         let line = raw.trim_end();
         let trimmed = line.trim_start();
         if let Some(named) = header(line) {
-            section = named;
+            section = match named {
+                SectionName::Profile(name) => Some(name),
+                SectionName::SsoSession(name) => {
+                    // The header's own line, under a key no property can have.
+                    lines.insert(
+                        (sso_section_key(&name), "[".to_owned()),
+                        first_line + index + 1,
+                    );
+                    Some(sso_section_key(&name))
+                }
+                SectionName::Other => None,
+            };
             continue;
         }
         // Indented lines are continuations or sub-properties.
@@ -259,7 +324,11 @@ fn sections(text: &str) -> Vec<Section<'_>> {
                     text: &text[from..offset],
                 });
             }
-            start = Some((named, index, offset));
+            let profile = match named {
+                SectionName::Profile(name) => Some(name),
+                _ => None,
+            };
+            start = Some((profile, index, offset));
         }
         offset += line.len();
     }
@@ -341,6 +410,13 @@ pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigErr
     }
     text.push_str(&header);
     text.push('\n');
+    replace_config(path, &text)?;
+    Ok(true)
+}
+
+/// Writes the config file atomically (through a symlink, keeping its mode), making `~/.aws`
+/// (0700) first when it is missing.
+pub fn replace_config(path: &Path, text: &str) -> Result<(), ConfigError> {
     if let Some(dir) = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
@@ -361,8 +437,7 @@ pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigErr
     vault_store::replace_file(path, text.as_bytes()).map_err(|source| ConfigError::Write {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(true)
+    })
 }
 
 #[cfg(test)]

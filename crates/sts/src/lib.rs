@@ -4,11 +4,13 @@
 //! Modules by job, each depending only on those above it in this list:
 //! [`duration`], [`config`] (the file), [`profile`] (a profile's chain), [`plan`] (pure),
 //! [`aws`] (runtime, SDK config, errors), [`mfa`] and [`child`] (what the caller supplies),
-//! [`credential_process`], [`iam`] (rotation calls), [`console`] (sign-in links), and
-//! [`mint`] (the plan runner over the cache and its locks).
+//! [`credential_process`], [`iam`] (rotation calls), [`console`] (sign-in links), [`sso`]
+//! (IAM Identity Center sign-ins, tokens and role credentials), and [`mint`] (the plan runner
+//! over the cache and its locks).
 //!
 //! This crate never prompts and never prints: MFA codes come from a caller-supplied
 //! [`mfa::MfaSource`], helper processes are built by a caller-supplied [`child::Launcher`],
+//! SSO sign-in pages are shown by a caller-supplied [`sso::SignIn`],
 //! and everything it has to say is returned as values or errors.
 
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@ pub mod mfa;
 pub mod mint;
 pub mod plan;
 pub mod profile;
+pub mod sso;
 
 /// Splits a command line the way the SDKs split `credential_process` (shell-style, no shell).
 pub fn shell_split(line: &str) -> Result<Vec<String>, String> {

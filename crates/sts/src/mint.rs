@@ -22,6 +22,7 @@ use crate::credential_process::{self, CredentialProcessError};
 use crate::mfa::{self, MfaError, MfaSource};
 use crate::plan::{Plan, Step, StepKind};
 use crate::profile::{CredentialSourceKind, RoleSpec};
+use crate::sso::{Sso, SsoError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
@@ -43,6 +44,11 @@ pub enum MintError {
     },
     #[error(transparent)]
     Process(#[from] CredentialProcessError),
+    #[error(transparent)]
+    Sso(#[from] SsoError),
+    /// An SSO profile, and the caller gave no way to sign in.
+    #[error("profile {0:?} signs in with SSO, which this command cannot do")]
+    NoSso(String),
 }
 
 /// What the plan produced.
@@ -59,10 +65,7 @@ pub struct Minted {
     pub warnings: Vec<String>,
 }
 
-/// Told when minting waits on another process, so the person knows what for.
-pub trait Waiting {
-    fn waiting_for(&self, what: &str);
-}
+pub use crate::child::Waiting;
 
 /// How long a lock may take before [`Waiting`] hears of it.
 const WAIT_NOTICE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -73,6 +76,7 @@ pub struct Minter<'a> {
     mfa: &'a dyn MfaSource,
     launcher: &'a dyn Launcher,
     aws: &'a Aws,
+    sso: Option<Sso<'a>>,
     /// Session name used when a profile names none.
     default_session_name: String,
     warnings: std::cell::RefCell<Vec<String>>,
@@ -108,6 +112,7 @@ impl<'a> Minter<'a> {
             mfa,
             launcher,
             aws,
+            sso: None,
             default_session_name: format!("vault-{}", Utc::now().timestamp()),
             warnings: Default::default(),
             waiting: None,
@@ -119,6 +124,12 @@ impl<'a> Minter<'a> {
     /// Tell `waiting` when a lock keeps us waiting.
     pub fn telling(mut self, waiting: &'a dyn Waiting) -> Self {
         self.waiting = Some(waiting);
+        self
+    }
+
+    /// Sign in to IAM Identity Center through `sso` for SSO profiles.
+    pub fn with_sso(mut self, sso: Sso<'a>) -> Self {
+        self.sso = Some(sso);
         self
     }
 
@@ -237,6 +248,25 @@ impl<'a> Minter<'a> {
                 credentials: credential_process::run(&step.profile, command, self.launcher)?,
                 account_id: None,
             },
+            StepKind::SsoRole {
+                sso,
+                account_id,
+                role_name,
+            } => {
+                let signer = self
+                    .sso
+                    .as_ref()
+                    .ok_or_else(|| MintError::NoSso(step.profile.clone()))?;
+                Obtained {
+                    credentials: signer.role_credentials(
+                        sso,
+                        &account_id.value,
+                        &role_name.value,
+                        &step.profile,
+                    )?,
+                    account_id: Some(account_id.value.clone()),
+                }
+            }
             _ => self.call(plan, step, upstream.as_ref(), code.as_ref())?,
         };
         minted.push(step.describe());
@@ -252,7 +282,7 @@ impl<'a> Minter<'a> {
             &SessionInfo {
                 key: key.clone(),
                 profile: step.profile.clone(),
-                source_profile: plan.base.clone(),
+                source_profile: plan.owner(),
                 description: step.describe(),
                 account_id: got.account_id.clone(),
                 expires,
@@ -351,7 +381,10 @@ impl<'a> Minter<'a> {
         let code = code.map(|c| c.expose_secret().to_owned());
         let operation = step.name();
         let (credentials, account_id) = match &step.kind {
-            StepKind::StoredKey | StepKind::Source(_) | StepKind::CredentialProcess(_) => {
+            StepKind::StoredKey
+            | StepKind::Source(_)
+            | StepKind::CredentialProcess(_)
+            | StepKind::SsoRole { .. } => {
                 unreachable!("not an STS call")
             }
             StepKind::WebIdentity { role, token_file } => {

@@ -10,6 +10,8 @@
 //! | role + MFA                           | GetSessionToken with MFA (8 h), AssumeRole         |
 //! | role → role                          | (MFA session), AssumeRole, AssumeRole (chained ≤ 1 h) |
 //! | role + MFA, first role > 1 h         | AssumeRole from the key with MFA (each mint)       |
+//! | SSO (`sso_account_id`, `sso_role_name`) | GetRoleCredentials (the portal's lifetime)      |
+//! | role from an SSO profile             | GetRoleCredentials, AssumeRole (chained ≤ 1 h)     |
 //!
 //! Every step but the key has a cache key covering all that shapes its result; the MFA
 //! session's key does not depend on the role, so one MFA session serves every role reached
@@ -20,7 +22,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::duration;
-use crate::profile::{BaseSource, CredentialSourceKind, Origin, Resolved, RoleSpec, Sourced};
+use crate::profile::{
+    BaseSource, CredentialSourceKind, Origin, Resolved, RoleSpec, Sourced, SsoSession,
+};
 
 /// STS limits, in one place for every command (the console's sessions have the same ones:
 /// a role's `SessionDuration` up to 12 h, a federation token up to 36 h).
@@ -86,6 +90,8 @@ pub struct PlanOptions {
     /// The STS endpoint override in force, if any (part of every cache key, so sessions
     /// from a test endpoint never serve the real one).
     pub endpoint: Option<String>,
+    /// The SSO portal endpoint override, if any (part of SSO role sessions' keys).
+    pub sso_endpoint: Option<String>,
     /// A digest of the base credentials' identity when they come from outside the vault
     /// (environment key id, web identity token), so sessions they minted are not reused
     /// for other credentials.
@@ -100,6 +106,12 @@ pub enum StepKind {
     Source(Sourced<CredentialSourceKind>),
     /// Credentials printed by `credential_process`.
     CredentialProcess(Sourced<String>),
+    /// GetRoleCredentials from the SSO portal, with the sign-in's access token.
+    SsoRole {
+        sso: Box<SsoSession>,
+        account_id: Sourced<String>,
+        role_name: Sourced<String>,
+    },
     /// AssumeRoleWithWebIdentity with the token in a file.
     WebIdentity {
         role: Box<RoleSpec>,
@@ -136,6 +148,7 @@ impl Step {
             StepKind::Source(_) => "credential_source",
             StepKind::CredentialProcess(_) => "credential_process",
             StepKind::WebIdentity { .. } => "AssumeRoleWithWebIdentity",
+            StepKind::SsoRole { .. } => "GetRoleCredentials",
             StepKind::GetSessionToken { .. } => "GetSessionToken",
             StepKind::AssumeRole { .. } => "AssumeRole",
         }
@@ -157,6 +170,14 @@ impl Step {
             StepKind::WebIdentity { role, .. } => {
                 format!("AssumeRoleWithWebIdentity {}", role.arn.value)
             }
+            StepKind::SsoRole {
+                account_id,
+                role_name,
+                ..
+            } => format!(
+                "SSO role {} in account {}",
+                role_name.value, account_id.value
+            ),
             StepKind::GetSessionToken { mfa: true } => "GetSessionToken with MFA".to_owned(),
             StepKind::GetSessionToken { mfa: false } => "GetSessionToken".to_owned(),
             StepKind::AssumeRole { role, .. } => format!("AssumeRole {}", role.arn.value),
@@ -177,12 +198,27 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Who the plan's cached sessions belong to: the stored key's profile (removing the key
+    /// drops them), or `sso <session>` for SSO sign-ins (logging out drops them). The space
+    /// keeps it apart from every profile name.
+    pub fn owner(&self) -> String {
+        match &self.steps[0].kind {
+            StepKind::SsoRole { sso, .. } => sso_owner(&sso.key),
+            _ => self.base.clone(),
+        }
+    }
+
     /// The profile whose role the final credentials belong to, if any.
     pub fn final_step(&self) -> &Step {
         self.steps
             .last()
             .expect("a plan has at least the stored key")
     }
+}
+
+/// The owner of the sessions an SSO sign-in minted (see [`Plan::owner`]).
+pub fn sso_owner(key: &str) -> String {
+    format!("sso {key}")
 }
 
 /// Builds the plan. Pure: no I/O.
@@ -232,6 +268,43 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
                 key,
             )
         }
+        BaseSource::Sso {
+            sso,
+            account_id,
+            role_name,
+        } => {
+            let key = cache_key(&[
+                "GetRoleCredentials",
+                &sso.key,
+                &sso.start_url.value,
+                &account_id.value,
+                &role_name.value,
+                options.sso_endpoint.as_deref().unwrap_or("-"),
+            ]);
+            (
+                Step {
+                    kind: StepKind::SsoRole {
+                        sso: sso.clone(),
+                        account_id: account_id.clone(),
+                        role_name: role_name.clone(),
+                    },
+                    profile: resolved.base.clone(),
+                    duration: None,
+                    cache_key: Some(key.clone()),
+                    notes: vec![match sso.refreshable() {
+                        true => format!(
+                            "signed in through {}; the token is refreshed without a browser",
+                            sso.label()
+                        ),
+                        false => format!(
+                            "legacy SSO profile (sso_start_url without sso_session): its token cannot be refreshed, so you sign in again when it expires; move the keys to an [sso-session] section to refresh ({})",
+                            sso.start_url.origin
+                        ),
+                    }],
+                },
+                key,
+            )
+        }
         BaseSource::WebIdentity { role, token_file } => {
             let duration = checked(
                 role.duration
@@ -270,7 +343,7 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
     let base_is_role = match &resolved.source {
         BaseSource::StoredKey => false,
         BaseSource::CredentialSource(kind) => kind.value != CredentialSourceKind::Environment,
-        BaseSource::Process(_) | BaseSource::WebIdentity { .. } => true,
+        BaseSource::Process(_) | BaseSource::WebIdentity { .. } | BaseSource::Sso { .. } => true,
     };
     let mut steps = vec![first];
     let roles: Vec<(&str, &RoleSpec)> = resolved.roles().collect();
@@ -525,6 +598,7 @@ mod tests {
             duration: None,
             ttls: Ttls::from_env(|_| None).unwrap(),
             endpoint: None,
+            sso_endpoint: None,
             source_fingerprint: None,
         }
     }

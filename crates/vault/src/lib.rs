@@ -1,4 +1,5 @@
-//! The encrypted store of `vault`: long-lived AWS key pairs and cached session credentials.
+//! The encrypted store of `vault`: long-lived AWS key pairs, cached session credentials and
+//! IAM Identity Center sign-ins.
 //!
 //! Everything at rest is encrypted with [age] to one per-vault X25519 key, the *vault key*.
 //! Only the vault key is protected by a backend: an OS keyring entry ([`BackendKind`]), or a
@@ -14,6 +15,7 @@ mod backend;
 mod error;
 mod fsio;
 mod secret;
+mod sso;
 mod store;
 pub mod unlocked;
 
@@ -21,6 +23,7 @@ pub use backend::{BackendKind, UnknownBackend};
 pub use error::{Error, Result};
 pub use fsio::{FileLock, replace_file};
 pub use secret::{Credentials, redact_key_id};
+pub use sso::{SsoSecrets, SsoToken, SsoTokenInfo};
 pub use store::{
     BackendChoice, CredentialInfo, PassphraseSource, Session, SessionInfo, SessionList, Vault,
     validate_profile_name,

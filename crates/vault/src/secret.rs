@@ -108,7 +108,7 @@ impl fmt::Debug for Credentials {
     }
 }
 
-fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
+pub(crate) fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
     debug_assert!(!value.contains('\n'), "{name} holds a newline");
     out.extend_from_slice(name.as_bytes());
     out.push(b'=');

@@ -4,6 +4,7 @@
 //! vault.json         the vault's public key, id and backend (+ the passphrase-wrapped key for `file`)
 //! credentials.json   long-lived key pairs, each entry age-encrypted to the vault key
 //! sessions.json      cached session credentials, same scheme; disposable
+//! sso.json           IAM Identity Center sign-ins (registration, access and refresh tokens)
 //! vault.lock         exclusive lock taken by every writer
 //! ```
 //!
@@ -31,11 +32,13 @@ use crate::backend::{BackendKind, Keyring};
 use crate::error::{Error, Result};
 use crate::fsio::{self, FileLock};
 use crate::secret::Credentials;
+use crate::sso::{SsoSecrets, SsoToken, SsoTokenInfo};
 use crate::unlocked;
 
 const META_FILE: &str = "vault.json";
 const CREDENTIALS_FILE: &str = "credentials.json";
 const SESSIONS_FILE: &str = "sessions.json";
+const SSO_FILE: &str = "sso.json";
 const LOCK_FILE: &str = "vault.lock";
 /// The named lock around scrypt (one opening of the vault key at a time).
 const UNLOCK_LOCK: &str = "unlock";
@@ -43,6 +46,7 @@ const UNLOCK_LOCK: &str = "unlock";
 const META_FORMAT: &str = "vault-meta";
 const CREDENTIALS_FORMAT: &str = "vault-credentials";
 const SESSIONS_FORMAT: &str = "vault-sessions";
+const SSO_FORMAT: &str = "vault-sso";
 const FORMAT_VERSION: u32 = 1;
 
 /// scrypt work factor for the passphrase (N = 2^18: ~256 MiB, ~0.5 s). Pinned, not
@@ -93,6 +97,27 @@ struct CredentialsBody {
 #[derive(Serialize, Deserialize)]
 struct CredentialRecord {
     added: DateTime<Utc>,
+    data: String,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct SsoBody {
+    entries: BTreeMap<String, SsoRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SsoRecord {
+    start_url: String,
+    region: String,
+    scopes: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    cli_cache: bool,
+    registration_expires: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_expires: Option<DateTime<Utc>>,
+    refreshable: bool,
     data: String,
 }
 
@@ -182,7 +207,10 @@ impl Vault {
         passphrase: Box<dyn PassphraseSource>,
     ) -> Result<Vault> {
         let dir = dir.into();
-        fsio::check_private(&dir, &[META_FILE, CREDENTIALS_FILE, SESSIONS_FILE])?;
+        fsio::check_private(
+            &dir,
+            &[META_FILE, CREDENTIALS_FILE, SESSIONS_FILE, SSO_FILE],
+        )?;
         let meta = read_meta(&dir)?;
         if let (Some(meta), BackendChoice::Explicit(requested)) = (&meta, choice) {
             let actual = parse_backend(&dir, &meta.backend)?;
@@ -727,6 +755,100 @@ impl Vault {
         )
     }
 
+    // ----- SSO sign-ins -----
+
+    /// The SSO sign-ins held, sorted by key. Needs no key and no passphrase.
+    pub fn sso_tokens(&self) -> Result<Vec<SsoTokenInfo>> {
+        Ok(self
+            .read_sso()?
+            .entries
+            .iter()
+            .map(|(key, r)| r.info(key))
+            .collect())
+    }
+
+    /// The sign-in under `key`, decrypted.
+    pub fn sso_token(&self, key: &str) -> Result<Option<SsoToken>> {
+        let body = self.read_sso()?;
+        let Some(record) = body.entries.get(key) else {
+            return Ok(None);
+        };
+        let path = self.dir.join(SSO_FILE);
+        let identity = self.identity()?;
+        let plain = open_payload(identity, &record.data)
+            .map_err(|reason| Error::damaged(&path, format!("entry {key:?}: {reason}")))?;
+        let secrets = SsoSecrets::decode(&plain, key)
+            .map_err(|reason| Error::damaged(&path, format!("entry {key:?}: {reason}")))?;
+        Ok(Some(SsoToken {
+            info: record.info(key),
+            secrets,
+        }))
+    }
+
+    /// Stores (or replaces) a sign-in. The vault must exist (callers that may sign in create
+    /// it first, where a new vault's passphrase can be asked for).
+    pub fn store_sso_token(&self, token: &SsoToken) -> Result<()> {
+        let key = &token.info.key;
+        let plain = token.secrets.encode(key).ok_or_else(|| {
+            Error::damaged(
+                self.dir.join(SSO_FILE),
+                format!("entry {key:?}: a token holds a line break"),
+            )
+        })?;
+        self.identity()?;
+        let data = self.seal(&plain)?;
+        let _lock = self.write_lock()?;
+        let mut body = self.read_sso()?;
+        let info = &token.info;
+        body.entries.insert(
+            key.clone(),
+            SsoRecord {
+                start_url: info.start_url.clone(),
+                region: info.region.clone(),
+                scopes: info.scopes.clone(),
+                grant_types: info.grant_types.clone(),
+                cli_cache: info.cli_cache,
+                registration_expires: info.registration_expires,
+                token_expires: info.token_expires,
+                refreshable: info.refreshable,
+                data,
+            },
+        );
+        self.write_sso(&body)
+    }
+
+    /// Removes the sign-in under `key` entirely (registration included). Returns whether
+    /// one was there.
+    pub fn remove_sso_token(&self, key: &str) -> Result<bool> {
+        if !self.exists() {
+            return Ok(false);
+        }
+        let _lock = self.write_lock()?;
+        let mut body = self.read_sso()?;
+        let removed = body.entries.remove(key).is_some();
+        if removed {
+            self.write_sso(&body)?;
+        }
+        Ok(removed)
+    }
+
+    fn read_sso(&self) -> Result<SsoBody> {
+        let path = self.dir.join(SSO_FILE);
+        let Some(bytes) = fsio::read_optional(&path)? else {
+            return Ok(SsoBody::default());
+        };
+        let body = fsio::unframe(&path, SSO_FORMAT, FORMAT_VERSION, &bytes)?;
+        serde_json::from_slice(body).map_err(|e| Error::damaged(&path, e.to_string()))
+    }
+
+    fn write_sso(&self, body: &SsoBody) -> Result<()> {
+        let json = serde_json::to_vec_pretty(body).expect("sign-ins serialise");
+        fsio::write_atomic(
+            &self.dir.join(SSO_FILE),
+            &fsio::frame(SSO_FORMAT, FORMAT_VERSION, &json),
+        )
+    }
+
     // ----- payload encryption -----
 
     fn seal(&self, plain: &[u8]) -> Result<String> {
@@ -753,6 +875,22 @@ impl Vault {
         let dir = self.dir.join("locks");
         fsio::create_private_dir(&dir)?;
         FileLock::acquire_telling(&dir.join(format!("{name}.lock")), patience, waiting)
+    }
+}
+
+impl SsoRecord {
+    fn info(&self, key: &str) -> SsoTokenInfo {
+        SsoTokenInfo {
+            key: key.to_owned(),
+            start_url: self.start_url.clone(),
+            region: self.region.clone(),
+            scopes: self.scopes.clone(),
+            grant_types: self.grant_types.clone(),
+            cli_cache: self.cli_cache,
+            registration_expires: self.registration_expires,
+            token_expires: self.token_expires,
+            refreshable: self.refreshable,
+        }
     }
 }
 

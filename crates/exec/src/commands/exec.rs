@@ -19,7 +19,11 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
         ))
         .hint("exit that shell first, or `unset AWS_VAULT` if you really mean to nest"));
     }
-    let prepared = prepare::prepare(ctx, &Request::from(&args.credentials))?;
+    let request = Request {
+        plan_only: args.explain,
+        ..Request::from(&args.credentials)
+    };
+    let prepared = prepare::prepare(ctx, &request)?;
     if args.explain {
         explain::print(&prepared)?;
         return Ok(ExitCode::SUCCESS);

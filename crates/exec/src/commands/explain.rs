@@ -105,6 +105,26 @@ pub fn print(p: &Prepared) -> CommandResult {
                     command.value, command.origin
                 );
             }
+            StepKind::SsoRole {
+                sso,
+                account_id,
+                role_name,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "       sso_start_url      {} ({})",
+                    sso.start_url.value, sso.start_url.origin
+                );
+                let _ = writeln!(
+                    out,
+                    "       sso_region         {} ({})",
+                    sso.region.value, sso.region.origin
+                );
+                let _ = writeln!(out, "       sso_account_id     {}", account_id.origin);
+                let _ = writeln!(out, "       sso_role_name      {}", role_name.origin);
+                let token = sessions_sso(p, &sso.key);
+                let _ = writeln!(out, "       sign-in            {token}");
+            }
             StepKind::WebIdentity { role, token_file } => {
                 let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
                 let _ = writeln!(
@@ -154,4 +174,28 @@ pub fn print(p: &Prepared) -> CommandResult {
     stdout
         .write_all(out.as_bytes())
         .map_err(|e| CommandError::output("the plan", e))
+}
+
+/// What the vault holds for a sign-in, from plaintext metadata only.
+fn sessions_sso(p: &crate::prepare::Prepared, key: &str) -> String {
+    let Ok(tokens) = p.vault.sso_tokens() else {
+        return "unknown (the vault cannot be read)".to_owned();
+    };
+    let now = Utc::now();
+    match tokens.into_iter().find(|t| t.key == key) {
+        Some(t) => match t.token_expires {
+            Some(e) if e > now => format!(
+                "token with {} left{}",
+                duration::display((e - now).to_std().unwrap_or_default()),
+                if t.refreshable {
+                    ", refreshed without a browser"
+                } else {
+                    ""
+                }
+            ),
+            Some(_) if t.refreshable => "token expired; it will be refreshed".to_owned(),
+            _ => "signed out: the next use opens the browser".to_owned(),
+        },
+        None => "not signed in: the next use opens the browser".to_owned(),
+    }
 }

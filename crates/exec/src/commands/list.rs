@@ -23,6 +23,19 @@ struct Row {
     sessions: Vec<SessionRow>,
 }
 
+/// An SSO sign-in: what it is and how long its token lasts. No secret.
+#[derive(Serialize)]
+struct SsoRow {
+    session: String,
+    start_url: String,
+    region: String,
+    /// None once signed out.
+    token_expires: Option<DateTime<Utc>>,
+    seconds_left: Option<i64>,
+    refreshable: bool,
+    cli_cache: bool,
+}
+
 #[derive(Serialize)]
 struct SessionRow {
     kind: String,
@@ -43,12 +56,38 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
         eprintln!("vault: warning: ignoring the damaged session cache ({reason})");
     }
     let config_names = config.profile_names();
+    let now = Utc::now();
+    let sso: Vec<SsoRow> = match vault.exists() {
+        true => vault.sso_tokens()?,
+        false => Vec::new(),
+    }
+    .into_iter()
+    .map(|t| SsoRow {
+        seconds_left: t
+            .token_expires
+            .map(|e| (e - now).num_seconds())
+            .filter(|s| *s > 0),
+        session: t.key,
+        start_url: t.start_url,
+        region: t.region,
+        token_expires: t.token_expires,
+        refreshable: t.refreshable,
+        cli_cache: t.cli_cache,
+    })
+    .collect();
 
     let mut out = std::io::stdout().lock();
     let result = if args.profiles {
         write_names(&mut out, &config_names)
     } else if args.credentials {
         write_names(&mut out, &stored)
+    } else if args.sso {
+        match args.json {
+            true => serde_json::to_writer_pretty(&mut out, &sso)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(out)),
+            false => write_sso(&mut out, &sso),
+        }
     } else if args.sessions {
         let with_sessions: BTreeSet<String> = sessions
             .sessions
@@ -57,7 +96,6 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
             .collect();
         write_names(&mut out, &with_sessions)
     } else {
-        let now = Utc::now();
         let mut rows: BTreeMap<String, Row> = BTreeMap::new();
         let names = config_names.iter().chain(stored.iter());
         for name in names {
@@ -92,7 +130,10 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
                 .map_err(std::io::Error::other)
                 .and_then(|()| writeln!(out))
         } else {
-            write_table(&mut out, &rows)
+            write_table(&mut out, &rows).and_then(|()| match sso.is_empty() {
+                true => Ok(()),
+                false => writeln!(out).and_then(|()| write_sso(&mut out, &sso)),
+            })
         }
     };
     result.map_err(|e| CommandError::output("the list", e))
@@ -107,7 +148,41 @@ fn key_behind(config: &ConfigFile, name: &str, stored: &BTreeSet<String>) -> Opt
         BaseSource::CredentialSource(kind) => kind.value.name().to_owned(),
         BaseSource::WebIdentity { .. } => "web identity".to_owned(),
         BaseSource::Process(_) => format!("{} (credential_process)", resolved.base),
+        BaseSource::Sso { sso, .. } => sso.label(),
     })
+}
+
+fn write_sso(out: &mut dyn Write, rows: &[SsoRow]) -> std::io::Result<()> {
+    let cells: Vec<[String; 3]> = rows
+        .iter()
+        .map(|r| {
+            let token = match r.seconds_left {
+                Some(left) => format!(
+                    "{}{}",
+                    format_left(left),
+                    if r.refreshable { " (refreshable)" } else { "" }
+                ),
+                None if r.token_expires.is_some() => "expired".to_owned(),
+                None => "signed out".to_owned(),
+            };
+            [r.session.clone(), r.start_url.clone(), token]
+        })
+        .collect();
+    let header = ["SSO sign-in", "Start URL", "Token"];
+    let width = |i: usize| {
+        cells
+            .iter()
+            .map(|c| c[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1) = (width(0), width(1));
+    writeln!(out, "{:<w0$}  {:<w1$}  {}", header[0], header[1], header[2])?;
+    for [a, b, c] in &cells {
+        writeln!(out, "{a:<w0$}  {b:<w1$}  {c}")?;
+    }
+    Ok(())
 }
 
 fn write_names<'a>(

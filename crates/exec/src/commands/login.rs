@@ -6,7 +6,7 @@
 //! `VAULT_FEDERATION_ENDPOINT` replaces the federation endpoint (for tests and proxies).
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -107,20 +107,7 @@ fn check_range(d: Duration, max: Duration, what: &str) -> CommandResult {
 /// The sign-in URL is a credential, and a command line is visible to every local user
 /// (`ps`): the browser gets the path of a page, readable only by us, that sends it on.
 fn open_browser(url: &SecretString) -> CommandResult {
-    let mut cmd = match non_empty_env("BROWSER") {
-        Some(browser) => {
-            let words = vault_sts::shell_split(&browser).map_err(|e| {
-                CommandError::user(format!("BROWSER is not a valid command line: {e}"))
-            })?;
-            let (program, rest) = words
-                .split_first()
-                .ok_or_else(|| CommandError::user("BROWSER is empty"))?;
-            let mut cmd = process::helper(program);
-            cmd.args(rest);
-            cmd
-        }
-        None => platform_opener(),
-    };
+    let mut cmd = process::browser()?;
     let page = redirect_page(url)
         .map_err(|e| CommandError::user(format!("cannot write the sign-in page: {e}")))?;
     cmd.arg(page.path())
@@ -187,18 +174,5 @@ fn wait_until_read(path: &std::path::Path, limit: Duration) {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn platform_opener() -> Command {
-    if cfg!(target_os = "macos") {
-        process::helper("open")
-    } else if cfg!(windows) {
-        let mut c = process::helper("cmd");
-        // `start` treats the first quoted argument as a window title.
-        c.args(["/C", "start", ""]);
-        c
-    } else {
-        process::helper("xdg-open")
     }
 }

@@ -9,6 +9,7 @@ mod list;
 mod login;
 mod remove;
 mod rotate;
+mod sso;
 mod unlock;
 
 use std::process::ExitCode;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Rotate(args) => rotate::run(&ctx, args),
         Command::Unlock(args) => unlock::unlock(&ctx, args),
         Command::Lock => unlock::lock(&ctx),
+        Command::Sso(command) => sso::run(&ctx, command),
     }?;
     Ok(ExitCode::SUCCESS)
 }
