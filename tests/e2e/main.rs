@@ -2,17 +2,20 @@
 //! per area; the rig is in `vault_harness` (tests/src/lib.rs).
 
 mod children;
+mod everyday;
 mod exec;
 mod faults;
 mod hardening;
 mod kept_key;
 mod login;
 mod messages;
+mod prompts;
 mod rotate;
 mod scripts;
 mod servers;
 mod sources;
 mod sso;
 mod store;
+mod terminal_rig;
 mod tidy;
 mod unlock;

@@ -116,8 +116,8 @@ hint: type the 6-digit code your MFA device shows now
         "exit 1
 --- stdout
 --- stderr
-vault: error: an MFA code for arn:aws:iam::123456789012:mfa/alice is needed, but there is no terminal to ask on
-hint: pass --mfa-token CODE, or set mfa_process in the profile
+vault: error: an MFA code for arn:aws:iam::123456789012:mfa/alice is needed, but there is no terminal to ask on and no GUI prompt
+hint: pass --mfa-token CODE, set mfa_process in the profile, or choose a prompt with --prompt (zenity, kdialog, osascript, wincredui, ykman)
 ",
     );
     assert!(w.minted().is_empty(), "{:?}", w.minted());

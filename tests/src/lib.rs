@@ -20,6 +20,7 @@ pub mod process;
 pub mod secret_service;
 pub mod skip;
 pub mod sso;
+pub mod terminal;
 pub mod world;
 
 pub use env::{CALLER_ARN, Run, TestEnv, parse_env, sdk_caller, vault_bin, venv, workspace_root};

@@ -4,6 +4,7 @@
 //!   dependency audit, the docs, the cross-platform checks and every test, on real components.
 //! - `cargo xtask setup`: only the installation part.
 //! - `cargo xtask demo`: the main job end to end against a local STS emulator.
+//! - `cargo xtask dist`: the release bundle (binary, man pages, completions) and its SHA-256.
 //! - `cargo xtask bench`: release-build performance against its comparisons, as a report in
 //!   `target/bench/`.
 //!
@@ -21,6 +22,7 @@ use std::process::{Command, ExitCode};
 #[cfg(unix)]
 mod bench;
 mod demo;
+mod dist;
 mod setup;
 #[cfg(unix)]
 mod stress;
@@ -47,6 +49,8 @@ enum Task {
     Setup,
     /// Run vault end to end against a local STS emulator
     Demo,
+    /// Build the release bundle: `target/dist/vault-VERSION-TARGET.tar.gz` and its `.sha256`
+    Dist,
     /// Mutate the parsers' inputs (the fuzz targets), one target at a time
     Fuzz {
         /// Seconds per target
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Task::Test { cargo_test_args } => test(cargo_test_args),
         Task::Setup => setup::all(&root).map(|_| ()),
         Task::Demo => demo::run(&root),
+        Task::Dist => dist::run_dist(&root),
         Task::Fuzz { seconds } => fuzz(*seconds),
         #[cfg(unix)]
         Task::Bench(options) => bench::run(&root, options),

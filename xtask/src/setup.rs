@@ -19,6 +19,14 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "keyutils",             // keyctl, for the kernel keyring backend
     "bsdutils",             // script, for a pseudo-terminal in the MFA prompt test
     "gcc-mingw-w64-x86-64", // C dependencies of the Windows check
+    "tmux",                 // a real terminal the end-to-end tests type into and read
+    "zsh",                  // a shell in it, for zsh completion and prompts
+    "fish",                 // another, for fish completion
+    "man-db",               // man -l, to render the generated man pages
+    "xvfb",                 // a headless X server for the GUI prompts
+    "xdotool",              // to type into and close windows on it
+    "zenity",               // the GUI prompt the tests answer under Xvfb
+    "xauth",                // xvfb-run needs it; xvfb only recommends it
 ];
 
 /// Pinned so every machine tests against the same emulator and clients.

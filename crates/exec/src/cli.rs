@@ -1,5 +1,6 @@
-//! The command line, and nothing else: clap definitions only, so an xtask can reuse them for
-//! man pages and completions.
+//! The command line, and nothing else: clap definitions (with the completers of the values
+//! a shell can complete, in `complete.rs`). The man pages and completion scripts are made
+//! from these definitions.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,12 +18,17 @@ pub struct Cli {
     pub debug: bool,
 
     /// Where the vault key is kept: secret-service, keychain, wincred, keyctl or file.
-    #[arg(long, global = true, value_name = "NAME", env = "AWS_VAULT_BACKEND", value_parser = parse_backend)]
+    #[arg(long, global = true, value_name = "NAME", env = "AWS_VAULT_BACKEND", value_parser = parse_backend, add = crate::complete::backends())]
     pub backend: Option<Unset<BackendKind>>,
 
     /// The vault directory (default: the per-user data dir, e.g. ~/.local/share/vault).
     #[arg(long, global = true, value_name = "DIR", env = "AWS_VAULT_FILE_DIR", value_parser = parse_dir)]
     pub file_dir: Option<Unset<PathBuf>>,
+
+    /// How MFA codes and the passphrase are asked: terminal, zenity, kdialog, osascript,
+    /// wincredui or ykman (default: the terminal, else a GUI prompt when there is a display).
+    #[arg(long, global = true, value_name = "NAME", env = "AWS_VAULT_PROMPT", value_parser = parse_prompt)]
+    pub prompt: Option<Unset<crate::prompt::PromptKind>>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -32,6 +38,9 @@ pub struct Cli {
 pub enum Command {
     /// Store a long-lived access key pair for a profile, encrypted.
     Add(AddArgs),
+    /// Move long-lived keys from the plaintext credentials file (~/.aws/credentials) into
+    /// the vault; --remove then deletes them from that file.
+    Import(ImportArgs),
     /// Show profiles, stored keys and cached sessions.
     #[command(alias = "ls")]
     List(ListArgs),
@@ -52,9 +61,68 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Forget an unlocked vault key now.
     Lock,
+    /// Check the config file, the profiles, the backend, the vault files, the clock and the
+    /// environment; one line each, with a fix.
+    Doctor(DoctorArgs),
     /// IAM Identity Center: sign in, sign out, write profiles for every account and role.
     #[command(subcommand)]
     Sso(SsoCommand),
+    /// Print the shell code that completes vault's commands, flags and profile names.
+    Completion(CompletionArgs),
+    /// Print the shell function that makes `vault use PROFILE` set credentials in this shell.
+    ShellInit(ShellInitArgs),
+    /// Set a profile's credentials in the current shell (needs `vault shell-init`);
+    /// `vault use --unset` removes them.
+    Use(UseArgs),
+    /// Write the man pages (vault.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell: bash, zsh, fish, powershell or elvish.
+    pub shell: CompletionShell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellInitArgs {
+    /// The shell: bash, zsh, fish or powershell.
+    pub shell: UseShell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UseShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct UseArgs {
+    /// The profile (default: AWS_PROFILE, else picked on the terminal).
+    #[arg(add = crate::complete::profiles())]
+    pub profile: Option<String>,
+
+    /// Remove every variable `vault use` set.
+    #[arg(long)]
+    pub unset: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write the pages.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +152,7 @@ pub struct SignInArgs {
 #[derive(Debug, Args)]
 pub struct SsoLoginArgs {
     /// An sso-session name, or a profile that signs in through one.
+    #[arg(add = crate::complete::sign_ins())]
     pub name: String,
 
     #[command(flatten)]
@@ -98,12 +167,14 @@ pub struct SsoLoginArgs {
 #[derive(Debug, Args)]
 pub struct SsoLogoutArgs {
     /// An sso-session name, or a profile that signs in through one (default: all).
+    #[arg(add = crate::complete::sign_ins())]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct SsoPopulateArgs {
     /// The sso-session whose accounts and roles to write.
+    #[arg(add = crate::complete::sso_sessions())]
     pub session: String,
 
     /// Put this in front of every profile name written.
@@ -121,8 +192,9 @@ pub struct SsoPopulateArgs {
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The profile, as in ~/.aws/config.
-    pub profile: String,
+    /// The profile, as in ~/.aws/config (default: AWS_PROFILE, else picked on the terminal).
+    #[arg(add = crate::complete::profiles())]
+    pub profile: Option<String>,
 
     /// Console session length: SessionDuration for roles (15m to 12h), the federation token's
     /// lifetime for IAM users (default 12h).
@@ -148,8 +220,10 @@ pub struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// The profile whose stored key to rotate (a role profile rotates the key it starts from).
-    pub profile: String,
+    /// The profile whose stored key to rotate (a role profile rotates the key it starts from;
+    /// default: AWS_PROFILE, else picked on the terminal).
+    #[arg(add = crate::complete::profiles())]
+    pub profile: Option<String>,
 
     /// Call IAM with the stored key itself, not an MFA session.
     #[arg(short = 'n', long)]
@@ -170,8 +244,9 @@ pub struct UnlockArgs {
 /// How to obtain credentials for a profile: shared by exec and export.
 #[derive(Debug, Args, Clone)]
 pub struct CredentialArgs {
-    /// The profile, as in ~/.aws/config.
-    pub profile: String,
+    /// The profile, as in ~/.aws/config (default: AWS_PROFILE, else picked on the terminal).
+    #[arg(add = crate::complete::profiles())]
+    pub profile: Option<String>,
 
     /// Lifetime of the final session, e.g. 1h, 90m, 3600s.
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
@@ -236,6 +311,11 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Env)]
     pub format: ExportFormat,
+
+    /// For the `vault use` shell function: also AWS_VAULT, and the names it sets (so
+    /// `vault use --unset` removes exactly those).
+    #[arg(long, hide = true)]
+    pub for_use: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -257,12 +337,14 @@ pub enum ExportFormat {
 #[derive(Debug, Args)]
 pub struct ClearArgs {
     /// Only this profile's sessions.
+    #[arg(add = crate::complete::profiles())]
     pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// The profile name, as in ~/.aws/config.
+    #[arg(add = crate::complete::profiles())]
     pub profile: String,
 
     /// Read the key pair from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead of asking.
@@ -280,6 +362,28 @@ pub struct AddArgs {
     /// Leave the AWS config file alone.
     #[arg(long, overrides_with = "add_config")]
     pub no_add_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The profiles to import (default: every one with an access key).
+    pub profiles: Vec<String>,
+
+    /// Then delete the imported keys from the plaintext file (atomically; every other line
+    /// stays).
+    #[arg(long)]
+    pub remove: bool,
+
+    /// Replace key pairs the vault already holds.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -309,11 +413,39 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
     /// The profile whose key pair to delete.
+    #[arg(add = crate::complete::profiles())]
     pub profile: String,
 
     /// Delete without asking.
     #[arg(short, long)]
     pub force: bool,
+}
+
+impl CredentialArgs {
+    /// The profile, once chosen (`commands::run` chooses it before the command runs).
+    pub fn profile(&self) -> &str {
+        self.profile
+            .as_deref()
+            .expect("the profile is chosen first")
+    }
+}
+
+impl LoginArgs {
+    /// The profile, once chosen.
+    pub fn profile(&self) -> &str {
+        self.profile
+            .as_deref()
+            .expect("the profile is chosen first")
+    }
+}
+
+impl RotateArgs {
+    /// The profile, once chosen.
+    pub fn profile(&self) -> &str {
+        self.profile
+            .as_deref()
+            .expect("the profile is chosen first")
+    }
 }
 
 /// A flag whose environment variable may be set but empty, which means "not set" (as in
@@ -335,6 +467,19 @@ fn parse_backend(s: &str) -> Result<Unset<BackendKind>, String> {
         .map(|b| Unset(Some(b)))
         .map_err(|e: vault_store::UnknownBackend| {
             format!("{e} (from --backend or AWS_VAULT_BACKEND)")
+        })
+}
+
+fn parse_prompt(s: &str) -> Result<Unset<crate::prompt::PromptKind>, String> {
+    if s.is_empty() {
+        return Ok(Unset(None));
+    }
+    <crate::prompt::PromptKind as clap::ValueEnum>::from_str(s, true)
+        .map(|k| Unset(Some(k)))
+        .map_err(|_| {
+            format!(
+                "unknown prompt {s:?} (from --prompt or AWS_VAULT_PROMPT); one of terminal, zenity, kdialog, osascript, wincredui, ykman"
+            )
         })
 }
 

@@ -23,6 +23,8 @@ pub struct Context {
     pub vault_dir: PathBuf,
     pub backend: BackendChoice,
     pub config_path: PathBuf,
+    /// `--prompt` / `AWS_VAULT_PROMPT`.
+    pub prompt: Option<prompt::PromptKind>,
 }
 
 impl Context {
@@ -44,12 +46,13 @@ impl Context {
             vault_dir,
             backend,
             config_path,
+            prompt: Unset::get(&cli.prompt).copied(),
         })
     }
 
     pub fn open_vault(&self) -> CommandResult<Vault> {
         tracing::debug!(dir = %self.vault_dir.display(), backend = ?self.backend, "opening vault");
-        let passphrase = Passphrase::from_env();
+        let passphrase = Passphrase::from_env(self.prompt);
         let from_env = passphrase.from_env.is_some();
         let idle = unlock_timeout()?;
         let mut vault = Vault::open(&self.vault_dir, self.backend, Box::new(passphrase))?;
@@ -99,12 +102,14 @@ pub fn non_empty_env(name: &str) -> Option<String> {
 /// The passphrase of a `file` vault: `AWS_VAULT_FILE_PASSPHRASE`, else asked on the terminal.
 pub struct Passphrase {
     from_env: Option<SecretString>,
+    prompt: Option<prompt::PromptKind>,
 }
 
 impl Passphrase {
-    pub fn from_env() -> Self {
+    pub fn from_env(prompt: Option<prompt::PromptKind>) -> Self {
         Passphrase {
             from_env: std::env::var(PASSPHRASE_ENV).ok().map(SecretString::from),
+            prompt,
         }
     }
 }
@@ -125,15 +130,29 @@ impl PassphraseSource for Passphrase {
         }
         let no_terminal = || {
             format!(
-                "the vault in {} needs its passphrase, but there is no terminal to ask on and \
-                 {PASSPHRASE_ENV} is not set",
+                "the vault in {} needs its passphrase, but there is no terminal or GUI prompt \
+                 to ask on (--prompt, AWS_VAULT_PROMPT) and {PASSPHRASE_ENV} is not set",
                 dir.display()
             )
         };
-        let ask = |prompt: &str| -> Result<SecretString, String> {
-            prompt::ask_hidden(prompt)
-                .map_err(|e| format!("cannot read the passphrase from the terminal: {e}"))?
-                .ok_or_else(no_terminal)
+        let kind = prompt::resolve(self.prompt);
+        let ask = |text: &str| -> Result<SecretString, String> {
+            match kind {
+                None => Err(no_terminal()),
+                Some(prompt::PromptKind::Terminal) => prompt::ask_hidden(text)
+                    .map_err(|e| format!("cannot read the passphrase from the terminal: {e}"))?
+                    .ok_or_else(no_terminal),
+                Some(prompt::PromptKind::Ykman) => Err(
+                    "AWS_VAULT_PROMPT=ykman gives MFA codes, not the vault's passphrase; set --prompt for the passphrase or AWS_VAULT_FILE_PASSPHRASE".to_owned(),
+                ),
+                Some(gui) => prompt::ask_gui(
+                    gui,
+                    &prompt::Question {
+                        text: text.trim_end_matches([' ', ':']),
+                        hidden: true,
+                    },
+                ),
+            }
         };
         if !creating {
             return ask(&format!("Passphrase for the vault in {}: ", dir.display()));

@@ -6,9 +6,11 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod context;
 mod error;
 mod mfa;
+mod pick;
 mod prepare;
 mod process;
 mod prompt;
@@ -23,6 +25,10 @@ use clap::Parser;
 use crate::error::Kind;
 
 fn main() -> ExitCode {
+    // Tab in a shell with `vault completion` loaded: answer and exit before anything else.
+    clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+        .var(complete::COMPLETE_ENV)
+        .complete();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

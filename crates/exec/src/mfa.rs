@@ -1,6 +1,7 @@
-//! Where MFA codes come from, in order: `--mfa-token`; the profile's `mfa_process`;
-//! `AWS_VAULT_PROMPT=ykman` (when ykman is installed); a prompt on the terminal. Never stdout,
-//! so it works under credential_process and `$(vault export ...)`.
+//! Where MFA codes come from, in order: `--mfa-token`; the profile's `mfa_process`; the
+//! prompt `--prompt` / `AWS_VAULT_PROMPT` names (ykman, a GUI dialog, the terminal); else the
+//! terminal when there is one, else a GUI prompt when there is a display. Never stdout, so it
+//! works under credential_process and `$(vault export ...)`.
 
 use std::cell::RefCell;
 use std::process::Stdio;
@@ -16,16 +17,19 @@ pub struct MfaCodes {
     /// `--mfa-token`: used for the first code asked (one plan asks at most one).
     token: RefCell<Option<SecretString>>,
     process: Option<Sourced<String>>,
-    ykman: bool,
+    prompt: Option<prompt::PromptKind>,
 }
 
 impl MfaCodes {
-    pub fn new(token: Option<SecretString>, process: Option<Sourced<String>>) -> Self {
-        let ykman = std::env::var("AWS_VAULT_PROMPT").is_ok_and(|p| p == "ykman");
+    pub fn new(
+        token: Option<SecretString>,
+        process: Option<Sourced<String>>,
+        prompt: Option<prompt::PromptKind>,
+    ) -> Self {
         MfaCodes {
             token: RefCell::new(token),
             process,
-            ykman,
+            prompt,
         }
     }
 }
@@ -36,7 +40,7 @@ impl MfaSource for MfaCodes {
             MfaOrigin::Flag
         } else if let Some(p) = &self.process {
             MfaOrigin::Process(p.origin.to_string())
-        } else if self.ykman {
+        } else if self.prompt == Some(prompt::PromptKind::Ykman) {
             MfaOrigin::Ykman
         } else {
             MfaOrigin::Terminal
@@ -50,16 +54,29 @@ impl MfaSource for MfaCodes {
         if let Some(process) = &self.process {
             return run_mfa_process(process);
         }
-        if self.ykman {
-            return ykman(serial);
-        }
-        match prompt::ask_line(&format!("MFA code for {serial}: ")) {
-            Ok(Some(code)) => Ok(SecretString::from(code)),
-            // The hint says what to do instead.
-            Ok(None) => Err(format!(
-                "an MFA code for {serial} is needed, but there is no terminal to ask on"
-            )),
-            Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
+        let no_way = || {
+            format!(
+                "an MFA code for {serial} is needed, but there is no terminal to ask on and no GUI prompt"
+            )
+        };
+        match prompt::resolve(self.prompt) {
+            Some(prompt::PromptKind::Ykman) => ykman(serial),
+            Some(prompt::PromptKind::Terminal) => {
+                match prompt::ask_line(&format!("MFA code for {serial}: ")) {
+                    Ok(Some(code)) => Ok(SecretString::from(code)),
+                    // The hint says what to do instead.
+                    Ok(None) => Err(no_way()),
+                    Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
+                }
+            }
+            Some(gui) => prompt::ask_gui(
+                gui,
+                &prompt::Question {
+                    text: &format!("MFA code for {serial}"),
+                    hidden: false,
+                },
+            ),
+            None => Err(no_way()),
         }
     }
 }

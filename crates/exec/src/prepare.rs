@@ -48,7 +48,7 @@ impl Request {
 impl From<&CredentialArgs> for Request {
     fn from(args: &CredentialArgs) -> Request {
         Request {
-            profile: args.profile.clone(),
+            profile: args.profile().to_owned(),
             duration: args.duration,
             no_session: args.no_session,
             region: args.region.clone(),
@@ -165,7 +165,11 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         endpoints,
         timeouts: timeouts()?,
     });
-    let mfa = MfaCodes::new(request.mfa_token.clone(), plan.mfa_process.clone());
+    let mfa = MfaCodes::new(
+        request.mfa_token.clone(),
+        plan.mfa_process.clone(),
+        ctx.prompt,
+    );
     // An SSO sign-in keeps its tokens in the vault: the first one makes the vault.
     if matches!(plan.steps[0].kind, StepKind::SsoRole { .. })
         && !request.plan_only
@@ -203,6 +207,8 @@ impl Prepared {
         for warning in &minted.warnings {
             eprintln!("vault: warning: {}", crate::error::escaped(warning));
         }
+        // Only a command that worked counts as a use (a failed one changes no file).
+        crate::pick::note_use(&self.vault, &self.plan.profile);
         Ok(Obtained {
             credentials: minted.credentials,
             region: self.plan.region.as_ref().map(|r| r.value.clone()),
@@ -212,6 +218,10 @@ impl Prepared {
 }
 
 pub fn profile_error(e: ProfileError, ctx: &Context) -> CommandError {
+    let suggestion = match &e {
+        ProfileError::Unknown { name, .. } => suggest(ctx, name),
+        _ => None,
+    };
     let hint = match &e {
         ProfileError::Unknown { .. } => {
             "`vault list --profiles` shows the profiles of the config file; `vault add NAME` stores a key pair".to_owned()
@@ -236,7 +246,25 @@ pub fn profile_error(e: ProfileError, ctx: &Context) -> CommandError {
             "add `source_profile = NAME` to [profile {profile}], naming the profile whose key assumes the role"
         ),
     };
-    CommandError::from_error(Kind::Config, e).hint(hint)
+    let error = CommandError::from_error(Kind::Config, e);
+    match suggestion {
+        Some(name) => error.hint(format!("did you mean `{}`?", crate::error::escaped(&name))),
+        None => error,
+    }
+    .hint(hint)
+}
+
+/// The known profile closest to a misspelt `name`, from the whole config file and the vault.
+fn suggest(ctx: &Context, name: &str) -> Option<String> {
+    let config = ctx.load_config().ok()?;
+    let stored: Vec<String> = ctx
+        .open_vault()
+        .ok()
+        .filter(Vault::exists)
+        .and_then(|v| v.credential_profiles().ok())
+        .map(|c| c.into_iter().map(|c| c.profile).collect())
+        .unwrap_or_default();
+    crate::pick::did_you_mean(&config, &stored, name)
 }
 
 pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
@@ -260,7 +288,7 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
                 .to_owned()
         }
         MintError::Mfa(MfaError::Unavailable { .. }) => {
-            "pass --mfa-token CODE, or set mfa_process in the profile".to_owned()
+            "pass --mfa-token CODE, set mfa_process in the profile, or choose a prompt with --prompt (zenity, kdialog, osascript, wincredui, ykman)".to_owned()
         }
         MintError::Mfa(MfaError::BadCode { from: MfaOrigin::Process(_), .. }) => {
             "mfa_process must print only the current 6-digit code; run it yourself to see what it prints"

@@ -26,6 +26,22 @@ pub fn terminal_available() -> bool {
     open_tty().is_ok()
 }
 
+/// The controlling terminal as a `console::Term` for the profile picker, which draws and reads
+/// keys there (never on stdout). `None` without a terminal.
+#[cfg(unix)]
+pub fn picker_terminal() -> Option<console::Term> {
+    let (input, output) = open_tty().ok()?;
+    let term = console::Term::read_write_pair(input, output);
+    term.is_term().then_some(term)
+}
+
+/// Windows: the console behind stderr (console cannot draw on `CONOUT$` by handle).
+#[cfg(windows)]
+pub fn picker_terminal() -> Option<console::Term> {
+    let term = console::Term::stderr();
+    (open_tty().is_ok() && term.is_term()).then_some(term)
+}
+
 /// Asks for a line with echo (e.g. an access key id). `None` when there is no terminal.
 pub fn ask_line(prompt: &str) -> io::Result<Option<String>> {
     let Ok((input, mut output)) = open_tty() else {
@@ -53,4 +69,165 @@ pub fn ask_hidden(prompt: &str) -> io::Result<Option<SecretString>> {
 pub fn confirm(question: &str) -> io::Result<Option<bool>> {
     Ok(ask_line(&format!("{question} [y/N] "))?
         .map(|answer| matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")))
+}
+
+/// How MFA codes and the passphrase are asked (`--prompt`, `AWS_VAULT_PROMPT`; aws-vault's
+/// names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PromptKind {
+    /// The controlling terminal.
+    Terminal,
+    /// A GTK dialog (Linux, BSD).
+    Zenity,
+    /// A KDE dialog.
+    Kdialog,
+    /// An AppleScript dialog (macOS).
+    Osascript,
+    /// The Windows credential dialog (through PowerShell's Get-Credential).
+    Wincredui,
+    /// A YubiKey's OATH code (MFA codes only).
+    Ykman,
+}
+
+impl PromptKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PromptKind::Terminal => "terminal",
+            PromptKind::Zenity => "zenity",
+            PromptKind::Kdialog => "kdialog",
+            PromptKind::Osascript => "osascript",
+            PromptKind::Wincredui => "wincredui",
+            PromptKind::Ykman => "ykman",
+        }
+    }
+}
+
+/// What to ask.
+pub struct Question<'a> {
+    pub text: &'a str,
+    /// Typed without echo (the passphrase).
+    pub hidden: bool,
+}
+
+/// The prompt to use: the one asked for, else the terminal when there is one, else the
+/// platform's GUI prompt when it is installed and there is a display. `None`: no way to ask.
+pub fn resolve(asked: Option<PromptKind>) -> Option<PromptKind> {
+    if asked.is_some() {
+        return asked;
+    }
+    if terminal_available() {
+        return Some(PromptKind::Terminal);
+    }
+    gui_default()
+}
+
+fn gui_default() -> Option<PromptKind> {
+    if cfg!(target_os = "macos") {
+        return Some(PromptKind::Osascript);
+    }
+    if cfg!(windows) {
+        return Some(PromptKind::Wincredui);
+    }
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if !display {
+        return None;
+    }
+    [PromptKind::Zenity, PromptKind::Kdialog]
+        .into_iter()
+        .find(|k| on_path(k.name()))
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Asks through a GUI helper; the answer comes back on its stdout only (never on a command
+/// line or in an environment). The helper is built by `process::helper`, so it never sees
+/// the passphrase variable, and runs time-boxed.
+pub fn ask_gui(kind: PromptKind, question: &Question<'_>) -> Result<SecretString, String> {
+    let mut cmd = match kind {
+        PromptKind::Zenity => {
+            let mut c = crate::process::helper("zenity");
+            c.args(["--entry", "--title", "vault", "--text", question.text]);
+            if question.hidden {
+                c.arg("--hide-text");
+            }
+            c
+        }
+        PromptKind::Kdialog => {
+            let mut c = crate::process::helper("kdialog");
+            c.args(["--title", "vault"]);
+            c.arg(if question.hidden {
+                "--password"
+            } else {
+                "--inputbox"
+            });
+            c.arg(question.text);
+            c
+        }
+        PromptKind::Osascript => {
+            let mut c = crate::process::helper("osascript");
+            let hidden = if question.hidden {
+                " with hidden answer"
+            } else {
+                ""
+            };
+            c.args([
+                "-e",
+                &format!(
+                    "display dialog {} default answer \"\"{hidden} with title \"vault\"",
+                    applescript_string(question.text)
+                ),
+                "-e",
+                "text returned of result",
+            ]);
+            c
+        }
+        PromptKind::Wincredui => {
+            if !cfg!(windows) {
+                return Err("the wincredui prompt exists only on Windows".into());
+            }
+            let mut c = crate::process::helper("powershell");
+            c.args([
+                "-NoProfile",
+                "-NonInteractive",
+                "-Command",
+                &format!(
+                    "$c = Get-Credential -UserName vault -Message {}; if ($c) {{ $c.GetNetworkCredential().Password }} else {{ exit 1 }}",
+                    powershell_string(question.text)
+                ),
+            ]);
+            c
+        }
+        PromptKind::Terminal | PromptKind::Ykman => unreachable!("not a GUI prompt"),
+    };
+    cmd.stdin(std::process::Stdio::null());
+    let output = crate::process::run_helper(cmd, kind.name())?;
+    if !output.status.success() {
+        return Err(format!("the {} prompt was cancelled", kind.name()));
+    }
+    let text = std::str::from_utf8(&output.stdout).map_err(|_| {
+        format!(
+            "the {} prompt answered something that is not text",
+            kind.name()
+        )
+    })?;
+    // Only the line break the helper adds goes; the answer is taken as typed.
+    let answer = text.strip_suffix('\n').unwrap_or(text);
+    Ok(SecretString::from(
+        answer.strip_suffix('\r').unwrap_or(answer).to_owned(),
+    ))
+}
+
+/// `"..."` for AppleScript: backslashes and quotes escaped.
+fn applescript_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `'...'` for PowerShell: single quotes doubled.
+fn powershell_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }

@@ -331,6 +331,70 @@ impl Aws {
     }
 }
 
+/// How far this machine's clock is from STS's (positive: ours is ahead), from the `Date`
+/// header of one unsigned GET to the STS endpoint in force. STS refuses signatures more than
+/// 5 minutes off.
+pub fn clock_skew(aws: &Aws) -> Result<chrono::Duration, String> {
+    let settings = aws.settings();
+    let endpoint = match &settings.endpoints.sts {
+        Some(e) => e.value.clone(),
+        None => format!("https://sts.{}.amazonaws.com/", settings.region),
+    };
+    let uri: hyper::Uri = endpoint
+        .parse()
+        .map_err(|e| format!("the STS endpoint {endpoint} is not a URL: {e}"))?;
+    let (_, _, date) = aws.block_on(https::get(uri))?;
+    let date = date.ok_or_else(|| format!("{endpoint} answered without a Date header"))?;
+    let theirs = chrono::DateTime::parse_from_rfc2822(&date)
+        .map_err(|e| format!("{endpoint} sent a Date header that is not a date ({e})"))?;
+    Ok(Utc::now() - theirs.with_timezone(&Utc))
+}
+
+/// One GET over HTTPS (or HTTP, for a local stand-in) with the SDK's TLS stack.
+pub(crate) mod https {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    use crate::aws::error_chain;
+
+    /// The status, the body and the `Date` header.
+    pub async fn get(uri: hyper::Uri) -> Result<(u16, Vec<u8>, Option<String>), String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("no TLS root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client: Client<_, Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(connector);
+        let request = hyper::Request::get(uri)
+            .header("user-agent", concat!("vault/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let response =
+            tokio::time::timeout(std::time::Duration::from_secs(20), client.request(request))
+                .await
+                .map_err(|_| "timed out after 20 s".to_owned())?
+                .map_err(|e| error_chain(&e))?;
+        let status = response.status().as_u16();
+        let date = response
+            .headers()
+            .get(hyper::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes()
+            .to_vec();
+        Ok((status, body, date))
+    }
+}
+
 /// The text of the first `<name>...</name>` element in `body`.
 fn xml_field(body: &str, name: &str) -> Option<String> {
     let start = body.find(&format!("<{name}>"))? + name.len() + 2;

@@ -41,11 +41,16 @@ pub enum ConfigError {
 
 /// Where the config file is: `AWS_CONFIG_FILE` (with `~/` expanded), else `~/.aws/config`.
 pub fn config_path(aws_config_file: Option<&str>) -> Result<PathBuf, ConfigError> {
+    aws_file(aws_config_file, "config")
+}
+
+/// `set` (with `~/` expanded) when given, else `~/.aws/<name>`.
+fn aws_file(set: Option<&str>, name: &str) -> Result<PathBuf, ConfigError> {
     let home = dirs_home();
-    match aws_config_file {
+    match set {
         Some(p) if !p.is_empty() => Ok(expand_home(p, home.as_deref())),
         _ => home
-            .map(|h| h.join(".aws").join("config"))
+            .map(|h| h.join(".aws").join(name))
             .ok_or(ConfigError::NoHome),
     }
 }
@@ -78,19 +83,7 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads and parses the file; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let text = match fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
-                path: path.to_owned(),
-                message: "the file is not UTF-8".to_owned(),
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source: e,
-                });
-            }
-        };
+        let text = read_text(path)?.unwrap_or_default();
         let profiles = parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
             message,
@@ -110,18 +103,8 @@ impl ConfigFile {
     /// parse. Falls back to the full parse when the subset does not parse (so errors name the
     /// right line).
     pub fn load_for(path: &Path, profile: &str) -> Result<ConfigFile, ConfigError> {
-        let text = match fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
-                path: path.to_owned(),
-                message: "the file is not UTF-8".to_owned(),
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return ConfigFile::load(path),
-            Err(e) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source: e,
-                });
-            }
+        let Some(text) = read_text(path)? else {
+            return ConfigFile::load(path);
         };
         let all = sections(&text);
         let mut wanted: Vec<String> = vec![profile.to_owned()];
@@ -210,6 +193,23 @@ impl ConfigFile {
         self.lines
             .get(&(sso_section_key(name), "[".to_owned()))
             .copied()
+    }
+}
+
+/// The file as UTF-8 text; `None` when it does not exist.
+fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| ConfigError::Parse {
+                path: path.to_owned(),
+                message: "the file is not UTF-8".to_owned(),
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::Read {
+            path: path.to_owned(),
+            source: e,
+        }),
     }
 }
 
@@ -355,9 +355,11 @@ fn references(section: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 fn parse(text: &str) -> Result<ProfileSet, String> {
-    let files = ProfileFiles::builder()
-        .with_contents(ProfileFileKind::Config, text)
-        .build();
+    parse_as(text, ProfileFileKind::Config)
+}
+
+fn parse_as(text: &str, kind: ProfileFileKind) -> Result<ProfileSet, String> {
+    let files = ProfileFiles::builder().with_contents(kind, text).build();
     // An empty environment: AWS_PROFILE must not change which profile is "selected" here.
     let env = Env::from_slice(&[]);
     let fs = Fs::from_slice(&[]);
@@ -438,6 +440,117 @@ pub fn replace_config(path: &Path, text: &str) -> Result<(), ConfigError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Where the shared credentials file is: `AWS_SHARED_CREDENTIALS_FILE` (with `~/` expanded),
+/// else `~/.aws/credentials`.
+pub fn credentials_path(aws_shared_credentials_file: Option<&str>) -> Result<PathBuf, ConfigError> {
+    aws_file(aws_shared_credentials_file, "credentials")
+}
+
+/// The plaintext shared credentials file, read with the SDKs' parser.
+#[derive(Debug)]
+pub struct CredentialsFile {
+    pub path: PathBuf,
+    pub text: String,
+    profiles: ProfileSet,
+}
+
+impl CredentialsFile {
+    /// Reads and parses the file; a missing file has no profiles.
+    pub fn load(path: &Path) -> Result<CredentialsFile, ConfigError> {
+        let text = read_text(path)?.unwrap_or_default();
+        let profiles = parse_as(&text, ProfileFileKind::Credentials).map_err(|message| {
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            }
+        })?;
+        Ok(CredentialsFile {
+            path: path.to_owned(),
+            text,
+            profiles,
+        })
+    }
+
+    /// Profile names, sorted.
+    pub fn profile_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.profiles.profiles().map(str::to_owned).collect();
+        names.sort();
+        names
+    }
+
+    pub fn get(&self, profile: &str, key: &str) -> Option<&str> {
+        self.profiles.get_profile(profile)?.get(key)
+    }
+}
+
+/// The keys of a long-lived key pair (and the token that would make it temporary).
+const KEY_PAIR_KEYS: [&str; 3] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
+/// `text` (a credentials file) without the key pair lines of `[profile]`, and without the
+/// section header when nothing but blank lines and comments is left in it. Every other
+/// byte stays.
+pub fn without_key_pair(text: &str, profile: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let is_header =
+        |line: &str| !line.starts_with(char::is_whitespace) && line.trim_start().starts_with('[');
+    let header_name = |line: &str| {
+        line.trim()
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if !(is_header(line) && header_name(line) == profile) {
+            out.push_str(line);
+            i += 1;
+            continue;
+        }
+        let end = (i + 1..lines.len())
+            .find(|&j| is_header(lines[j]))
+            .unwrap_or(lines.len());
+        let mut kept: Vec<&str> = Vec::new();
+        let mut skipping_value = false;
+        for body in &lines[i + 1..end] {
+            // An indented line continues the property above it.
+            if skipping_value && body.starts_with(char::is_whitespace) && !body.trim().is_empty() {
+                continue;
+            }
+            skipping_value = false;
+            let key = body
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if body.contains('=') && KEY_PAIR_KEYS.contains(&key.as_str()) {
+                skipping_value = true;
+                continue;
+            }
+            kept.push(body);
+        }
+        let has_property = kept.iter().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with(['#', ';'])
+        });
+        if has_property {
+            out.push_str(line);
+            kept.iter().for_each(|l| out.push_str(l));
+        }
+        i = end;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -544,6 +657,20 @@ mod tests {
                 .unwrap()
                 .has_profile("nope")
         );
+    }
+
+    #[test]
+    fn key_pairs_leave_the_credentials_file_and_nothing_else_does() {
+        let text = "# keep\n[a]\naws_access_key_id = AKIA1\naws_secret_access_key = s1\n\n[b]\nregion = x\nAWS_ACCESS_KEY_ID=AKIA2\naws_secret_access_key = s2\n[c]\naws_access_key_id = AKIA3\n";
+        assert_eq!(
+            without_key_pair(text, "a"),
+            "# keep\n[b]\nregion = x\nAWS_ACCESS_KEY_ID=AKIA2\naws_secret_access_key = s2\n[c]\naws_access_key_id = AKIA3\n"
+        );
+        assert_eq!(
+            without_key_pair(text, "b"),
+            "# keep\n[a]\naws_access_key_id = AKIA1\naws_secret_access_key = s1\n\n[b]\nregion = x\n[c]\naws_access_key_id = AKIA3\n"
+        );
+        assert_eq!(without_key_pair(text, "nope"), text);
     }
 
     #[test]

@@ -188,12 +188,13 @@ async fn login_url(
             .map_err(|_| ConsoleError::BadEndpoint {
                 endpoint: endpoint.clone(),
             })?;
-    let (status, body) = https::get(uri)
-        .await
-        .map_err(|message| ConsoleError::Unreachable {
-            endpoint: endpoint.clone(),
-            message,
-        })?;
+    let (status, body, _) =
+        crate::aws::https::get(uri)
+            .await
+            .map_err(|message| ConsoleError::Unreachable {
+                endpoint: endpoint.clone(),
+                message,
+            })?;
     if status != 200 {
         let message = String::from_utf8_lossy(&body).chars().take(300).collect();
         return Err(ConsoleError::Refused {
@@ -218,45 +219,6 @@ async fn login_url(
         destination.federation_endpoint,
         query.finish()
     )))
-}
-
-/// One GET over HTTPS (or HTTP, for a local stand-in) with the SDK's TLS stack.
-mod https {
-    use http_body_util::{BodyExt, Empty};
-    use hyper::body::Bytes;
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-
-    use crate::aws::error_chain;
-
-    pub async fn get(uri: hyper::Uri) -> Result<(u16, Vec<u8>), String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client: Client<_, Empty<Bytes>> =
-            Client::builder(TokioExecutor::new()).build(connector);
-        let request = hyper::Request::get(uri)
-            .header("user-agent", concat!("vault/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
-        let response =
-            tokio::time::timeout(std::time::Duration::from_secs(20), client.request(request))
-                .await
-                .map_err(|_| "timed out after 20 s".to_owned())?
-                .map_err(|e| error_chain(&e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes()
-            .to_vec();
-        Ok((status, body))
-    }
 }
 
 #[cfg(test)]

@@ -110,6 +110,14 @@ impl FromStr for BackendKind {
     }
 }
 
+/// Whether `kind` can be reached here (for `file`: always). The error says why not.
+pub fn probe(kind: BackendKind) -> std::result::Result<(), String> {
+    match kind {
+        BackendKind::File => Ok(()),
+        _ => open_store(kind).map(|_| ()),
+    }
+}
+
 /// The keyring service name under which vault keys are kept; the entry's user is the vault id.
 pub(crate) const KEYRING_SERVICE: &str = "vault";
 

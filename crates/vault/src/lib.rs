@@ -19,7 +19,7 @@ mod sso;
 mod store;
 pub mod unlocked;
 
-pub use backend::{BackendKind, UnknownBackend};
+pub use backend::{BackendKind, UnknownBackend, probe as probe_backend};
 pub use error::{Error, Result};
 pub use fsio::{FileLock, replace_file};
 pub use secret::{Credentials, redact_key_id};

@@ -5,6 +5,7 @@
 //! credentials.json   long-lived key pairs, each entry age-encrypted to the vault key
 //! sessions.json      cached session credentials, same scheme; disposable
 //! sso.json           IAM Identity Center sign-ins (registration, access and refresh tokens)
+//! recent             profile names, most recently used first (the picker's order)
 //! vault.lock         exclusive lock taken by every writer
 //! ```
 //!
@@ -39,6 +40,9 @@ const META_FILE: &str = "vault.json";
 const CREDENTIALS_FILE: &str = "credentials.json";
 const SESSIONS_FILE: &str = "sessions.json";
 const SSO_FILE: &str = "sso.json";
+const RECENT_FILE: &str = "recent";
+/// How many recent profiles are remembered.
+const RECENT_KEPT: usize = 20;
 const LOCK_FILE: &str = "vault.lock";
 /// The named lock around scrypt (one opening of the vault key at a time).
 const UNLOCK_LOCK: &str = "unlock";
@@ -753,6 +757,39 @@ impl Vault {
             &self.dir.join(SESSIONS_FILE),
             &fsio::frame(SESSIONS_FORMAT, FORMAT_VERSION, &json),
         )
+    }
+
+    // ----- recently used profiles -----
+
+    /// Profile names, most recently used first. Missing or unreadable: none (it is only an
+    /// ordering).
+    pub fn recent_profiles(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join(RECENT_FILE))
+            .map(|text| {
+                text.lines()
+                    .filter(|l| validate_profile_name(l).is_ok())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Puts `profile` first among the recent ones. Writes only when it is not first already,
+    /// so a script running the same profile again and again never writes; failures are
+    /// ignored.
+    pub fn note_recent(&self, profile: &str) {
+        let mut recent = self.recent_profiles();
+        if recent.first().map(String::as_str) == Some(profile)
+            || validate_profile_name(profile).is_err()
+        {
+            return;
+        }
+        recent.retain(|p| p != profile);
+        recent.insert(0, profile.to_owned());
+        recent.truncate(RECENT_KEPT);
+        let mut text = recent.join("\n");
+        text.push('\n');
+        let _ = fsio::write_atomic(&self.dir.join(RECENT_FILE), text.as_bytes());
     }
 
     // ----- SSO sign-ins -----

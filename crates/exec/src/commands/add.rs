@@ -103,7 +103,7 @@ fn from_terminal() -> CommandResult<Credentials> {
 
 /// Catches typos and pastes of the wrong thing before anything is written. Messages describe
 /// the problem without echoing the value.
-fn check_shapes(credentials: &Credentials) -> CommandResult {
+pub fn check_shapes(credentials: &Credentials) -> CommandResult {
     let id = credentials.access_key_id.expose_secret();
     let secret = credentials.secret_access_key.expose_secret();
     let id_ok = (16..=128).contains(&id.len())

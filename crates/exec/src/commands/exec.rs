@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
             "already inside `vault exec` for profile {current:?} (AWS_VAULT is set); \
              its credentials would stack under new ones"
         ))
-        .hint("exit that shell first, or `unset AWS_VAULT` if you really mean to nest"));
+        .hint("exit that shell first (after `vault use`: `vault use --unset`), or `unset AWS_VAULT` if you really mean to nest"));
     }
     let request = Request {
         plan_only: args.explain,
@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
             supervise::Options {
                 kind,
                 lazy: args.lazy,
-                profile: args.credentials.profile.clone(),
+                profile: args.credentials.profile().to_owned(),
                 program,
                 args: argv,
             },
@@ -50,11 +50,20 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
     }
     let obtained = prepared.obtain()?;
     let vars = process::credential_vars(
-        &args.credentials.profile,
+        args.credentials.profile(),
         &obtained.credentials,
         obtained.region.as_deref(),
         args.legacy_env,
     );
+    if args.command.is_empty() && non_empty_env(HELP_MESSAGE_ENV).is_none() {
+        eprintln!(
+            "vault: starting a subshell with the credentials of {}; `exit` leaves it ({HELP_MESSAGE_ENV}=1 silences this)",
+            crate::error::escaped(args.credentials.profile())
+        );
+    }
     let (program, argv) = process::command_line(args.command);
     process::run(program, argv, &vars)
 }
+
+/// aws-vault's name for silencing the subshell notice.
+const HELP_MESSAGE_ENV: &str = "AWS_VAULT_DISABLE_HELP_MESSAGE";

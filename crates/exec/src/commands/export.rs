@@ -25,12 +25,20 @@ pub fn run(ctx: &Context, args: ExportArgs) -> CommandResult {
         }
     }
     let obtained = prepared.obtain()?;
-    let text = render(&args.credentials.profile, &obtained, args.format);
+    let text = render(
+        args.credentials.profile(),
+        &obtained,
+        args.format,
+        args.for_use,
+    );
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| CommandError::output("the credentials", e))
 }
+
+/// Where `vault use` keeps the names it set, for `vault use --unset`.
+pub const USE_VARS: &str = "__VAULT_USE_VARS";
 
 /// The credential_process contract, version 1.
 #[derive(Serialize)]
@@ -48,7 +56,14 @@ struct ProcessOutput<'a> {
 }
 
 /// The whole output, built in one zeroizing buffer (it is all secrets).
-fn render(profile: &str, obtained: &Obtained, format: ExportFormat) -> Zeroizing<String> {
+/// With `for_use`, the shell formats also carry `AWS_VAULT` and `__VAULT_USE_VARS`, the
+/// names set, for the `vault use` function (`vault shell-init`).
+fn render(
+    profile: &str,
+    obtained: &Obtained,
+    format: ExportFormat,
+    for_use: bool,
+) -> Zeroizing<String> {
     let c = &obtained.credentials;
     let mut out = Zeroizing::new(String::with_capacity(4096));
     match format {
@@ -77,8 +92,13 @@ fn render(profile: &str, obtained: &Obtained, format: ExportFormat) -> Zeroizing
             }
         }
         _ => {
-            let vars = process::credential_vars(profile, c, obtained.region.as_deref(), false);
-            for (name, value) in vars.iter().filter(|(name, _)| *name != "AWS_VAULT") {
+            let mut vars = process::credential_vars(profile, c, obtained.region.as_deref(), false);
+            vars.retain(|(name, _)| for_use || *name != "AWS_VAULT");
+            if for_use {
+                let names: Vec<&str> = vars.iter().map(|(name, _)| *name).collect();
+                vars.push((USE_VARS, Zeroizing::new(names.join(" "))));
+            }
+            for (name, value) in &vars {
                 let value = value.as_str();
                 // Values are base64-like; quoting is belt and braces. Written straight into
                 // `out` so no unzeroized copy of a value is made.

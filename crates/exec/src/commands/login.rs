@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
     // --region picks the console's region, not the STS endpoint's.
     let request = Request {
         mfa_token: args.mfa_token.clone().map(|c| c.0),
-        ..Request::profile(&args.profile)
+        ..Request::profile(args.profile())
     };
     let prepared = prepare::prepare(ctx, &request)?;
     let region = args
@@ -80,7 +80,7 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
             "check the network, or {FEDERATION_ENDPOINT_ENV} if you set it"
         ))
     })?;
-    tracing::debug!(profile = %args.profile, "built the console sign-in URL (not shown)");
+    tracing::debug!(profile = %args.profile(), "built the console sign-in URL (not shown)");
 
     if args.stdout {
         let mut out = std::io::stdout().lock();

@@ -25,11 +25,11 @@ pub fn run(ctx: &Context, args: RotateArgs) -> CommandResult {
         ..Request::profile(profile)
     };
     // Which stored key: the profile's own, or the one its chain starts from.
-    let chain = prepare::prepare(ctx, &request(&args.profile, true))?;
+    let chain = prepare::prepare(ctx, &request(args.profile(), true))?;
     if !matches!(chain.plan.steps[0].kind, StepKind::StoredKey) {
         return Err(CommandError::user(format!(
             "profile {:?} takes its credentials from outside the vault; there is no stored key to rotate",
-            args.profile
+            args.profile()
         ))
         .hint("rotate keys only for profiles whose chain starts with `vault add`"));
     }
