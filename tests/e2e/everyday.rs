@@ -420,3 +420,43 @@ impl KeyInEnv for World {
         )
     }
 }
+
+#[test]
+fn migrate_backend_moves_the_vault_key_and_keeps_every_stored_key() {
+    let mut w = World::new("everyday test", CONFIG);
+    if !w.env.use_own_session_keyring() {
+        return;
+    }
+    let meta = w.env.vault_dir().join("vault.json");
+    let before = fs::read(&meta).unwrap();
+    w.run(&["migrate-backend", "--to", "keyctl", "--dry-run"])
+        .success()
+        .stderr_has("Would move the vault key")
+        .stderr_has("from file to keyctl");
+    assert_eq!(fs::read(&meta).unwrap(), before, "--dry-run wrote");
+    w.run(&["migrate-backend", "--to", "keyctl"])
+        .success()
+        .stderr_has("Moved the vault key");
+    assert!(fs::read_to_string(&meta).unwrap().contains("\"keyctl\""));
+    // No passphrase now, and the stored key is the same one.
+    w.env
+        .unset("AWS_VAULT_FILE_PASSPHRASE")
+        .unset("AWS_VAULT_BACKEND");
+    w.run(&["export", "--no-session", "--format", "json", "base"])
+        .success()
+        .stdout_has(&w.key_id);
+    // And back, behind a passphrase from the environment.
+    w.env.set("AWS_VAULT_FILE_PASSPHRASE", "a new passphrase");
+    w.run(&["migrate-backend", "--to", "file"]).success();
+    w.env.unset("AWS_VAULT_FILE_PASSPHRASE");
+    w.run(&["export", "--no-session", "--format", "json", "base"])
+        .failure(1)
+        .stderr_has("passphrase");
+    w.env.set("AWS_VAULT_FILE_PASSPHRASE", "a new passphrase");
+    w.run(&["export", "--no-session", "--format", "json", "base"])
+        .success()
+        .stdout_has(&w.key_id);
+    // export printed the key on purpose; the passphrases never showed.
+    let shown = w.env.transcript();
+    assert!(!shown.contains("a new passphrase") && !shown.contains("everyday test"));
+}

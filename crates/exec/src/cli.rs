@@ -64,6 +64,9 @@ pub enum Command {
     /// Check the config file, the profiles, the backend, the vault files, the clock and the
     /// environment; one line each, with a fix.
     Doctor(DoctorArgs),
+    /// Move the vault key to another backend (e.g. file → secret-service); the stored keys
+    /// stay as they are.
+    MigrateBackend(MigrateBackendArgs),
     /// IAM Identity Center: sign in, sign out, write profiles for every account and role.
     #[command(subcommand)]
     Sso(SsoCommand),
@@ -362,6 +365,17 @@ pub struct AddArgs {
     /// Leave the AWS config file alone.
     #[arg(long, overrides_with = "add_config")]
     pub no_add_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateBackendArgs {
+    /// The backend to move to: secret-service, keychain, wincred, keyctl or file.
+    #[arg(long, value_name = "NAME", add = crate::complete::backends())]
+    pub to: BackendKind,
+
+    /// Say what would move, check that the new backend is reachable, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,17 @@ impl Context {
         })
     }
 
+    /// The vault with whatever backend it records (`--backend` not enforced).
+    pub fn open_vault_as_found(&self) -> CommandResult<Vault> {
+        Context {
+            vault_dir: self.vault_dir.clone(),
+            backend: BackendChoice::Default,
+            config_path: self.config_path.clone(),
+            prompt: self.prompt,
+        }
+        .open_vault()
+    }
+
     pub fn open_vault(&self) -> CommandResult<Vault> {
         tracing::debug!(dir = %self.vault_dir.display(), backend = ?self.backend, "opening vault");
         let passphrase = Passphrase::from_env(self.prompt);
@@ -115,6 +126,10 @@ impl Passphrase {
 }
 
 impl PassphraseSource for Passphrase {
+    fn notice(&self, text: &str) {
+        eprintln!("vault: {}", crate::error::escaped(text));
+    }
+
     fn environment_passphrase(&self) -> Option<SecretString> {
         self.from_env
             .clone()

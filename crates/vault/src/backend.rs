@@ -163,6 +163,15 @@ impl Keyring {
             .map_err(|e| self.failure(e))
     }
 
+    /// Deletes the entry; `false` when there was none.
+    pub(crate) fn delete(&self, vault_id: &str) -> Result<bool> {
+        match self.entry(vault_id)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring_core::Error::NoEntry) => Ok(false),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
     fn failure(&self, e: keyring_core::Error) -> Error {
         let reason = describe(&e);
         match e {

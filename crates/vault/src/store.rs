@@ -66,6 +66,10 @@ pub trait PassphraseSource {
     /// The error is a message for the user.
     fn passphrase(&self, dir: &Path, creating: bool) -> Result<SecretString, String>;
 
+    /// Told something the person should read before being asked (e.g. that no OS keyring
+    /// was usable, so a passphrase is about to be chosen). Default: nothing.
+    fn notice(&self, _text: &str) {}
+
     /// The passphrase when the environment hands it over (no one is asked): such a vault
     /// key may be kept wrapped under it (see [`crate::unlocked::wrap`]).
     fn environment_passphrase(&self) -> Option<SecretString> {
@@ -326,10 +330,16 @@ impl Vault {
             match stored {
                 Ok(()) => {}
                 Err(e) if self.choice == BackendChoice::Default => {
-                    notice = Some(format!(
-                        "{e}; keeping the vault key in the passphrase-protected file backend instead \
-                         (choose with --backend or AWS_VAULT_BACKEND)"
+                    // One short line before the passphrase is asked for; the keyring's own
+                    // (often long D-Bus) error only under --debug.
+                    tracing::debug!("the default keyring refused the vault key: {e}");
+                    self.passphrase.notice(&format!(
+                        "no OS keyring is usable here ({} refused); keeping the vault key in the \
+                         passphrase-protected file backend instead (choose with --backend or \
+                         AWS_VAULT_BACKEND)",
+                        backend.name()
                     ));
+                    notice = None;
                     backend = BackendKind::File;
                 }
                 Err(e) => return Err(e),
@@ -392,6 +402,68 @@ impl Vault {
                 None,
             )),
         }
+    }
+
+    /// Moves the vault key to backend `to` (a keyring, or `file` behind a new passphrase)
+    /// without touching a stored key pair: the key is opened where it is, stored in the new
+    /// place, `vault.json` is rewritten atomically to name it, and only then is the old copy
+    /// removed (a keyring entry deleted, a kept unlocked key forgotten). A failure before the
+    /// rewrite changes nothing. Returns where it was.
+    pub fn migrate_backend(&mut self, to: BackendKind) -> Result<BackendKind> {
+        let from = self.backend().ok_or_else(|| {
+            Error::io(self.meta_path(), std::io::Error::other("no vault here yet"))
+        })?;
+        if from == to {
+            return Ok(from);
+        }
+        if !to.is_supported() {
+            return Err(Error::BackendUnavailable {
+                backend: to,
+                reason: format!(
+                    "not available on this platform (available here: {})",
+                    BackendKind::supported_names().join(", ")
+                ),
+            });
+        }
+        let identity = self.identity()?.clone();
+        let secret_key = identity.to_string();
+        let _lock = self.write_lock()?;
+        let meta = read_meta(&self.dir)?
+            .ok_or_else(|| Error::damaged(self.meta_path(), "vault.json went away"))?;
+        let mut moved = Meta {
+            id: meta.id.clone(),
+            backend: to.name().to_owned(),
+            recipient: meta.recipient.clone(),
+            created: meta.created,
+            wrapped_key: None,
+        };
+        if to == BackendKind::File {
+            let passphrase = self
+                .passphrase
+                .passphrase(&self.dir, true)
+                .map_err(Error::PassphraseUnavailable)?;
+            let mut recipient = age::scrypt::Recipient::new(passphrase);
+            recipient.set_work_factor(SCRYPT_LOG_N);
+            let wrapped = encrypt(&recipient, secret_key.expose_secret().as_bytes())
+                .map_err(|e| Error::io(&self.dir, e))?;
+            moved.wrapped_key = Some(BASE64.encode(wrapped));
+        } else {
+            Keyring::connect(to)?.set(&meta.id, secret_key.expose_secret().as_bytes())?;
+        }
+        let body = serde_json::to_vec_pretty(&moved).expect("meta serialises");
+        fsio::write_atomic(
+            &self.meta_path(),
+            &fsio::frame(META_FORMAT, FORMAT_VERSION, &body),
+        )?;
+        // The new place holds the key: the old copy goes.
+        unlocked::forget(&meta.id);
+        if from != BackendKind::File
+            && let Err(e) = Keyring::connect(from).and_then(|k| k.delete(&meta.id))
+        {
+            tracing::warn!("the vault key is moved, but its old {from} entry stays: {e}");
+        }
+        self.meta = Some(moved);
+        Ok(from)
     }
 
     /// Opens the vault key: from the OS keyring, or by asking for the passphrase. At most once

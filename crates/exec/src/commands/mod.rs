@@ -10,6 +10,7 @@ mod export;
 mod import;
 mod list;
 mod login;
+mod migrate;
 mod remove;
 mod rotate;
 mod shell_init;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Unlock(args) => unlock::unlock(&ctx, args),
         Command::Lock => unlock::lock(&ctx),
         Command::Doctor(args) => doctor::run(&ctx, args),
+        Command::MigrateBackend(args) => migrate::run(&ctx, args),
         Command::Sso(command) => sso::run(&ctx, command),
         Command::Completion(_) | Command::Man(_) | Command::ShellInit(_) | Command::Use(_) => {
             unreachable!("run above")
