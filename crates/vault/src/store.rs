@@ -353,15 +353,7 @@ impl Vault {
             wrapped_key: None,
         };
         if backend == BackendKind::File {
-            let passphrase = self
-                .passphrase
-                .passphrase(&self.dir, true)
-                .map_err(Error::PassphraseUnavailable)?;
-            let mut recipient = age::scrypt::Recipient::new(passphrase);
-            recipient.set_work_factor(SCRYPT_LOG_N);
-            let wrapped = encrypt(&recipient, secret_key.expose_secret().as_bytes())
-                .map_err(|e| Error::io(&self.dir, e))?;
-            meta.wrapped_key = Some(BASE64.encode(wrapped));
+            meta.wrapped_key = Some(self.wrap_under_new_passphrase(&secret_key)?);
         }
         let body = serde_json::to_vec_pretty(&meta).expect("meta serialises");
         fsio::write_atomic(
@@ -381,6 +373,19 @@ impl Vault {
         let _ = self.identity.set(identity);
         self.meta = Some(meta);
         Ok(notice)
+    }
+
+    /// The vault key encrypted (age scrypt) under a new passphrase, asked for twice.
+    fn wrap_under_new_passphrase(&self, secret_key: &SecretString) -> Result<String> {
+        let passphrase = self
+            .passphrase
+            .passphrase(&self.dir, true)
+            .map_err(Error::PassphraseUnavailable)?;
+        let mut recipient = age::scrypt::Recipient::new(passphrase);
+        recipient.set_work_factor(SCRYPT_LOG_N);
+        let wrapped = encrypt(&recipient, secret_key.expose_secret().as_bytes())
+            .map_err(|e| Error::io(&self.dir, e))?;
+        Ok(BASE64.encode(wrapped))
     }
 
     fn pick_new_backend(&self) -> Result<(BackendKind, Option<String>)> {
@@ -438,15 +443,7 @@ impl Vault {
             wrapped_key: None,
         };
         if to == BackendKind::File {
-            let passphrase = self
-                .passphrase
-                .passphrase(&self.dir, true)
-                .map_err(Error::PassphraseUnavailable)?;
-            let mut recipient = age::scrypt::Recipient::new(passphrase);
-            recipient.set_work_factor(SCRYPT_LOG_N);
-            let wrapped = encrypt(&recipient, secret_key.expose_secret().as_bytes())
-                .map_err(|e| Error::io(&self.dir, e))?;
-            moved.wrapped_key = Some(BASE64.encode(wrapped));
+            moved.wrapped_key = Some(self.wrap_under_new_passphrase(&secret_key)?);
         } else {
             Keyring::connect(to)?.set(&meta.id, secret_key.expose_secret().as_bytes())?;
         }
