@@ -27,22 +27,10 @@ sso_start_url = https://corp.awsapps.com/start
 sso_region = us-east-1
 ";
 
-/// `vault` on the PATH of every later run (the shells under tmux find it there).
-fn put_vault_on_path(env: &mut TestEnv) {
-    let dir = vault_harness::env::vault_bin()
-        .parent()
-        .expect("a directory")
-        .to_owned();
-    let path = env.get("PATH").cloned().unwrap_or_default();
-    let mut dirs = vec![dir];
-    dirs.extend(std::env::split_paths(&path));
-    env.set("PATH", std::env::join_paths(dirs).unwrap());
-}
-
 #[test]
 fn bash_completes_subcommands_profiles_and_backends_at_tab_time() {
     let mut env = TestEnv::new();
-    put_vault_on_path(&mut env);
+    env.put_vault_on_path();
     env.write_config(CONFIG);
     let Some(term) = Terminal::start(&env, Shell::Bash) else {
         return;
@@ -85,7 +73,7 @@ fn bash_completes_subcommands_profiles_and_backends_at_tab_time() {
 #[test]
 fn fish_completes_profiles_too() {
     let mut env = TestEnv::new();
-    put_vault_on_path(&mut env);
+    env.put_vault_on_path();
     env.write_config(CONFIG);
     let Some(term) = Terminal::start(&env, Shell::Fish) else {
         return;
@@ -165,7 +153,7 @@ fn without_a_profile_aws_profile_then_the_picker_then_a_usage_error() {
         .stdout_has("assumed-role/lab/");
 
     // On a terminal: the picker, type to filter, most recently used first.
-    put_vault_on_path(&mut w.env);
+    w.env.put_vault_on_path();
     let Some(term) = Terminal::start(&w.env, Shell::Bash) else {
         return;
     };
@@ -211,7 +199,7 @@ fn a_misspelt_profile_gets_did_you_mean() {
 #[test]
 fn vault_use_sets_and_unsets_credentials_in_bash_zsh_and_fish() {
     let mut w = World::new("everyday test", CONFIG);
-    put_vault_on_path(&mut w.env);
+    w.env.put_vault_on_path();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         let Some(term) = Terminal::start(&w.env, shell) else {
             continue;

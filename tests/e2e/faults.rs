@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use vault_harness::World;
+use vault_harness::terminal::{Shell, Terminal};
 
 const PASSPHRASE: &str = "faults test passphrase";
 
@@ -222,10 +223,12 @@ fn an_endpoint_that_never_answers_ends_within_the_bound() {
     let w = world();
     let proxy = Proxy::start(moto_port(&w), vec![Fault::Silent; 10]);
     let start = Instant::now();
-    export(&w, &proxy, &[("AWS_VAULT_STS_TIMEOUT", "3s")])
-        .failure(1)
+    let run = export(&w, &proxy, &[("AWS_VAULT_STS_TIMEOUT", "3s")]);
+    run.failure(1)
         .stderr_has("cannot reach STS")
         .stderr_has("GetSessionToken");
+    // stderr is a pipe here, read by a program: no status line while it waits.
+    assert!(!run.stderr.contains("waiting for"), "{}", run.stderr);
     let took = start.elapsed();
     // Not a timing assertion on speed: only that the documented bound holds at all.
     assert!(took < Duration::from_secs(20), "took {took:?}");
@@ -233,4 +236,26 @@ fn an_endpoint_that_never_answers_ends_within_the_bound() {
         .run_with(&[("AWS_VAULT_STS_TIMEOUT", "soon")], &["export", "base"])
         .failure(1)
         .stderr_has("AWS_VAULT_STS_TIMEOUT");
+}
+
+#[test]
+fn a_slow_call_says_on_the_terminal_what_it_waits_for() {
+    let mut w = world();
+    w.env.put_vault_on_path();
+    let Some(term) = Terminal::start(&w.env, Shell::Bash) else {
+        return;
+    };
+    let proxy = Proxy::start(moto_port(&w), vec![Fault::Silent; 10]);
+    term.line(&format!(
+        "AWS_ENDPOINT_URL=http://127.0.0.1:{} AWS_VAULT_STS_TIMEOUT=4s vault export --format json base >/dev/null; echo done-$?",
+        proxy.port
+    ));
+    // After a second: one line naming the call and where it went.
+    let screen = term.wait_for("waiting for STS GetSessionToken");
+    assert!(
+        screen.contains(&format!("127.0.0.1:{}", proxy.port)),
+        "{screen}"
+    );
+    let screen = term.wait_for("done-1");
+    assert_eq!(screen.matches("waiting for").count(), 1, "{screen}");
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use vault_harness::terminal::{Shell, Terminal};
 use vault_harness::{Moto, TestEnv};
 
 const PASSPHRASE: &str = "hardening test passphrase";
@@ -296,7 +297,7 @@ fn a_closed_stdout_ends_quietly() {
 
 #[test]
 fn a_hung_mfa_process_is_stopped_with_its_group_and_waiters_say_why_they_wait() {
-    let env = env();
+    let mut env = env();
     add_env(&env, "base").success();
     let pidfile = env.dir.path().join("helper-pid");
     let slow = env.dir.path().join("slow-mfa.sh");
@@ -338,18 +339,35 @@ fn a_hung_mfa_process_is_stopped_with_its_group_and_waiters_say_why_they_wait() 
          mfa_process = {}\n",
         paced.display()
     ));
-    let first = env
-        .vault(&["export", "base"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
-    let second = env.run(&["export", "base"]);
-    let first = first.wait_with_output().unwrap();
-    assert_eq!(first.status.code(), Some(1));
-    second
-        .failure(1)
-        .stderr_has("waiting for another vault process minting GetSessionToken with MFA");
+    env.put_vault_on_path();
+    // The first holds the lock while its helper runs; the second is started meanwhile.
+    let while_one_holds_the_lock = |second: &dyn Fn()| {
+        let first = env
+            .vault(&["export", "base"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        second();
+        let first = first.wait_with_output().unwrap();
+        assert_eq!(first.status.code(), Some(1));
+    };
+    // stderr is a pipe: a program reads it, so no status line.
+    while_one_holds_the_lock(&|| {
+        let second = env.run(&["export", "base"]);
+        second.failure(1);
+        assert!(!second.stderr.contains("waiting for"), "{}", second.stderr);
+    });
+
+    // On a terminal, the waiting one says what it waits for.
+    let Some(term) = Terminal::start(&env, Shell::Bash) else {
+        return;
+    };
+    while_one_holds_the_lock(&|| {
+        term.line("vault export base >/dev/null; echo done-$?");
+        term.wait_for("waiting for another vault process minting GetSessionToken with MFA");
+        term.wait_for("done-");
+    });
 }
 
 /// A tmpfs of a few hundred kilobytes, mounted for the test and unmounted after (root only).

@@ -225,3 +225,68 @@ fn a_helper_gets_the_question_never_a_secret() {
         .failure(2)
         .stderr_has("unknown prompt");
 }
+
+#[test]
+fn a_long_server_job_is_asked_for_the_next_code_before_the_mfa_session_ends() {
+    let w = World::new(
+        "prompts ahead",
+        "[profile base]\nregion = us-east-1\n\n[profile lab]\nsource_profile = base\n\
+         role_arn = arn:aws:iam::123456789012:role/lab\n\
+         mfa_serial = arn:aws:iam::123456789012:mfa/alice\nregion = us-east-1\n",
+    );
+    let Some(display) = Display::start(&w) else {
+        return;
+    };
+    let stop = w.path("stop");
+    let script = format!("while [ ! -e '{}' ]; do sleep 0.1; done", stop.display());
+    // However the test ends, the stop file ends the child, and with it vault.
+    let stopper = TouchOnDrop(stop);
+    // A 15-minute MFA session (STS's shortest) and "ask 14m50s ahead": the question comes
+    // about ten seconds in, through the GUI prompt, while the server keeps serving.
+    let child = spawn(
+        &w,
+        &display.name(),
+        &[
+            "exec", "--server", "-t", "123456", "lab", "--", "sh", "-c", &script,
+        ],
+        &[
+            ("AWS_CHAINED_SESSION_TOKEN_TTL", "15m"),
+            ("AWS_VAULT_MFA_ASK_AHEAD", "14m50s"),
+        ],
+    );
+    display.answer(&w, "654321");
+    vault_harness::wait_for(Duration::from_secs(30), "a second GetSessionToken", || {
+        w.moto.count("GetSessionToken") == 2
+    });
+    drop(stopper);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("asking for the next MFA code of lab ahead of time"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("renewed the MFA session of lab ahead of time"),
+        "{stderr}"
+    );
+    let sessions: Vec<_> = w
+        .minted()
+        .into_iter()
+        .filter(|c| c.action == "GetSessionToken")
+        .collect();
+    assert_eq!(sessions[0].param("TokenCode"), Some("123456"));
+    assert_eq!(sessions[1].param("TokenCode"), Some("654321"));
+    assert_eq!(sessions[1].param("DurationSeconds"), Some("900"));
+    // Only the up-front AssumeRole: the role's session did not need renewing yet.
+    assert_eq!(w.moto.count("AssumeRole"), 1);
+}
+
+/// Creates its file when dropped.
+struct TouchOnDrop(std::path::PathBuf);
+
+impl Drop for TouchOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::write(&self.0, "");
+    }
+}

@@ -103,6 +103,55 @@ fn secret_service_round_trip_on_gnome_keyring() {
         "{items}"
     );
     assert!(items.contains("AGE-SECRET-KEY-1"), "{items}");
+    // The user is the vault's id (as vault.json records it), the label says what it is.
+    let id = items
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("attribute.username = "))
+        .expect("a username attribute")
+        .to_owned();
+    let meta = fs::read_to_string(env.vault_dir().join("vault.json")).unwrap();
+    assert!(meta.contains(&format!("\"id\": \"{id}\"")), "{meta}");
+    assert!(
+        items.contains(&format!("label = vault key {id}")),
+        "{items}"
+    );
+
+    // An item with the same attributes written by another client (libsecret's secret-tool,
+    // as keyring-core's store wrote them before vault talked to the Secret Service itself)
+    // is the vault key too.
+    let key = items
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("secret = "))
+        .expect("secret-tool shows the secret")
+        .to_owned();
+    env.output(
+        env.command("secret-tool")
+            .args(["clear", "service", "vault"]),
+    );
+    let mut store = env.command("secret-tool");
+    store
+        .args([
+            "store",
+            "--label",
+            "from another client",
+            "service",
+            "vault",
+            "username",
+        ])
+        .arg(&id)
+        .stdin(std::process::Stdio::piped());
+    let mut child = store.spawn().unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(key.as_bytes())
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(names(&env.run(&["list", "--credentials"])), ["lab"]);
 
     // A second process reads the key back from the keyring (no passphrase anywhere).
     add(&env, "prod", &[]).success();

@@ -217,6 +217,18 @@ impl TestEnv {
     }
 
     /// The value a variable has for later runs, if set.
+    /// `vault` on the PATH of every later run (the shells under tmux find it there).
+    pub fn put_vault_on_path(&mut self) -> &mut Self {
+        let dir = vault_bin().parent().expect("a directory").to_owned();
+        let path = self.get("PATH").cloned().unwrap_or_default();
+        let mut dirs = vec![dir];
+        dirs.extend(std::env::split_paths(&path));
+        self.set(
+            "PATH",
+            std::env::join_paths(dirs).expect("no ':' in the paths"),
+        )
+    }
+
     pub fn get(&self, name: &str) -> Option<&OsString> {
         self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }

@@ -34,6 +34,69 @@ impl MfaCodes {
     }
 }
 
+impl MfaCodes {
+    /// Where a code asked for ahead of time comes from (a long `--server` job whose MFA
+    /// session is about to end): `mfa_process`, else the prompt asked for, else a GUI prompt
+    /// when there is a display (a terminal may have nobody watching), else the terminal.
+    pub fn ahead(&self) -> AheadCodes {
+        AheadCodes {
+            process: self.process.clone(),
+            prompt: self.prompt,
+        }
+    }
+}
+
+/// Asks for one MFA code on another thread (so a server keeps serving while a dialog waits).
+#[derive(Clone)]
+pub struct AheadCodes {
+    process: Option<Sourced<String>>,
+    prompt: Option<prompt::PromptKind>,
+}
+
+impl AheadCodes {
+    /// A code for `serial`; `why` is shown with the question.
+    pub fn ask(&self, serial: &str, why: &str) -> Result<SecretString, String> {
+        if let Some(process) = &self.process {
+            return run_mfa_process(process);
+        }
+        let question = format!("MFA code for {serial} ({why})");
+        match prompt::resolve_ahead(self.prompt) {
+            Some(prompt::PromptKind::Ykman) => ykman(serial),
+            Some(prompt::PromptKind::Terminal) => {
+                match prompt::ask_line(&format!("vault: {question}: ")) {
+                    Ok(Some(code)) => Ok(SecretString::from(code)),
+                    Ok(None) => Err("no terminal to ask on".into()),
+                    Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
+                }
+            }
+            Some(gui) => prompt::ask_gui(
+                gui,
+                &prompt::Question {
+                    text: &question,
+                    hidden: false,
+                },
+            ),
+            None => Err("no GUI prompt, terminal or mfa_process to ask with".into()),
+        }
+    }
+}
+
+/// One code already in hand (asked ahead of time), for the mint that uses it.
+pub struct OneCode(pub RefCell<Option<SecretString>>);
+
+impl MfaSource for OneCode {
+    fn origin(&self) -> MfaOrigin {
+        MfaOrigin::Terminal
+    }
+
+    fn code(&self, serial: &str) -> Result<SecretString, String> {
+        self.0
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| format!("a second MFA code for {serial} was needed"))
+    }
+}
+
 impl MfaSource for MfaCodes {
     fn origin(&self) -> MfaOrigin {
         if self.token.borrow().is_some() {

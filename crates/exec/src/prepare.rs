@@ -83,12 +83,17 @@ pub fn timeouts() -> CommandResult<Timeouts> {
     Ok(timeouts)
 }
 
-/// Says on stderr what a command is waiting for (never stdout: that is for data).
+/// Says on stderr what a command is waiting for (never stdout: that is for data), and only
+/// when stderr is a terminal: a status line is for a person watching, not for the log of an
+/// IDE or a CI job.
 pub struct Notices;
 
 impl vault_sts::mint::Waiting for Notices {
     fn waiting_for(&self, what: &str) {
-        eprintln!("vault: waiting for {}…", crate::error::escaped(what));
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            eprintln!("vault: waiting for {}…", crate::error::escaped(what));
+        }
     }
 }
 
@@ -164,7 +169,8 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         region,
         endpoints,
         timeouts: timeouts()?,
-    });
+    })
+    .telling(std::sync::Arc::new(Notices));
     let mfa = MfaCodes::new(
         request.mfa_token.clone(),
         plan.mfa_process.clone(),
@@ -190,7 +196,12 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
 impl Prepared {
     /// The plan runner over this vault, with our MFA codes and helper processes.
     pub fn minter(&self) -> Minter<'_> {
-        Minter::new(&self.vault, &self.mfa, &Helpers, &self.aws)
+        self.minter_with(&self.mfa)
+    }
+
+    /// [`Prepared::minter`] with MFA codes from `mfa`.
+    pub fn minter_with<'a>(&'a self, mfa: &'a dyn vault_sts::mfa::MfaSource) -> Minter<'a> {
+        Minter::new(&self.vault, mfa, &Helpers, &self.aws)
             .telling(&Notices)
             .with_sso(Sso::new(&self.vault, &self.aws, &self.browser, &self.sso).telling(&Notices))
     }

@@ -121,6 +121,15 @@ pub fn resolve(asked: Option<PromptKind>) -> Option<PromptKind> {
     gui_default()
 }
 
+/// The prompt for a question asked ahead of time, which nobody may be watching the terminal
+/// for: the one asked for, else the platform's GUI prompt when there is a display, else the
+/// terminal when there is one.
+pub fn resolve_ahead(asked: Option<PromptKind>) -> Option<PromptKind> {
+    asked
+        .or_else(gui_default)
+        .or_else(|| terminal_available().then_some(PromptKind::Terminal))
+}
+
 fn gui_default() -> Option<PromptKind> {
     if cfg!(target_os = "macos") {
         return Some(PromptKind::Osascript);

@@ -13,16 +13,21 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use vault_sts::plan::{Plan, StepKind};
 
+use crate::context::non_empty_env;
 use crate::error::{CommandError, CommandResult};
+use crate::mfa::{AheadCodes, OneCode};
 use crate::prepare::Prepared;
 use crate::process;
 use crate::server::{self, Kind, Published, RenewReply, Shared};
 
 enum Event {
     Renew(RenewReply),
+    /// A code asked for ahead of time, or why there is none.
+    MfaCode(Result<SecretString, String>),
     Child(std::io::Result<ExitStatus>),
     // Only Unix forwards signals to the child.
     #[cfg_attr(not(unix), allow(dead_code))]
@@ -46,6 +51,7 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
     }
     let plan = renewing_plan(&prepared.plan);
     let minter = prepared.minter();
+    let mut ahead = AskAhead::new(&prepared, &plan)?;
     let region = prepared.aws.settings().region.clone();
 
     let (events, inbox) = mpsc::channel::<Event>();
@@ -140,11 +146,17 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
             let _ = events.send(Event::Child(child.wait()));
         });
     }
+    let ask_events = events.clone();
     drop(events);
 
     let mut next_renewal = next_renewal_after(&shared);
+    ahead.schedule(&minter, &plan);
     loop {
-        let wait = next_renewal
+        let wake = match (next_renewal, ahead.at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait = wake
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
         match inbox.recv_timeout(wait) {
@@ -163,13 +175,146 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
                 let _ = reply.send(result);
                 next_renewal = next_renewal_after(&shared);
             }
+            Ok(Event::MfaCode(code)) => {
+                ahead.answered(&prepared, &plan, code, &options.profile);
+                ahead.schedule(&minter, &plan);
+            }
             Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = mint(&shared) {
-                    report(&options.profile, &e);
+                let now = Utc::now();
+                if ahead.at.is_some_and(|at| at <= now) {
+                    ahead.ask(&ask_events, &options.profile);
                 }
-                next_renewal = next_renewal_after(&shared);
+                if next_renewal.is_none_or(|at| at <= now) {
+                    if let Err(e) = mint(&shared) {
+                        report(&options.profile, &e);
+                    }
+                    next_renewal = next_renewal_after(&shared);
+                    ahead.schedule(&minter, &plan);
+                }
             }
             Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::from(1)),
+        }
+    }
+}
+
+/// How long before the MFA session ends a long job asks for the next code, so the job never
+/// meets expired credentials while a prompt waits in a terminal nobody watches (aws-vault
+/// #779). `0` turns it off.
+const ASK_AHEAD_ENV: &str = "AWS_VAULT_MFA_ASK_AHEAD";
+const ASK_AHEAD_DEFAULT: Duration = Duration::from_secs(3600);
+/// After a question went unanswered (or the code was refused), the next try.
+const ASK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Asking for the next MFA code before the MFA session ends.
+struct AskAhead {
+    /// `None`: off, or the plan asks for no code.
+    ahead: Option<(chrono::TimeDelta, AheadCodes, String)>,
+    /// The MFA step and when its cached session ends.
+    session: Option<(usize, DateTime<Utc>)>,
+    /// When to ask next.
+    at: Option<DateTime<Utc>>,
+    /// A question is out (one at a time).
+    asking: bool,
+    /// Not again before this (after a failure).
+    not_before: Option<DateTime<Utc>>,
+}
+
+impl AskAhead {
+    fn new(prepared: &Prepared, plan: &Plan) -> CommandResult<AskAhead> {
+        let ahead = match non_empty_env(ASK_AHEAD_ENV) {
+            Some(text) => vault_sts::duration::parse(&text).map_err(|reason| {
+                CommandError::user(format!(
+                    "{ASK_AHEAD_ENV}={text} is not a duration ({reason})"
+                ))
+                .hint("durations look like 1h, 90m or 0 (off)")
+            })?,
+            None => ASK_AHEAD_DEFAULT,
+        };
+        let ahead = match (&plan.mfa_serial, chrono::TimeDelta::from_std(ahead)) {
+            (Some(serial), Ok(ahead)) if !ahead.is_zero() => {
+                Some((ahead, prepared.mfa.ahead(), serial.value.clone()))
+            }
+            _ => None,
+        };
+        Ok(AskAhead {
+            ahead,
+            session: None,
+            at: None,
+            asking: false,
+            not_before: None,
+        })
+    }
+
+    /// When to ask, from the MFA session now cached.
+    fn schedule(&mut self, minter: &vault_sts::mint::Minter<'_>, plan: &Plan) {
+        let Some((ahead, ..)) = &self.ahead else {
+            return;
+        };
+        if self.asking {
+            return;
+        }
+        self.session = minter.mfa_session(plan).ok().flatten();
+        let now = Utc::now();
+        self.at = self.session.and_then(|(_, ends)| {
+            // Not right after a code was typed, nor after the session is over (then the
+            // next renewal asks, as it always did).
+            let at = (ends - *ahead).max(now + chrono::TimeDelta::seconds(5));
+            let at = self.not_before.map_or(at, |nb| at.max(nb));
+            (at < ends).then_some(at)
+        });
+    }
+
+    /// Puts the question on another thread; the answer comes back as [`Event::MfaCode`].
+    fn ask(&mut self, events: &mpsc::Sender<Event>, profile: &str) {
+        let (Some((_, codes, serial)), Some((_, ends))) = (&self.ahead, self.session) else {
+            return;
+        };
+        self.asking = true;
+        self.at = None;
+        let why = format!(
+            "the MFA session of `vault exec` {profile} ends at {}",
+            ends.with_timezone(&chrono::Local).format("%H:%M")
+        );
+        eprintln!(
+            "vault: asking for the next MFA code of {} ahead of time ({why})",
+            crate::error::escaped(profile)
+        );
+        let (codes, serial, events) = (codes.clone(), serial.clone(), events.clone());
+        std::thread::spawn(move || {
+            let _ = events.send(Event::MfaCode(codes.ask(&serial, &why)));
+        });
+    }
+
+    /// Mints the MFA session again with the code, or notes when to try again.
+    fn answered(
+        &mut self,
+        prepared: &Prepared,
+        plan: &Plan,
+        code: Result<SecretString, String>,
+        profile: &str,
+    ) {
+        self.asking = false;
+        let profile = crate::error::escaped(profile);
+        let renewed = code.and_then(|code| {
+            let (index, ends) = self.session.ok_or("no MFA session to renew")?;
+            let one = OneCode(std::cell::RefCell::new(Some(code)));
+            prepared
+                .minter_with(&one)
+                .renew_early(plan, index, ends)
+                .map_err(|e| e.to_string())
+        });
+        match renewed {
+            Ok(_) => {
+                self.not_before = None;
+                eprintln!("vault: renewed the MFA session of {profile} ahead of time");
+            }
+            Err(e) => {
+                self.not_before = Some(Utc::now() + ASK_AGAIN_AFTER);
+                eprintln!(
+                    "vault: could not renew the MFA session of {profile} ahead of time ({});                      asking again in 10 minutes",
+                    crate::error::escaped(&e)
+                );
+            }
         }
     }
 }

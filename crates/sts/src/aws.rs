@@ -185,7 +185,12 @@ impl fmt::Display for AwsError {
 pub struct Aws {
     settings: AwsSettings,
     inner: OnceCell<Inner>,
+    /// Told when a call takes longer than [`SLOW_CALL_NOTICE`].
+    slow: Option<std::sync::Arc<dyn crate::child::Waiting + Send + Sync>>,
 }
+
+/// How long a call may take before the person hears what we wait for.
+pub const SLOW_CALL_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Inner {
     runtime: tokio::runtime::Runtime,
@@ -205,7 +210,38 @@ impl Aws {
         Aws {
             settings,
             inner: OnceCell::new(),
+            slow: None,
         }
+    }
+
+    /// Tell `waiting` when a call keeps us waiting over a second.
+    pub fn telling(
+        mut self,
+        waiting: std::sync::Arc<dyn crate::child::Waiting + Send + Sync>,
+    ) -> Self {
+        self.slow = Some(waiting);
+        self
+    }
+
+    /// [`Aws::block_on`] for a call to `service`; over a second, [`Aws::telling`]'s
+    /// listener hears which call it is and where it went.
+    pub fn call<F: Future>(&self, service: Service, operation: &str, future: F) -> F::Output {
+        let Some(slow) = &self.slow else {
+            return self.block_on(future);
+        };
+        self.block_on(async {
+            let mut future = std::pin::pin!(future);
+            tokio::select! {
+                out = &mut future => out,
+                () = tokio::time::sleep(SLOW_CALL_NOTICE) => {
+                    slow.waiting_for(&format!(
+                        "{service} {operation} ({})",
+                        self.settings.describe_endpoint(service)
+                    ));
+                    future.await
+                }
+            }
+        })
     }
 
     pub fn settings(&self) -> &AwsSettings {

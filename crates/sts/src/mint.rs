@@ -81,6 +81,9 @@ pub struct Minter<'a> {
     default_session_name: String,
     warnings: std::cell::RefCell<Vec<String>>,
     waiting: Option<&'a dyn Waiting>,
+    /// A cache key whose session is treated as stale when it ends at or before this time
+    /// ([`Minter::renew_early`]).
+    stale: std::cell::RefCell<Option<(String, DateTime<Utc>)>>,
     /// Cache keys in the order their locks were taken (what the lock-order test reads).
     #[cfg(test)]
     locked: std::cell::RefCell<Vec<String>>,
@@ -116,6 +119,7 @@ impl<'a> Minter<'a> {
             default_session_name: format!("vault-{}", Utc::now().timestamp()),
             warnings: Default::default(),
             waiting: None,
+            stale: Default::default(),
             #[cfg(test)]
             locked: Default::default(),
         }
@@ -160,6 +164,12 @@ impl<'a> Minter<'a> {
         let Some(session) = self.vault.session(key)? else {
             return Ok(None);
         };
+        if let Some((stale_key, until)) = &*self.stale.borrow()
+            && stale_key == key
+            && session.info.expires <= *until
+        {
+            return Ok(None);
+        }
         let left = session.info.expires - Utc::now();
         let min = chrono::Duration::from_std(plan.min_ttl.value).unwrap_or(chrono::Duration::MAX);
         if left <= min {
@@ -167,6 +177,41 @@ impl<'a> Minter<'a> {
             return Ok(None);
         }
         Ok(Some(session))
+    }
+
+    /// The plan's cached step that asks for an MFA code, and when its cached session ends.
+    /// `None`: no such step, no vault to cache in, or nothing cached yet.
+    pub fn mfa_session(&self, plan: &Plan) -> Result<Option<(usize, DateTime<Utc>)>, MintError> {
+        let Some((index, key)) = plan.steps.iter().enumerate().find_map(|(i, step)| {
+            step.cache_key
+                .as_ref()
+                .filter(|_| step.needs_mfa())
+                .map(|key| (i, key))
+        }) else {
+            return Ok(None);
+        };
+        if !self.vault.exists() {
+            return Ok(None);
+        }
+        Ok(self.vault.session(key)?.map(|s| (index, s.info.expires)))
+    }
+
+    /// Mints step `index` again now, although its cached session (ending at `ends`) still
+    /// lasts: the MFA session of a long job, renewed while a person can still be asked. A
+    /// session another process minted meanwhile (one that ends later) is used instead. The
+    /// steps that called STS.
+    pub fn renew_early(
+        &self,
+        plan: &Plan,
+        index: usize,
+        ends: DateTime<Utc>,
+    ) -> Result<Vec<String>, MintError> {
+        let key = plan.steps[index].cache_key.clone();
+        *self.stale.borrow_mut() = key.map(|key| (key, ends));
+        let mut minted = Vec::new();
+        let result = self.obtain(plan, index, &mut minted);
+        self.stale.take();
+        result.map(|_| minted)
     }
 
     fn obtain(
@@ -405,7 +450,7 @@ impl<'a> Minter<'a> {
                     .web_identity_token(token.trim())
                     .set_duration_seconds(seconds);
                 let out = aws
-                    .block_on(request.send())
+                    .call(Service::Sts, operation, request.send())
                     .map_err(|e| aws.error(Service::Sts, operation, &step.profile, e))?;
                 (
                     out.credentials,
@@ -418,7 +463,7 @@ impl<'a> Minter<'a> {
                     request = request.set_serial_number(serial).set_token_code(code);
                 }
                 let out = aws
-                    .block_on(request.send())
+                    .call(Service::Sts, operation, request.send())
                     .map_err(|e| aws.error(Service::Sts, operation, &step.profile, e))?;
                 (out.credentials, None)
             }
@@ -448,7 +493,7 @@ impl<'a> Minter<'a> {
                     request = request.set_serial_number(serial).set_token_code(code);
                 }
                 let out = aws
-                    .block_on(request.send())
+                    .call(Service::Sts, operation, request.send())
                     .map_err(|e| aws.error(Service::Sts, operation, &step.profile, e))?;
                 (
                     out.credentials,
@@ -665,5 +710,31 @@ mod tests {
         assert!(minter.credentials(&plan(15)).is_err());
         assert!(minter.locked.borrow().is_empty());
         assert!(!dir.path().join("none").exists());
+    }
+
+    #[test]
+    fn renew_early_mints_a_fresh_mfa_session_again_and_uses_a_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path());
+        let mut plan = plan(15);
+        plan.steps[1].kind = StepKind::GetSessionToken { mfa: true };
+        plan.mfa_serial = Some(Sourced::new(
+            "arn:aws:iam::123456789012:mfa/a".to_owned(),
+            Origin::Default,
+        ));
+        let aws = aws();
+        let minter = Minter::new(&vault, &NoMfa, &NoChildren, &aws);
+        assert!(minter.mfa_session(&plan).unwrap().is_none());
+        cache(&vault, "gst", 300, None);
+        let (index, ends) = minter.mfa_session(&plan).unwrap().unwrap();
+        assert_eq!(index, 1);
+        // Five hours left, and still minted again: down to the (missing) stored key.
+        let err = minter.renew_early(&plan, index, ends).unwrap_err();
+        assert!(matches!(err, MintError::NoStoredKey(_)), "{err}");
+        // The override ends with the call: the cached session serves again.
+        assert!(minter.cached(&plan, &plan.steps[1]).unwrap().is_some());
+        // Another process renewed it meanwhile (it ends later): used, nothing minted.
+        cache(&vault, "gst", 400, None);
+        assert!(minter.renew_early(&plan, index, ends).unwrap().is_empty());
     }
 }

@@ -217,7 +217,7 @@ impl<'a> Sso<'a> {
         {
             let portal = self.aws.sso_portal(&sso.region.value);
             let request = portal.logout().access_token(token.expose_secret());
-            match self.aws.block_on(request.send()) {
+            match self.aws.call(Service::Sso, "Logout", request.send()) {
                 Ok(_) => {}
                 // A token the portal no longer knows is as logged out as it gets.
                 Err(e) => {
@@ -254,7 +254,7 @@ impl<'a> Sso<'a> {
                 .set_next_token(next.take());
             let page = self
                 .aws
-                .block_on(request.send())
+                .call(Service::Sso, "ListAccounts", request.send())
                 .map_err(|e| self.aws.error(Service::Sso, "ListAccounts", &label, e))?;
             for account in page.account_list.unwrap_or_default() {
                 let Some(id) = account.account_id else {
@@ -281,7 +281,7 @@ impl<'a> Sso<'a> {
                     .set_next_token(next.take());
                 let page = self
                     .aws
-                    .block_on(request.send())
+                    .call(Service::Sso, "ListAccountRoles", request.send())
                     .map_err(|e| self.aws.error(Service::Sso, "ListAccountRoles", &label, e))?;
                 account.roles.extend(
                     page.role_list
@@ -353,7 +353,10 @@ impl<'a> Sso<'a> {
             .create_token(sso, held, GRANT_REFRESH)
             .refresh_token(refresh.expose_secret());
         tracing::debug!(sso = %sso.label(), "refreshing the SSO token");
-        match self.aws.block_on(request.send()) {
+        match self
+            .aws
+            .call(Service::SsoOidc, "CreateToken", request.send())
+        {
             Ok(out) => {
                 let mut token = held.clone();
                 apply_token(
@@ -536,10 +539,13 @@ impl<'a> Sso<'a> {
                 .issuer_url(&sso.start_url.value);
         }
         tracing::debug!(sso = %sso.label(), "registering the client");
-        let out = self.aws.block_on(request.send()).map_err(|e| {
-            self.aws
-                .error(Service::SsoOidc, "RegisterClient", &sso.label(), e)
-        })?;
+        let out = self
+            .aws
+            .call(Service::SsoOidc, "RegisterClient", request.send())
+            .map_err(|e| {
+                self.aws
+                    .error(Service::SsoOidc, "RegisterClient", &sso.label(), e)
+            })?;
         let incomplete =
             |what| AwsError::incomplete(Service::SsoOidc, "RegisterClient", &sso.label(), what);
         let client_id = out.client_id.ok_or_else(|| incomplete("clientId"))?;
@@ -751,10 +757,13 @@ impl<'a> Sso<'a> {
             .access_token(token.expose_secret())
             .account_id(account_id)
             .role_name(role_name);
-        let out = self.aws.block_on(request.send()).map_err(|e| {
-            self.aws
-                .error(Service::Sso, "GetRoleCredentials", profile, e)
-        })?;
+        let out = self
+            .aws
+            .call(Service::Sso, "GetRoleCredentials", request.send())
+            .map_err(|e| {
+                self.aws
+                    .error(Service::Sso, "GetRoleCredentials", profile, e)
+            })?;
         let incomplete =
             |what| AwsError::incomplete(Service::Sso, "GetRoleCredentials", profile, what);
         let c = out

@@ -3,9 +3,13 @@
 //! Only the vault key (one age X25519 identity, ~74 bytes) ever goes into a keyring, so the
 //! keyring is asked for exactly one entry per process and is never enumerated.
 //!
-//! Keyring calls are blocking. The Secret Service store runs its own small executor; calling
+//! Keyring calls are blocking. The Secret Service client runs its own small executor; calling
 //! it from inside a tokio runtime thread can deadlock, so callers keep store calls off the
 //! async runtime (the binary opens the vault before it starts one).
+//!
+//! The Secret Service is reached through the `secret-service` crate directly (a `plain`
+//! session, see [`crate::secret_service`]); the other keyrings through keyring-core's
+//! store crates.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +19,8 @@ use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+use crate::secret_service::{self, SecretServiceKeyring};
 
 /// The backends, under aws-vault's names so `AWS_VAULT_BACKEND` values carry over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -124,7 +130,13 @@ pub(crate) const KEYRING_SERVICE: &str = "vault";
 /// A connection to one OS keyring.
 pub(crate) struct Keyring {
     kind: BackendKind,
-    store: Arc<CredentialStore>,
+    store: Store,
+}
+
+enum Store {
+    Core(Arc<CredentialStore>),
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    SecretService(SecretServiceKeyring),
 }
 
 impl Keyring {
@@ -137,38 +149,59 @@ impl Keyring {
         Ok(Keyring { kind, store })
     }
 
-    fn entry(&self, vault_id: &str) -> Result<Entry> {
-        let mut modifiers = std::collections::HashMap::new();
-        let label = format!("vault key {vault_id}");
-        if self.kind == BackendKind::SecretService {
-            modifiers.insert("label", label.as_str());
-        }
-        self.store
-            .build(KEYRING_SERVICE, vault_id, Some(&modifiers))
-            .map_err(|e| self.failure(e))
+    fn entry(store: &Arc<CredentialStore>, vault_id: &str) -> keyring_core::Result<Entry> {
+        store.build(KEYRING_SERVICE, vault_id, None)
     }
 
     /// The stored secret, `None` when there is no such entry.
     pub(crate) fn get(&self, vault_id: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        match self.entry(vault_id)?.get_secret() {
-            Ok(secret) => Ok(Some(Zeroizing::new(secret))),
-            Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(self.failure(e)),
+        match &self.store {
+            Store::Core(store) => match Self::entry(store, vault_id).and_then(|e| e.get_secret()) {
+                Ok(secret) => Ok(Some(Zeroizing::new(secret))),
+                Err(keyring_core::Error::NoEntry) => Ok(None),
+                Err(e) => Err(self.failure(e)),
+            },
+            #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+            Store::SecretService(ss) => ss.get(vault_id).map_err(|e| self.refused(e)),
         }
     }
 
     pub(crate) fn set(&self, vault_id: &str, secret: &[u8]) -> Result<()> {
-        self.entry(vault_id)?
-            .set_secret(secret)
-            .map_err(|e| self.failure(e))
+        match &self.store {
+            Store::Core(store) => Self::entry(store, vault_id)
+                .and_then(|e| e.set_secret(secret))
+                .map_err(|e| self.failure(e)),
+            #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+            Store::SecretService(ss) => ss.set(vault_id, secret).map_err(|e| self.refused(e)),
+        }
     }
 
     /// Deletes the entry; `false` when there was none.
     pub(crate) fn delete(&self, vault_id: &str) -> Result<bool> {
-        match self.entry(vault_id)?.delete_credential() {
-            Ok(()) => Ok(true),
-            Err(keyring_core::Error::NoEntry) => Ok(false),
-            Err(e) => Err(self.failure(e)),
+        match &self.store {
+            Store::Core(store) => {
+                match Self::entry(store, vault_id).and_then(|e| e.delete_credential()) {
+                    Ok(()) => Ok(true),
+                    Err(keyring_core::Error::NoEntry) => Ok(false),
+                    Err(e) => Err(self.failure(e)),
+                }
+            }
+            #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+            Store::SecretService(ss) => ss.delete(vault_id).map_err(|e| self.refused(e)),
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    fn refused(&self, e: secret_service::Failure) -> Error {
+        match e {
+            secret_service::Failure::Unavailable(reason) => Error::BackendUnavailable {
+                backend: self.kind,
+                reason,
+            },
+            secret_service::Failure::Refused(reason) => Error::Backend {
+                backend: self.kind,
+                reason,
+            },
         }
     }
 
@@ -198,43 +231,31 @@ fn describe(e: &keyring_core::Error) -> String {
     }
 }
 
-fn open_store(kind: BackendKind) -> Result<Arc<CredentialStore>, String> {
+fn open_store(kind: BackendKind) -> Result<Store, String> {
     match kind {
         #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
         BackendKind::SecretService => {
-            // Connecting is not enough: a bus without a Secret Service provider answers
-            // only when asked. A harmless lookup proves the service is there.
-            let store = zbus_secret_service_keyring_store::Store::new()
-                .map_err(|e| format!("cannot reach the Secret Service on the session bus ({e})"))?;
-            let store: Arc<CredentialStore> = store;
-            let probe = store
-                .build(KEYRING_SERVICE, "vault-probe", None)
-                .map_err(|e| e.to_string())?;
-            match probe.get_secret() {
-                Ok(_) | Err(keyring_core::Error::NoEntry) => Ok(store),
-                Err(e) => Err(format!(
-                    "the Secret Service did not answer ({})",
-                    describe(&e)
-                )),
-            }
+            let ss = SecretServiceKeyring::connect()?;
+            ss.probe()?;
+            Ok(Store::SecretService(ss))
         }
         #[cfg(target_os = "linux")]
         BackendKind::KeyCtl => {
             let store = linux_keyutils_keyring_store::Store::new()
                 .map_err(|e| format!("the kernel keyring is not usable here ({e})"))?;
-            Ok(store)
+            Ok(Store::Core(store))
         }
         #[cfg(target_os = "macos")]
         BackendKind::Keychain => {
             let store = apple_native_keyring_store::keychain::Store::new()
                 .map_err(|e| format!("cannot open the login keychain ({e})"))?;
-            Ok(store)
+            Ok(Store::Core(store))
         }
         #[cfg(windows)]
         BackendKind::WinCred => {
             let store = windows_native_keyring_store::Store::new()
                 .map_err(|e| format!("cannot open the Credential Manager ({e})"))?;
-            Ok(store)
+            Ok(Store::Core(store))
         }
         BackendKind::File => Err("the file backend has no keyring".to_owned()),
         _ => Err(format!(

@@ -15,6 +15,8 @@ mod backend;
 mod error;
 mod fsio;
 mod secret;
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+mod secret_service;
 mod sso;
 mod store;
 pub mod unlocked;

@@ -35,7 +35,8 @@ fn aws_for(config: &ConfigFile, name: &str, sso: &SsoSession) -> CommandResult<A
         region: sso.region.value.clone(),
         endpoints: Endpoints::from_env(config, profile, non_empty_env),
         timeouts: timeouts()?,
-    }))
+    })
+    .telling(std::sync::Arc::new(Notices)))
 }
 
 fn login(ctx: &Context, args: SsoLoginArgs) -> CommandResult {

@@ -1,0 +1,133 @@
+//! The Secret Service (gnome-keyring, KWallet) through the `secret-service` crate, with a
+//! `plain` session.
+//!
+//! Why `plain` and not the Diffie-Hellman session: the session's encryption protects the
+//! secret on its way across the bus, and this bus is the user's own session bus, a unix
+//! socket only the same uid can connect to, whose every other client is a process of that
+//! uid that could as well ask the Secret Service for the same item. What DH adds there is
+//! nothing an attacker in the session lacks, and it cost two 1024-bit exponentiations per
+//! read (about half of a cold command; docs/backends.md and docs/performance.md). A bus over
+//! TCP is refused.
+//!
+//! Entries are the ones keyring-core's Secret Service store wrote before (attributes
+//! `service` and `username`, default collection), so existing vaults keep their key.
+
+use std::collections::HashMap;
+
+use secret_service::blocking::{Item, SecretService};
+use secret_service::{EncryptionType, Error as SsError};
+use zeroize::Zeroizing;
+
+use crate::backend::KEYRING_SERVICE;
+
+/// One connection and session to the Secret Service.
+pub(crate) struct SecretServiceKeyring {
+    ss: SecretService<'static>,
+}
+
+/// What went wrong, as the keyring-store errors were sorted: unreachable, or refused.
+pub(crate) enum Failure {
+    Unavailable(String),
+    Refused(String),
+}
+
+impl SecretServiceKeyring {
+    /// Connects and proves a provider answers: a bus without a Secret Service provider
+    /// accepts the connection and fails only when asked.
+    pub(crate) fn connect() -> Result<SecretServiceKeyring, String> {
+        // `plain` is safe only on a local bus (see the module doc).
+        let address = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
+        if address
+            .split(';')
+            .any(|a| a.starts_with("tcp:") || a.starts_with("nonce-tcp:"))
+        {
+            return Err(
+                "the session bus is reached over TCP (DBUS_SESSION_BUS_ADDRESS), and vault reads \
+                 the Secret Service only over a local socket; use --backend file"
+                    .to_owned(),
+            );
+        }
+        let ss = SecretService::connect(EncryptionType::Plain)
+            .map_err(|e| format!("cannot reach the Secret Service on the session bus ({e})"))?;
+        Ok(SecretServiceKeyring { ss })
+    }
+
+    fn attributes(vault_id: &str) -> HashMap<&str, &str> {
+        HashMap::from([("service", KEYRING_SERVICE), ("username", vault_id)])
+    }
+
+    /// The item of `vault_id`, unlocked (which may prompt); `None` when there is none.
+    fn item(&self, vault_id: &str) -> Result<Option<Item<'_>>, Failure> {
+        let found = self
+            .ss
+            .search_items(Self::attributes(vault_id))
+            .map_err(failure)?;
+        let mut items = found.unlocked.into_iter().chain(found.locked);
+        let Some(item) = items.next() else {
+            return Ok(None);
+        };
+        if items.next().is_some() {
+            return Err(Failure::Refused(format!(
+                "the Secret Service holds more than one entry for vault {vault_id}; \
+                 remove the extra ones (e.g. with seahorse)"
+            )));
+        }
+        item.ensure_unlocked().map_err(failure)?;
+        Ok(Some(item))
+    }
+
+    pub(crate) fn get(&self, vault_id: &str) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+        match self.item(vault_id)? {
+            Some(item) => Ok(Some(Zeroizing::new(item.get_secret().map_err(failure)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces the entry's secret, or creates the entry in the default collection.
+    pub(crate) fn set(&self, vault_id: &str, secret: &[u8]) -> Result<(), Failure> {
+        if let Some(item) = self.item(vault_id)? {
+            return item.set_secret(secret, "text/plain").map_err(failure);
+        }
+        let collection = self.ss.get_default_collection().map_err(failure)?;
+        if collection.is_locked().map_err(failure)? {
+            collection.unlock().map_err(failure)?;
+        }
+        collection
+            .create_item(
+                &format!("vault key {vault_id}"),
+                Self::attributes(vault_id),
+                secret,
+                true,
+                "text/plain",
+            )
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    /// `false` when there was no entry.
+    pub(crate) fn delete(&self, vault_id: &str) -> Result<bool, Failure> {
+        match self.item(vault_id)? {
+            Some(item) => item.delete().map(|()| true).map_err(failure),
+            None => Ok(false),
+        }
+    }
+
+    /// A lookup that needs no entry: proves a provider answers.
+    pub(crate) fn probe(&self) -> Result<(), String> {
+        match self.item("vault-probe") {
+            Ok(_) => Ok(()),
+            Err(Failure::Unavailable(e) | Failure::Refused(e)) => {
+                Err(format!("the Secret Service did not answer ({e})"))
+            }
+        }
+    }
+}
+
+fn failure(e: SsError) -> Failure {
+    match e {
+        SsError::Zbus(_) | SsError::ZbusFdo(_) | SsError::Unavailable => {
+            Failure::Unavailable(e.to_string())
+        }
+        other => Failure::Refused(other.to_string()),
+    }
+}
