@@ -62,6 +62,7 @@ impl SecretServiceKeyring {
             .ss
             .search_items(Self::attributes(vault_id))
             .map_err(failure)?;
+        let locked = found.unlocked.is_empty();
         let mut items = found.unlocked.into_iter().chain(found.locked);
         let Some(item) = items.next() else {
             return Ok(None);
@@ -72,7 +73,11 @@ impl SecretServiceKeyring {
                  remove the extra ones (e.g. with seahorse)"
             )));
         }
-        item.ensure_unlocked().map_err(failure)?;
+        // The search said which it is: asking the item again would cost two more round
+        // trips (a property read subscribes to its changes first).
+        if locked {
+            self.ss.unlock_all(&[&item]).map_err(failure)?;
+        }
         Ok(Some(item))
     }
 

@@ -12,7 +12,9 @@
 //!    returning the same JSON, and their memory as PSS;
 //! 5. warm exec with a 5,000-profile config against a 10-profile one;
 //! 6. peak RSS of warm exec and of `vault unlock`;
-//! 7. scripts: a passphrase from the environment (no unlock), warm and 32 in parallel.
+//! 7. scripts: a passphrase from the environment (no unlock), warm and 32 in parallel;
+//! 8. 16 parallel AWS CLI calls through `credential_process = vault export` against the same
+//!    calls with static keys.
 //!
 //! Process timings are interleaved (one run of each contender per round, the order rotating),
 //! so a noisy neighbour slows all of them alike; every figure is the median of the measured
@@ -34,6 +36,7 @@ use vault_harness::{Moto, SecretService, TestEnv, free_port, http_request, parse
 use crate::{Result, cargo, display, run as run_cmd, setup};
 
 mod awsume;
+mod cli_parallel;
 mod cold_chain;
 mod config_scale;
 mod measure;
@@ -156,19 +159,6 @@ pub fn run(root: &Path, opts: &Options) -> Result {
             ],
         )?;
     }
-    // A second vault in the same gnome-keyring whose key is never kept in the kernel
-    // (AWS_VAULT_UNLOCK_TIMEOUT=0): what a command pays when the kept key has idled out.
-    let mut add =
-        bench.uncached(bench.vault(&keyring, &["add", "--env", "base", "--no-add-config"]));
-    add.env("AWS_ACCESS_KEY_ID", &key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &secret);
-    let run = keyring.output(&mut add);
-    if !run.status.success() {
-        return Err(format!(
-            "vault add (uncached keyring vault) failed: {}",
-            run.stderr.trim()
-        ));
-    }
     bench.ok(
         &file,
         &["unlock", "--for", "1h"],
@@ -204,6 +194,8 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     bench.memory(&mut report, &warm)?;
     eprintln!("xtask bench: 7. scripts (passphrase from the environment)");
     bench.scripted(&mut report, &scripted)?;
+    eprintln!("xtask bench: 8. parallel AWS CLI through credential_process");
+    bench.cli_parallel(&mut report, &scripted, &rig.venv.join("bin/aws"))?;
 
     drop(locks);
     drop(secret_service);
@@ -286,16 +278,6 @@ impl<'a> Bench<'a> {
                 run.stderr.trim()
             ))
         }
-    }
-
-    /// Points a command at the keyring env's second vault, whose key is never kept.
-    fn uncached(&self, mut cmd: Command) -> Command {
-        cmd.env(
-            "AWS_VAULT_FILE_DIR",
-            self.keyring.dir.path().join("vault-uncached"),
-        )
-        .env("AWS_VAULT_UNLOCK_TIMEOUT", "0");
-        cmd
     }
 
     fn sts_len(&self) -> usize {
