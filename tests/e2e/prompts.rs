@@ -23,7 +23,12 @@ struct Display {
 
 impl Display {
     fn start(w: &World) -> Option<Display> {
-        for program in ["Xvfb", "xdotool", "zenity"] {
+        Display::start_for(w, "zenity")
+    }
+
+    /// Xvfb for `dialog` (zenity or kdialog), when it and the rig are installed.
+    fn start_for(w: &World, dialog: &str) -> Option<Display> {
+        for program in ["Xvfb", "xdotool", dialog] {
             if !w
                 .env
                 .require_program(program, if program == "Xvfb" { "xvfb" } else { program })
@@ -86,7 +91,8 @@ impl Display {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         let window = loop {
-            let found = xdotool(&["search", "--name", "^vault$"]);
+            // zenity titles its window `vault`; kdialog adds its own name.
+            let found = xdotool(&["search", "--name", "^vault( — KDialog)?$"]);
             if let Some(id) = found.lines().next() {
                 break id.to_owned();
             }
@@ -110,6 +116,48 @@ fn spawn(w: &World, display: &str, args: &[&str], vars: &[(&str, &str)]) -> Chil
     cmd.spawn().expect("vault starts")
 }
 
+/// `vault ARGS` on `display`, its dialog answered with `answer`: what it printed on stdout
+/// (it must succeed).
+fn answered(
+    w: &World,
+    display: &Display,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    answer: &str,
+) -> String {
+    let child = spawn(w, &display.name(), args, vars);
+    display.answer(w, answer);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(answer), "the answer shows on stderr");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `export --no-session` with `prompt` asking for the passphrase (nothing in the
+/// environment, nothing kept): the stored key comes out.
+fn passphrase_through(w: &mut World, display: &Display, prompt: &str) {
+    w.env.unset("AWS_VAULT_FILE_PASSPHRASE");
+    let args = [
+        "--prompt",
+        prompt,
+        "export",
+        "--no-session",
+        "--format",
+        "json",
+        "base",
+    ];
+    let passphrase = w.passphrase.clone();
+    let stdout = answered(
+        w,
+        display,
+        &args,
+        &[("AWS_VAULT_UNLOCK_TIMEOUT", "0")],
+        &passphrase,
+    );
+    assert!(stdout.contains(&w.key_id), "{prompt}");
+}
+
 #[test]
 fn zenity_asks_for_the_mfa_code_when_there_is_no_terminal() {
     let w = World::new("prompts test", CONFIG);
@@ -117,22 +165,33 @@ fn zenity_asks_for_the_mfa_code_when_there_is_no_terminal() {
         return;
     };
     // No --prompt: no terminal and a display, so the GUI prompt is chosen by itself.
-    let child = spawn(
+    answered(
         &w,
-        &display.name(),
+        &display,
         &["export", "--format", "json", "base"],
         &[],
-    );
-    display.answer(&w, "123456");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "123456",
     );
     let calls = w.minted();
     assert_eq!(calls[0].action, "GetSessionToken");
     assert_eq!(calls[0].param("TokenCode"), Some("123456"));
+}
+
+#[test]
+fn kdialog_asks_for_the_mfa_code_and_the_passphrase() {
+    let mut w = World::new("prompts kdialog", CONFIG);
+    let Some(display) = Display::start_for(&w, "kdialog") else {
+        return;
+    };
+    answered(
+        &w,
+        &display,
+        &["--prompt", "kdialog", "export", "--format", "json", "base"],
+        &[],
+        "246810",
+    );
+    assert_eq!(w.minted()[0].param("TokenCode"), Some("246810"));
+    passphrase_through(&mut w, &display, "kdialog");
 }
 
 #[test]
@@ -141,78 +200,61 @@ fn zenity_asks_for_the_passphrase_which_comes_back_on_its_stdout_only() {
     let Some(display) = Display::start(&w) else {
         return;
     };
-    w.env.unset("AWS_VAULT_FILE_PASSPHRASE");
-    let child = spawn(
-        &w,
-        &display.name(),
-        &[
-            "--prompt",
-            "zenity",
-            "export",
-            "--no-session",
-            "--format",
-            "json",
-            "base",
-        ],
-        &[("AWS_VAULT_UNLOCK_TIMEOUT", "0")],
-    );
-    display.answer(&w, "prompts passphrase");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&w.key_id));
+    passphrase_through(&mut w, &display, "zenity");
 }
 
 #[test]
 fn a_helper_gets_the_question_never_a_secret() {
     let mut w = World::new("prompts test", CONFIG);
-    // A stand-in: osascript exists only on macOS. It records what it was given and answers.
+    // Stand-ins: osascript exists only on macOS, and wincredui's PowerShell only on Windows
+    // here. Each records what it was given and answers.
     let bin = w.path("bin");
     fs::create_dir_all(&bin).unwrap();
-    let seen = w.path("osascript-seen");
-    let script = bin.join("osascript");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nenv >> '{}'\necho 654321\n",
-            seen.display(),
-            seen.display()
-        ),
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    }
     let path = w.env.get("PATH").cloned().unwrap_or_default();
-    let mut dirs = vec![bin];
+    let mut dirs = vec![bin.clone()];
     dirs.extend(std::env::split_paths(&path));
     w.env.set("PATH", std::env::join_paths(dirs).unwrap());
-    w.env
-        .run(&[
-            "--prompt",
-            "osascript",
-            "export",
-            "--format",
-            "json",
-            "base",
-        ])
-        .success();
-    let recorded = fs::read_to_string(&seen).unwrap();
-    assert!(
-        recorded.contains("MFA code for arn:aws:iam::123456789012:mfa/alice"),
-        "{recorded}"
-    );
-    assert!(
-        !recorded.contains("AWS_VAULT_FILE_PASSPHRASE"),
-        "the helper saw the passphrase"
-    );
-    assert!(!recorded.contains("prompts test"));
-    assert_eq!(w.minted()[0].param("TokenCode"), Some("654321"));
+    for (prompt, program, code) in [
+        ("osascript", "osascript", "654321"),
+        ("wincredui", "powershell", "135791"),
+    ] {
+        let seen = w.path(&format!("{program}-seen"));
+        let script = bin.join(program);
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nenv >> '{}'\necho {code}\n",
+                seen.display(),
+                seen.display()
+            ),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        w.run(&["clear"]).success();
+        w.env
+            .run(&["--prompt", prompt, "export", "--format", "json", "base"])
+            .success();
+        let recorded = fs::read_to_string(&seen).unwrap();
+        assert!(
+            recorded.contains("MFA code for arn:aws:iam::123456789012:mfa/alice"),
+            "{prompt}: {recorded}"
+        );
+        assert!(
+            !recorded.contains("AWS_VAULT_FILE_PASSPHRASE"),
+            "{prompt}: the helper saw the passphrase"
+        );
+        assert!(!recorded.contains("prompts test"), "{prompt}");
+        let minted = w.minted();
+        assert_eq!(
+            minted.last().unwrap().param("TokenCode"),
+            Some(code),
+            "{prompt}"
+        );
+    }
 
     // No terminal, no display, no --prompt: what to do instead.
     w.env.unset("DISPLAY");

@@ -16,7 +16,8 @@ pub struct World {
     /// alice's long-lived key pair, as IAM (moto) issued it.
     pub key_id: String,
     pub secret: String,
-    passphrase: String,
+    /// The `file` vault's passphrase.
+    pub passphrase: String,
 }
 
 impl World {

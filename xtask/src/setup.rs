@@ -26,6 +26,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "xvfb",                 // a headless X server for the GUI prompts
     "xdotool",              // to type into and close windows on it
     "zenity",               // the GUI prompt the tests answer under Xvfb
+    "kdialog",              // KDE's, answered the same way
     "xauth",                // xvfb-run needs it; xvfb only recommends it
 ];
 

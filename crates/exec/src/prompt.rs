@@ -196,9 +196,8 @@ pub fn ask_gui(kind: PromptKind, question: &Question<'_>) -> Result<SecretString
             c
         }
         PromptKind::Wincredui => {
-            if !cfg!(windows) {
-                return Err("the wincredui prompt exists only on Windows".into());
-            }
+            // Chosen by default only on Windows; asked for elsewhere, it needs a
+            // `powershell` on PATH that can show Get-Credential's dialog.
             let mut c = crate::process::helper("powershell");
             c.args([
                 "-NoProfile",
