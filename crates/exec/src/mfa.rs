@@ -32,9 +32,7 @@ impl MfaCodes {
             prompt,
         }
     }
-}
 
-impl MfaCodes {
     /// Where a code asked for ahead of time comes from (a long `--server` job whose MFA
     /// session is about to end): `mfa_process`, else the prompt asked for, else a GUI prompt
     /// when there is a display (a terminal may have nobody watching), else the terminal.
@@ -60,24 +58,12 @@ impl AheadCodes {
             return run_mfa_process(process);
         }
         let question = format!("MFA code for {serial} ({why})");
-        match prompt::resolve_ahead(self.prompt) {
-            Some(prompt::PromptKind::Ykman) => ykman(serial),
-            Some(prompt::PromptKind::Terminal) => {
-                match prompt::ask_line(&format!("vault: {question}: ")) {
-                    Ok(Some(code)) => Ok(SecretString::from(code)),
-                    Ok(None) => Err("no terminal to ask on".into()),
-                    Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
-                }
-            }
-            Some(gui) => prompt::ask_gui(
-                gui,
-                &prompt::Question {
-                    text: &question,
-                    hidden: false,
-                },
-            ),
-            None => Err("no GUI prompt, terminal or mfa_process to ask with".into()),
-        }
+        by_prompt(
+            prompt::resolve_ahead(self.prompt),
+            serial,
+            &question,
+            || "no GUI prompt, terminal or mfa_process to ask with".into(),
+        )
     }
 }
 
@@ -122,25 +108,39 @@ impl MfaSource for MfaCodes {
                 "an MFA code for {serial} is needed, but there is no terminal to ask on and no GUI prompt"
             )
         };
-        match prompt::resolve(self.prompt) {
-            Some(prompt::PromptKind::Ykman) => ykman(serial),
-            Some(prompt::PromptKind::Terminal) => {
-                match prompt::ask_line(&format!("MFA code for {serial}: ")) {
-                    Ok(Some(code)) => Ok(SecretString::from(code)),
-                    // The hint says what to do instead.
-                    Ok(None) => Err(no_way()),
-                    Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
-                }
-            }
-            Some(gui) => prompt::ask_gui(
-                gui,
-                &prompt::Question {
-                    text: &format!("MFA code for {serial}"),
-                    hidden: false,
-                },
-            ),
-            None => Err(no_way()),
-        }
+        by_prompt(
+            prompt::resolve(self.prompt),
+            serial,
+            &format!("MFA code for {serial}"),
+            no_way,
+        )
+    }
+}
+
+/// Asks `question` through `kind` (ykman reads the code itself); `none` says why nothing
+/// could ask (no prompt, or no terminal after all).
+fn by_prompt(
+    kind: Option<prompt::PromptKind>,
+    serial: &str,
+    question: &str,
+    none: impl FnOnce() -> String,
+) -> Result<SecretString, String> {
+    match kind {
+        Some(prompt::PromptKind::Ykman) => ykman(serial),
+        Some(prompt::PromptKind::Terminal) => match prompt::ask_line(&format!("{question}: ")) {
+            Ok(Some(code)) => Ok(SecretString::from(code)),
+            // The hint says what to do instead.
+            Ok(None) => Err(none()),
+            Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
+        },
+        Some(gui) => prompt::ask_gui(
+            gui,
+            &prompt::Question {
+                text: question,
+                hidden: false,
+            },
+        ),
+        None => Err(none()),
     }
 }
 
