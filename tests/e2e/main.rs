@@ -19,3 +19,4 @@ mod store;
 mod terminal_rig;
 mod tidy;
 mod unlock;
+mod windows;

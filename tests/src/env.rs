@@ -389,7 +389,8 @@ impl TestEnv {
     }
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+/// Every file under `dir`, recursively, appended to `out` as (path, bytes).
+pub fn collect_files(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

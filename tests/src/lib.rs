@@ -21,6 +21,7 @@ pub mod secret_service;
 pub mod skip;
 pub mod sso;
 pub mod terminal;
+pub mod wine;
 pub mod world;
 
 pub use env::{CALLER_ARN, Run, TestEnv, parse_env, sdk_caller, vault_bin, venv, workspace_root};

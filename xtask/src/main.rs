@@ -26,6 +26,8 @@ mod dist;
 mod setup;
 #[cfg(unix)]
 mod stress;
+#[cfg(unix)]
+mod wine;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -204,6 +206,14 @@ fn test(extra: &[String]) -> Result {
     cmd.env("VAULT_TEST_VENV", &rig.venv)
         .env("VAULT_BIN", root.join("target/debug/vault"))
         .env("VAULT_SDK_CALLER", root.join("target/debug/sdk-caller"));
+    // The Windows build, run under Wine by the Windows subset (tests/e2e/windows.rs); the rig
+    // lives until the tests are done.
+    #[cfg(unix)]
+    let wine = wine::prepare(&root)?;
+    #[cfg(unix)]
+    for (name, value) in &wine.vars {
+        cmd.env(name, value);
+    }
     if !extra.is_empty() {
         cmd.args(extra);
     }

@@ -12,22 +12,24 @@ use crate::{Result, run};
 
 /// Debian packages the tests and checks use.
 const DEBIAN_PACKAGES: &[&str] = &[
-    "gnome-keyring",        // the real Secret Service
-    "libsecret-tools",      // secret-tool, to look inside it from tests
-    "dbus",                 // dbus-daemon for a private session bus
-    "dbus-bin",             // dbus-send, to wait for org.freedesktop.secrets
-    "keyutils",             // keyctl, for the kernel keyring backend
-    "bsdutils",             // script, for a pseudo-terminal in the MFA prompt test
-    "gcc-mingw-w64-x86-64", // C dependencies of the Windows check
-    "tmux",                 // a real terminal the end-to-end tests type into and read
-    "zsh",                  // a shell in it, for zsh completion and prompts
-    "fish",                 // another, for fish completion
-    "man-db",               // man -l, to render the generated man pages
-    "xvfb",                 // a headless X server for the GUI prompts
-    "xdotool",              // to type into and close windows on it
-    "zenity",               // the GUI prompt the tests answer under Xvfb
-    "kdialog",              // KDE's, answered the same way
-    "xauth",                // xvfb-run needs it; xvfb only recommends it
+    "gnome-keyring",             // the real Secret Service
+    "libsecret-tools",           // secret-tool, to look inside it from tests
+    "dbus",                      // dbus-daemon for a private session bus
+    "dbus-bin",                  // dbus-send, to wait for org.freedesktop.secrets
+    "keyutils",                  // keyctl, for the kernel keyring backend
+    "bsdutils",                  // script, for a pseudo-terminal in the MFA prompt test
+    "gcc-mingw-w64-x86-64",      // C dependencies of the Windows build; the Wine stand-in DLL
+    "binutils-mingw-w64-x86-64", // strip for the Windows binary run under Wine
+    "wine64",                    // runs the Windows binary for the Windows subset of the tests
+    "tmux",                      // a real terminal the end-to-end tests type into and read
+    "zsh",                       // a shell in it, for zsh completion and prompts
+    "fish",                      // another, for fish completion
+    "man-db",                    // man -l, to render the generated man pages
+    "xvfb",                      // a headless X server for the GUI prompts
+    "xdotool",                   // to type into and close windows on it
+    "zenity",                    // the GUI prompt the tests answer under Xvfb
+    "kdialog",                   // KDE's, answered the same way
+    "xauth",                     // xvfb-run needs it; xvfb only recommends it
 ];
 
 /// Pinned so every machine tests against the same emulator and clients.

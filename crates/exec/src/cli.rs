@@ -301,7 +301,7 @@ pub struct ExecArgs {
     #[arg(long, requires = "serve")]
     pub lazy: bool,
 
-    /// The command and its arguments (default: $SHELL).
+    /// The command and its arguments (default: $SHELL; on Windows %COMSPEC%).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
 }

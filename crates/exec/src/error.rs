@@ -154,16 +154,32 @@ impl From<vault_store::Error> for CommandError {
                     crate::context::PASSPHRASE_ENV
                 )]
             }
-            E::PassphraseUnavailable(_) => vec![
+            E::PassphraseUnavailable(_) if cfg!(target_os = "linux") => vec![
                 "run `vault unlock` in a terminal first (it lasts 15 minutes of inactivity), or \
                  set AWS_VAULT_FILE_PASSPHRASE for scripts"
                     .into(),
             ],
-            E::UnlockUnavailable(_) => vec![
-                "every command will ask for the passphrase; AWS_VAULT_FILE_PASSPHRASE serves \
-                 scripts, and the OS keyring backends need no passphrase"
-                    .into(),
+            E::PassphraseUnavailable(_) => vec![
+                "set AWS_VAULT_FILE_PASSPHRASE for scripts, or keep the vault key in the OS \
+                 keyring: vault migrate-backend --to "
+                    .to_owned()
+                    + vault_store::BackendKind::platform_default()
+                        .map_or("file", vault_store::BackendKind::name),
             ],
+            E::UnlockUnavailable(_) => {
+                let mut hints = vec![
+                    "every command will ask for the passphrase; AWS_VAULT_FILE_PASSPHRASE serves \
+                     scripts"
+                        .to_owned(),
+                ];
+                if let Some(keyring) = vault_store::BackendKind::platform_default() {
+                    hints.push(format!(
+                        "or keep the vault key in the OS keyring, which needs no passphrase: \
+                         vault migrate-backend --to {keyring}"
+                    ));
+                }
+                hints
+            }
             E::Damaged { path, .. } => {
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
                 match name.as_deref() {

@@ -260,22 +260,26 @@ pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The command to run: the given one, else `$SHELL`, else `/bin/sh`.
+/// The command to run: the given one, else the user's shell: `$SHELL` (else `/bin/sh`) on
+/// Unix, `%COMSPEC%` (else `cmd.exe`) on Windows, where a `SHELL` set by Git Bash or MSYS
+/// names a path only their own runtime understands.
 pub fn command_line(given: Vec<OsString>) -> (OsString, Vec<OsString>) {
     let mut given = given.into_iter();
     match given.next() {
         Some(program) => (program, given.collect()),
-        None => (
-            std::env::var_os("SHELL")
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| default_shell().into()),
-            Vec::new(),
-        ),
+        None => (user_shell(), Vec::new()),
     }
 }
 
-fn default_shell() -> &'static str {
-    if cfg!(windows) { "cmd.exe" } else { "/bin/sh" }
+fn user_shell() -> OsString {
+    let (var, fallback) = if cfg!(windows) {
+        ("COMSPEC", "cmd.exe")
+    } else {
+        ("SHELL", "/bin/sh")
+    };
+    std::env::var_os(var)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| fallback.into())
 }
 
 /// Runs the credential child with `vars` set. On Unix it replaces this process, so signals
@@ -303,11 +307,25 @@ fn exec(mut cmd: Command, shown: &str) -> CommandResult<ExitCode> {
 
 #[cfg(not(unix))]
 fn exec(mut cmd: Command, shown: &str) -> CommandResult<ExitCode> {
+    leave_interrupts_to_the_child();
     let status = cmd.status().map_err(|e| spawn_error(e, shown))?;
     Ok(ExitCode::from(
         status.code().unwrap_or(1).clamp(0, 255) as u8
     ))
 }
+
+/// Windows sends a console's Ctrl+C and Ctrl+Break to every process attached to it, so the
+/// child has them already; vault, which only waits for the child, must not die of them and
+/// lose the child's exit code. Closing the console, logoff and shutdown still end vault.
+#[cfg(windows)]
+pub fn leave_interrupts_to_the_child() {
+    // The handler answers "handled" for Ctrl+C and Ctrl+Break; a second call (the servers
+    // and exec share this) is refused, which is fine.
+    let _ = ctrlc::set_handler(|| {});
+}
+
+#[cfg(all(not(unix), not(windows)))]
+pub fn leave_interrupts_to_the_child() {}
 
 pub fn spawn_error(err: std::io::Error, shown: &str) -> CommandError {
     if err.kind() == std::io::ErrorKind::NotFound {

@@ -410,7 +410,9 @@ fn forward_signals(events: mpsc::Sender<Event>) {
 
 #[cfg(not(unix))]
 fn forward_signals(_events: mpsc::Sender<Event>) {
-    // Windows delivers console Ctrl+C to every process attached to the console.
+    // Windows delivers console Ctrl+C to every process attached to the console: the child
+    // has it; vault keeps serving until the child ends.
+    crate::process::leave_interrupts_to_the_child();
 }
 
 #[cfg(unix)]

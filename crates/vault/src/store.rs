@@ -261,6 +261,8 @@ impl Vault {
         if parse_backend(&self.dir, &meta.backend)? != BackendKind::File {
             return Ok(false);
         }
+        // Before the passphrase is asked for: where nothing can be kept, asking is wasted.
+        unlocked::supported().map_err(|e| Error::UnlockUnavailable(e.0))?;
         let identity = self.identity()?;
         unlocked::put(&meta.id, identity.to_string().expose_secret(), idle)
             .map_err(|e| Error::UnlockUnavailable(e.0))?;

@@ -197,7 +197,7 @@ mod imp {
 
     pub fn supported() -> Result<(), Unavailable> {
         Err(Unavailable(
-            "unlocking once is only available on Linux for now; keyring backends need no passphrase".into(),
+            "vault unlock keeps the vault key in the Linux kernel keyring, which this platform does not have".into(),
         ))
     }
 }
