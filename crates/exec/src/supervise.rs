@@ -174,6 +174,8 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
                 };
                 let _ = reply.send(result);
                 next_renewal = next_renewal_after(&shared);
+                // A renewal may have begun a new MFA session: the next question moves with it.
+                ahead.schedule(&minter, &plan);
             }
             Ok(Event::MfaCode(code)) => {
                 ahead.answered(&prepared, &plan, code, &options.profile);
