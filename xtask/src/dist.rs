@@ -23,12 +23,36 @@ const SHELLS: [(&str, &str); 5] = [
     ("elvish", "vault.elv"),
 ];
 
+/// The target the Linux release binary is built for: static musl, so no dynamic loader, no
+/// glibc start-up (its CPU-feature probe alone costs about 1 ms where `cpuid` traps to a
+/// hypervisor) and no symbol binding at each start (docs/performance.md). Elsewhere the host.
+const LINUX_RELEASE_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The release binary and its target: `target/<target>/release/vault`, built first when
+/// `build`.
+pub fn release_binary(root: &Path, build: bool) -> Result<(std::path::PathBuf, String)> {
+    let host = host_target()?;
+    let target = match host.as_str() {
+        "x86_64-unknown-linux-gnu" => LINUX_RELEASE_TARGET.to_owned(),
+        _ => host,
+    };
+    if build {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(&cargo).current_dir(root).args([
+            "build",
+            "--release",
+            "-p",
+            "vault-exec",
+            "--target",
+            &target,
+        ]))?;
+    }
+    let binary = root.join("target").join(&target).join("release/vault");
+    Ok((binary, target))
+}
+
 pub fn run_dist(root: &Path) -> Result {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo)
-        .current_dir(root)
-        .args(["build", "--release", "-p", "vault-exec"]))?;
-    let target = host_target()?;
+    let (built, target) = release_binary(root, true)?;
     let version = env!("CARGO_PKG_VERSION");
     let name = format!("vault-{version}-{target}");
     let dist = root.join("target").join("dist");
@@ -38,7 +62,6 @@ pub fn run_dist(root: &Path) -> Result {
         std::fs::create_dir_all(stage.join(dir))
             .map_err(|e| format!("{}: {e}", stage.display()))?;
     }
-    let built = root.join("target/release/vault");
     let binary = stage.join("vault");
     std::fs::copy(&built, &binary).map_err(|e| format!("{}: {e}", built.display()))?;
     run(Command::new("strip").arg(&binary))?;

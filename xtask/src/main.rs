@@ -225,6 +225,47 @@ fn test(extra: &[String]) -> Result {
         Err(e) => return Err(format!("{}: {e}", skips.display())),
     }
     cmd.env("VAULT_TEST_SKIPS", &skips);
+    run_tests(&mut cmd, &skips)?;
+    // `cargo test` with arguments is someone narrowing the run; the static build's pass
+    // belongs to the whole suite only.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    if extra.is_empty() {
+        static_build_subset(&root, &rig)?;
+    }
+    Ok(())
+}
+
+/// The Linux release binary is the static musl build (`xtask dist`): its own allocator,
+/// resolver and start-up. The stores (Secret Service over zbus, kernel keyring, passphrase),
+/// exec, the credential servers and scripts' paths run again against a debug build of it.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn static_build_subset(root: &Path, rig: &setup::Rig) -> Result {
+    const TARGET: &str = "x86_64-unknown-linux-musl";
+    const SUBSET: &[&str] = &["store::", "kept_key::", "exec::", "servers::", "scripts::"];
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "-p", "vault-exec", "--target", TARGET]))?;
+    let skips = root.join("target/test-skips-static.txt");
+    match std::fs::remove_file(&skips) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", skips.display())),
+    }
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["test", "-p", "vault-harness", "--test", "e2e", "--"])
+        .args(SUBSET)
+        .env("VAULT_TEST_VENV", &rig.venv)
+        .env(
+            "VAULT_BIN",
+            root.join("target").join(TARGET).join("debug/vault"),
+        )
+        .env("VAULT_SDK_CALLER", root.join("target/debug/sdk-caller"))
+        .env("VAULT_TEST_SKIPS", &skips);
+    eprintln!(
+        "xtask: the static Linux build (musl), a subset: {}",
+        SUBSET.join(" ")
+    );
     run_tests(&mut cmd, &skips)
 }
 

@@ -21,6 +21,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "gcc-mingw-w64-x86-64",      // C dependencies of the Windows build; the Wine stand-in DLL
     "binutils-mingw-w64-x86-64", // strip for the Windows binary run under Wine
     "wine64",                    // runs the Windows binary for the Windows subset of the tests
+    "musl-tools",                // musl-gcc, for the C dependencies of the static Linux build
     "tmux",                      // a real terminal the end-to-end tests type into and read
     "zsh",                       // a shell in it, for zsh completion and prompts
     "fish",                      // another, for fish completion
@@ -36,7 +37,13 @@ const DEBIAN_PACKAGES: &[&str] = &[
 const PYTHON_PACKAGES: &[&str] = &["moto[server]==5.2.1", "awscli==1.45.11", "boto3==1.43.11"];
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
-const RUST_TARGETS: &[&str] = &["x86_64-pc-windows-gnu", "aarch64-apple-darwin"];
+/// Windows and macOS are type-checked; the static musl build is the Linux release binary
+/// (xtask dist, bench) and runs a subset of the tests.
+const RUST_TARGETS: &[&str] = &[
+    "x86_64-pc-windows-gnu",
+    "aarch64-apple-darwin",
+    "x86_64-unknown-linux-musl",
+];
 /// The dependency audit, pinned so its checks do not change under us; built from source
 /// (about 2.5 minutes on a 2-core machine), once.
 const CARGO_DENY_VERSION: &str = "0.20.2";

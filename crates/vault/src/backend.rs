@@ -120,6 +120,8 @@ impl FromStr for BackendKind {
 pub fn probe(kind: BackendKind) -> std::result::Result<(), String> {
     match kind {
         BackendKind::File => Ok(()),
+        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+        BackendKind::SecretService => SecretServiceKeyring::connect()?.probe(),
         _ => open_store(kind).map(|_| ()),
     }
 }
@@ -136,7 +138,9 @@ pub(crate) struct Keyring {
 enum Store {
     Core(Arc<CredentialStore>),
     #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-    SecretService(SecretServiceKeyring),
+    /// Connected per operation: a read needs no connection of the crate's (see
+    /// `secret_service::get`).
+    SecretService,
 }
 
 impl Keyring {
@@ -162,7 +166,7 @@ impl Keyring {
                 Err(e) => Err(self.failure(e)),
             },
             #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-            Store::SecretService(ss) => ss.get(vault_id).map_err(|e| self.refused(e)),
+            Store::SecretService => secret_service::get(vault_id).map_err(|e| self.refused(e)),
         }
     }
 
@@ -172,7 +176,10 @@ impl Keyring {
                 .and_then(|e| e.set_secret(secret))
                 .map_err(|e| self.failure(e)),
             #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-            Store::SecretService(ss) => ss.set(vault_id, secret).map_err(|e| self.refused(e)),
+            Store::SecretService => SecretServiceKeyring::connect()
+                .map_err(secret_service::Failure::Unavailable)
+                .and_then(|ss| ss.set(vault_id, secret))
+                .map_err(|e| self.refused(e)),
         }
     }
 
@@ -187,7 +194,10 @@ impl Keyring {
                 }
             }
             #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-            Store::SecretService(ss) => ss.delete(vault_id).map_err(|e| self.refused(e)),
+            Store::SecretService => SecretServiceKeyring::connect()
+                .map_err(secret_service::Failure::Unavailable)
+                .and_then(|ss| ss.delete(vault_id))
+                .map_err(|e| self.refused(e)),
         }
     }
 
@@ -235,9 +245,10 @@ fn open_store(kind: BackendKind) -> Result<Store, String> {
     match kind {
         #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
         BackendKind::SecretService => {
-            let ss = SecretServiceKeyring::connect()?;
-            ss.probe()?;
-            Ok(Store::SecretService(ss))
+            // No connection or probe here: the operation that follows fails the same way when
+            // no provider answers, and each is more round trips through the bus and the
+            // daemon (a cold read is two; docs/performance.md).
+            Ok(Store::SecretService)
         }
         #[cfg(target_os = "linux")]
         BackendKind::KeyCtl => {

@@ -31,22 +31,122 @@ pub(crate) enum Failure {
     Refused(String),
 }
 
+/// `plain` is safe only on a local bus (see the module doc).
+fn local_bus_only() -> Result<(), String> {
+    let address = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
+    if address
+        .split(';')
+        .any(|a| a.starts_with("tcp:") || a.starts_with("nonce-tcp:"))
+    {
+        return Err(
+            "the session bus is reached over TCP (DBUS_SESSION_BUS_ADDRESS), and vault reads \
+             the Secret Service only over a local socket; use --backend file"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+fn unreachable(e: impl std::fmt::Display) -> Failure {
+    Failure::Unavailable(format!(
+        "cannot reach the Secret Service on the session bus ({e})"
+    ))
+}
+
+const SERVICE: &str = "org.freedesktop.secrets";
+const SERVICE_PATH: &str = "/org/freedesktop/secrets";
+const SERVICE_INTERFACE: &str = "org.freedesktop.Secret.Service";
+const ITEM_INTERFACE: &str = "org.freedesktop.Secret.Item";
+
+/// What the two-round-trip read found.
+enum Quick {
+    Found(Zeroizing<Vec<u8>>),
+    Missing,
+    /// Locked, more than one entry, or an answer it does not expect: the full path decides.
+    Ask,
+}
+
+/// The vault key of `vault_id`, read the way every command after the idle timeout reads it.
+///
+/// Each call to gnome-keyring goes through the bus daemon to the provider and back (about a
+/// millisecond each on the bench machine), and the secret-service crate waits for each in
+/// turn: OpenSession, SearchItems, GetSecret. The session and the search do not depend on
+/// each other, so they are sent together here; GetSecret needs both. A locked or duplicated
+/// entry (which may need a prompt, or a clear refusal) goes the crate's way.
+pub(crate) fn get(vault_id: &str) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    local_bus_only().map_err(Failure::Unavailable)?;
+    match async_io::block_on(quick_get(vault_id))? {
+        Quick::Found(secret) => Ok(Some(secret)),
+        Quick::Missing => Ok(None),
+        Quick::Ask => SecretServiceKeyring::connect()
+            .map_err(Failure::Unavailable)?
+            .get(vault_id),
+    }
+}
+
+async fn quick_get(vault_id: &str) -> Result<Quick, Failure> {
+    use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+    let conn = zbus::Connection::session().await.map_err(unreachable)?;
+    let open_args = ("plain", Value::from(""));
+    let search_args = (SecretServiceKeyring::attributes(vault_id),);
+    let open = conn.call_method(
+        Some(SERVICE),
+        SERVICE_PATH,
+        Some(SERVICE_INTERFACE),
+        "OpenSession",
+        &open_args,
+    );
+    let search = conn.call_method(
+        Some(SERVICE),
+        SERVICE_PATH,
+        Some(SERVICE_INTERFACE),
+        "SearchItems",
+        &search_args,
+    );
+    let (open, search) = futures_lite::future::zip(open, search).await;
+    let (_, session): (OwnedValue, OwnedObjectPath) = open
+        .map_err(unreachable)?
+        .body()
+        .deserialize()
+        .map_err(unreachable)?;
+    let Ok((unlocked, locked)) = search
+        .map_err(unreachable)?
+        .body()
+        .deserialize::<(Vec<OwnedObjectPath>, Vec<OwnedObjectPath>)>()
+    else {
+        return Ok(Quick::Ask);
+    };
+    let item = match (unlocked.as_slice(), locked.is_empty()) {
+        ([], true) => return Ok(Quick::Missing),
+        ([item], true) => item,
+        _ => return Ok(Quick::Ask),
+    };
+    let Ok(reply) = conn
+        .call_method(
+            Some(SERVICE),
+            item.as_ref(),
+            Some(ITEM_INTERFACE),
+            "GetSecret",
+            &(&session,),
+        )
+        .await
+    else {
+        return Ok(Quick::Ask);
+    };
+    let body = reply.body();
+    let Ok((_, _, value, _)) = body.deserialize::<(OwnedObjectPath, Vec<u8>, Vec<u8>, String)>()
+    else {
+        return Ok(Quick::Ask);
+    };
+    Ok(Quick::Found(Zeroizing::new(value)))
+}
+
 impl SecretServiceKeyring {
-    /// Connects and proves a provider answers: a bus without a Secret Service provider
-    /// accepts the connection and fails only when asked.
+    /// Connects and opens the session, which proves a provider answers (a bus without one
+    /// accepts the connection and fails only when asked).
     pub(crate) fn connect() -> Result<SecretServiceKeyring, String> {
-        // `plain` is safe only on a local bus (see the module doc).
-        let address = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
-        if address
-            .split(';')
-            .any(|a| a.starts_with("tcp:") || a.starts_with("nonce-tcp:"))
-        {
-            return Err(
-                "the session bus is reached over TCP (DBUS_SESSION_BUS_ADDRESS), and vault reads \
-                 the Secret Service only over a local socket; use --backend file"
-                    .to_owned(),
-            );
-        }
+        local_bus_only()?;
         let ss = SecretService::connect(EncryptionType::Plain)
             .map_err(|e| format!("cannot reach the Secret Service on the session bus ({e})"))?;
         Ok(SecretServiceKeyring { ss })

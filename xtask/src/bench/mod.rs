@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vault_harness::{Moto, SecretService, TestEnv, free_port, http_request, parse_env};
 
-use crate::{Result, cargo, display, run as run_cmd, setup};
+use crate::{Result, display, setup};
 
 mod awsume;
 mod cli_parallel;
@@ -81,7 +81,7 @@ pub struct Options {
     /// wrk runs per server, interleaved
     #[arg(long, default_value_t = 3, value_parser = at_least(1))]
     wrk_rounds: usize,
-    /// Use target/release/vault as it is
+    /// Use the release binary (`target/<target>/release/vault`) as it is
     #[arg(long = "no-build", action = clap::ArgAction::SetFalse)]
     build: bool,
 }
@@ -101,14 +101,24 @@ pub fn run(root: &Path, opts: &Options) -> Result {
         rig.awsume_venv.display()
     );
 
-    let bin = root.join("target/release/vault");
-    if opts.build {
-        run_cmd(
-            cargo()
-                .current_dir(root)
-                .args(["build", "--release", "-p", "vault-exec"]),
-        )?;
-    }
+    // The binary `cargo xtask dist` ships (static musl on x86_64 Linux), and for comparison
+    // the host build `cargo install` makes when that is another one.
+    let (bin, target) = crate::dist::release_binary(root, opts.build)?;
+    let host_bin = root.join("target/release/vault");
+    let host_bin = if bin == host_bin {
+        None
+    } else {
+        if opts.build {
+            crate::run(crate::cargo().current_dir(root).args([
+                "build",
+                "--release",
+                "-p",
+                "vault-exec",
+            ]))?;
+        }
+        host_bin.exists().then_some(host_bin)
+    };
+    eprintln!("xtask bench: measuring {} ({target})", bin.display());
     if !bin.exists() {
         return Err(format!("{} was not built", bin.display()));
     }
@@ -141,6 +151,7 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     let mut bench = Bench {
         opts,
         bin: bin.clone(),
+        host_bin,
         moto: &moto,
         file: &file,
         keyring: &keyring,
@@ -245,6 +256,8 @@ fn mfa_prompts(env: &TestEnv) -> usize {
 struct Bench<'a> {
     opts: &'a Options,
     bin: PathBuf,
+    /// The glibc build (`cargo install`), when the measured one is the static build.
+    host_bin: Option<PathBuf>,
     moto: &'a Moto,
     /// The passphrase vault, unlocked.
     file: &'a TestEnv,

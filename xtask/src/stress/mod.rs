@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vault_harness::{Moto, TestEnv};
 
-use crate::{Result, cargo, run as run_cmd, setup};
+use crate::{Result, setup};
 
 pub(crate) const PASSPHRASE: &str = "stress passphrase";
 const BEGIN: &str = "<!-- stress:begin -->";
@@ -43,7 +43,7 @@ const USAGE: &str = "usage: cargo xtask stress [--quick] [--debug-binary | --no-
     --quick, --short   a short run (about a minute): 40 adds, 20 mints, 8 writers, 5 s load, \
     200 idle connections\n  \
     --debug-binary     exercise target/debug/vault (no release build)\n  \
-    --no-build         use target/release/vault as it is\n  \
+    --no-build         use the release binary as it is\n  \
     --seed N           the random kill delays and load mix (default: from the clock; printed)\n  \
     --adds N           killed `vault add` runs (default 200)\n  \
     --mints N          killed cold mints (default 100)\n  \
@@ -147,14 +147,7 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     let bin = if opts.debug_binary {
         root.join("target/debug/vault")
     } else {
-        if opts.build {
-            run_cmd(
-                cargo()
-                    .current_dir(root)
-                    .args(["build", "--release", "-p", "vault-exec"]),
-            )?;
-        }
-        root.join("target/release/vault")
+        crate::dist::release_binary(root, opts.build)?.0
     };
     if !bin.exists() {
         return Err(format!("{} was not built", bin.display()));
