@@ -26,7 +26,7 @@ const SHELLS: [(&str, &str); 5] = [
 /// The target the Linux release binary is built for: static musl, so no dynamic loader, no
 /// glibc start-up (its CPU-feature probe alone costs about 1 ms where `cpuid` traps to a
 /// hypervisor) and no symbol binding at each start (docs/performance.md). Elsewhere the host.
-const LINUX_RELEASE_TARGET: &str = "x86_64-unknown-linux-musl";
+pub(crate) const LINUX_RELEASE_TARGET: &str = "x86_64-unknown-linux-musl";
 
 /// The release binary and its target: `target/<target>/release/vault`, built first when
 /// `build`.
@@ -37,8 +37,7 @@ pub fn release_binary(root: &Path, build: bool) -> Result<(std::path::PathBuf, S
         _ => host,
     };
     if build {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(&cargo).current_dir(root).args([
+        run(crate::cargo().current_dir(root).args([
             "build",
             "--release",
             "-p",

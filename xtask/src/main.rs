@@ -219,11 +219,7 @@ fn test(extra: &[String]) -> Result {
     }
     // Tests record their skips here (vault_harness::skip): libtest counts them as passed.
     let skips = root.join("target/test-skips.txt");
-    match std::fs::remove_file(&skips) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", skips.display())),
-    }
+    clear_skips(&skips)?;
     cmd.env("VAULT_TEST_SKIPS", &skips);
     run_tests(&mut cmd, &skips)?;
     // `cargo test` with arguments is someone narrowing the run; the static build's pass
@@ -240,17 +236,13 @@ fn test(extra: &[String]) -> Result {
 /// exec, the credential servers and scripts' paths run again against a debug build of it.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn static_build_subset(root: &Path, rig: &setup::Rig) -> Result {
-    const TARGET: &str = "x86_64-unknown-linux-musl";
+    const TARGET: &str = dist::LINUX_RELEASE_TARGET;
     const SUBSET: &[&str] = &["store::", "kept_key::", "exec::", "servers::", "scripts::"];
     run(cargo()
         .current_dir(root)
         .args(["build", "-p", "vault-exec", "--target", TARGET]))?;
     let skips = root.join("target/test-skips-static.txt");
-    match std::fs::remove_file(&skips) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", skips.display())),
-    }
+    clear_skips(&skips)?;
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["test", "-p", "vault-harness", "--test", "e2e", "--"])
@@ -343,6 +335,15 @@ fn run_tests(cmd: &mut Command, skips: &Path) -> Result {
         Ok(())
     } else {
         Err(format!("cargo test failed ({status})"))
+    }
+}
+
+/// Starts a run's skip records afresh.
+fn clear_skips(skips: &Path) -> Result {
+    match std::fs::remove_file(skips) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{}: {e}", skips.display())),
     }
 }
 

@@ -47,10 +47,12 @@ fn local_bus_only() -> Result<(), String> {
     Ok(())
 }
 
+fn unreachable_text(e: impl std::fmt::Display) -> String {
+    format!("cannot reach the Secret Service on the session bus ({e})")
+}
+
 fn unreachable(e: impl std::fmt::Display) -> Failure {
-    Failure::Unavailable(format!(
-        "cannot reach the Secret Service on the session bus ({e})"
-    ))
+    Failure::Unavailable(unreachable_text(e))
 }
 
 const SERVICE: &str = "org.freedesktop.secrets";
@@ -147,8 +149,7 @@ impl SecretServiceKeyring {
     /// accepts the connection and fails only when asked).
     pub(crate) fn connect() -> Result<SecretServiceKeyring, String> {
         local_bus_only()?;
-        let ss = SecretService::connect(EncryptionType::Plain)
-            .map_err(|e| format!("cannot reach the Secret Service on the session bus ({e})"))?;
+        let ss = SecretService::connect(EncryptionType::Plain).map_err(unreachable_text)?;
         Ok(SecretServiceKeyring { ss })
     }
 

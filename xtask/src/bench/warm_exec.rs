@@ -35,15 +35,15 @@ impl<'a> Bench<'a> {
                 },
             )
         });
-        if let Some(awsume) = self.awsume() {
-            // awsume caches the MFA session but assumes the role on every run (one
-            // AssumeRole to moto each time); this is awsume as users run it, sourced.
+        // awsume caches the MFA session but assumes the role on every run (one AssumeRole to
+        // moto each time); this is awsume as users run it, sourced.
+        let awsume_index = self.awsume().map(|awsume| {
             contenders.push(Contender::new(
                 "awsume lab (sourced, MFA session cached)",
                 move || awsume.command("lab"),
             ));
-        }
-        let awsume_index = (contenders.len() == 5).then_some(4);
+            contenders.len() - 1
+        });
         contenders.extend(host);
         let series = self.interleave(&contenders)?;
         let floor = &series[0];
