@@ -5,7 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::BackendKind;
+use crate::names::BackendKind;
 
 /// Everything the store can fail with.
 #[derive(Debug, thiserror::Error)]

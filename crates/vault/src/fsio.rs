@@ -1,74 +1,11 @@
-//! Files of the store: private permissions, atomic replacement, locks, and the framing that
-//! carries a format version and a checksum in front of every file's body.
-//!
-//! Framing: the first line is a small JSON header `{"format":…,"version":…,"sha256":…}`, the
-//! rest is the body. The version is read before anything else so a newer file is refused,
-//! never rewritten; the checksum tells "damaged" apart from "wrong passphrase".
+//! Files of the store: private permissions, atomic replacement and locks, the mechanics every
+//! file of the vault directory shares (the format of its JSON files is [`crate::framed`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
-
-#[derive(Serialize, Deserialize)]
-struct Header {
-    format: String,
-    version: u32,
-    sha256: String,
-}
-
-/// Wraps `body` with a header naming `format` and `version`.
-pub(crate) fn frame(format: &str, version: u32, body: &[u8]) -> Vec<u8> {
-    let header = Header {
-        format: format.to_owned(),
-        version,
-        sha256: hex::encode(Sha256::digest(body)),
-    };
-    let mut out = serde_json::to_vec(&header).expect("header serialises");
-    out.push(b'\n');
-    out.extend_from_slice(body);
-    out
-}
-
-/// Checks the header of a framed file and returns its body.
-pub(crate) fn unframe<'a>(
-    path: &Path,
-    format: &str,
-    supported: u32,
-    bytes: &'a [u8],
-) -> Result<&'a [u8]> {
-    let newline = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| Error::damaged(path, "no header line (truncated?)"))?;
-    let header: Header = serde_json::from_slice(&bytes[..newline])
-        .map_err(|_| Error::damaged(path, "unreadable header"))?;
-    if header.format != format {
-        return Err(Error::damaged(
-            path,
-            format!("expected a {format} file, found {:?}", header.format),
-        ));
-    }
-    if header.version > supported || header.version == 0 {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_owned(),
-            found: header.version,
-            supported,
-        });
-    }
-    let body = &bytes[newline + 1..];
-    if hex::encode(Sha256::digest(body)) != header.sha256 {
-        return Err(Error::damaged(
-            path,
-            "checksum mismatch (the file was truncated or changed outside vault)",
-        ));
-    }
-    Ok(body)
-}
 
 /// Reads a whole file; `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
@@ -349,34 +286,6 @@ impl Drop for FileLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frame_round_trip_and_damage() {
-        let path = Path::new("x");
-        let framed = frame("vault-test", 1, b"hello");
-        assert_eq!(unframe(path, "vault-test", 1, &framed).unwrap(), b"hello");
-
-        let mut flipped = framed.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
-        assert!(matches!(
-            unframe(path, "vault-test", 1, &flipped),
-            Err(Error::Damaged { .. })
-        ));
-        assert!(matches!(
-            unframe(path, "vault-test", 1, &framed[..framed.len() - 2]),
-            Err(Error::Damaged { .. })
-        ));
-        assert!(matches!(
-            unframe(path, "vault-other", 1, &framed),
-            Err(Error::Damaged { .. })
-        ));
-        let newer = frame("vault-test", 7, b"hello");
-        assert!(matches!(
-            unframe(path, "vault-test", 1, &newer),
-            Err(Error::UnsupportedVersion { found: 7, .. })
-        ));
-    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {

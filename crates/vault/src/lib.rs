@@ -13,7 +13,9 @@
 
 mod backend;
 mod error;
+mod framed;
 mod fsio;
+mod names;
 mod secret;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
 mod secret_service;
@@ -21,15 +23,15 @@ mod sso;
 mod store;
 pub mod unlocked;
 
-pub use backend::{BackendKind, UnknownBackend, probe as probe_backend};
+pub use backend::probe as probe_backend;
 pub use error::{Error, Result};
 pub use fsio::{FileLock, replace_file};
+pub use names::{BackendKind, UnknownBackend};
 pub use secret::{Credentials, redact_key_id};
 pub use sso::{SsoSecrets, SsoToken, SsoTokenInfo};
-pub use store::{
-    BackendChoice, CredentialInfo, PassphraseSource, Session, SessionInfo, SessionList, Vault,
-    validate_profile_name,
-};
+pub use store::credentials::CredentialInfo;
+pub use store::sessions::{Session, SessionInfo, SessionList};
+pub use store::{BackendChoice, PassphraseSource, Vault, validate_profile_name};
 
 /// Re-exported so callers build secrets with the same type the store uses.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -18,7 +18,7 @@ use secret_service::blocking::{Item, SecretService};
 use secret_service::{EncryptionType, Error as SsError};
 use zeroize::Zeroizing;
 
-use crate::backend::KEYRING_SERVICE;
+use crate::names::KEYRING_SERVICE;
 
 /// One connection and session to the Secret Service.
 pub(crate) struct SecretServiceKeyring {
