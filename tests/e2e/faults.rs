@@ -234,7 +234,7 @@ fn an_endpoint_that_never_answers_ends_within_the_bound() {
     assert!(took < Duration::from_secs(20), "took {took:?}");
     w.env
         .run_with(&[("AWS_VAULT_STS_TIMEOUT", "soon")], &["export", "base"])
-        .failure(1)
+        .failure(2)
         .stderr_has("AWS_VAULT_STS_TIMEOUT");
 }
 

@@ -148,7 +148,7 @@ fn a_passphrase_from_the_environment_does_not_unlock_by_itself() {
         .failure(1)
         .stderr_has("turned off");
     env.run_with(&[("AWS_VAULT_UNLOCK_TIMEOUT", "soon")], &["unlock"])
-        .failure(1)
+        .failure(2)
         .stderr_has("AWS_VAULT_UNLOCK_TIMEOUT");
 }
 

@@ -9,6 +9,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use vault_store::BackendKind;
 
+use crate::settings;
+
 /// Keeps long-lived AWS keys encrypted and runs programs with short-lived STS credentials.
 #[derive(Debug, Parser)]
 #[command(name = "vault", version, about, max_term_width = 100)]
@@ -18,17 +20,17 @@ pub struct Cli {
     pub debug: bool,
 
     /// Where the vault key is kept: secret-service, keychain, wincred, keyctl or file.
-    #[arg(long, global = true, value_name = "NAME", env = "AWS_VAULT_BACKEND", value_parser = parse_backend, add = crate::complete::backends())]
+    #[arg(long, global = true, value_name = "NAME", env = settings::BACKEND, value_parser = parse_backend, add = crate::complete::backends())]
     pub backend: Option<Unset<BackendKind>>,
 
     /// The vault directory (default: the per-user data dir, e.g. ~/.local/share/vault).
-    #[arg(long, global = true, value_name = "DIR", env = "AWS_VAULT_FILE_DIR", value_parser = parse_dir)]
+    #[arg(long, global = true, value_name = "DIR", env = settings::FILE_DIR, value_parser = parse_dir)]
     pub file_dir: Option<Unset<PathBuf>>,
 
     /// How MFA codes and the passphrase are asked: terminal, zenity, kdialog, osascript,
     /// wincredui or ykman (default: the terminal, else a GUI prompt when there is a display).
-    #[arg(long, global = true, value_name = "NAME", env = "AWS_VAULT_PROMPT", value_parser = parse_prompt)]
-    pub prompt: Option<Unset<crate::prompt::PromptKind>>,
+    #[arg(long, global = true, value_name = "NAME", env = settings::PROMPT, value_parser = parse_prompt)]
+    pub prompt: Option<Unset<PromptKind>>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -435,33 +437,6 @@ pub struct RemoveArgs {
     pub force: bool,
 }
 
-impl CredentialArgs {
-    /// The profile, once chosen (`commands::run` chooses it before the command runs).
-    pub fn profile(&self) -> &str {
-        self.profile
-            .as_deref()
-            .expect("the profile is chosen first")
-    }
-}
-
-impl LoginArgs {
-    /// The profile, once chosen.
-    pub fn profile(&self) -> &str {
-        self.profile
-            .as_deref()
-            .expect("the profile is chosen first")
-    }
-}
-
-impl RotateArgs {
-    /// The profile, once chosen.
-    pub fn profile(&self) -> &str {
-        self.profile
-            .as_deref()
-            .expect("the profile is chosen first")
-    }
-}
-
 /// A flag whose environment variable may be set but empty, which means "not set" (as in
 /// aws-vault): `Unset(None)`.
 #[derive(Clone, Debug)]
@@ -484,11 +459,11 @@ fn parse_backend(s: &str) -> Result<Unset<BackendKind>, String> {
         })
 }
 
-fn parse_prompt(s: &str) -> Result<Unset<crate::prompt::PromptKind>, String> {
+fn parse_prompt(s: &str) -> Result<Unset<PromptKind>, String> {
     if s.is_empty() {
         return Ok(Unset(None));
     }
-    <crate::prompt::PromptKind as clap::ValueEnum>::from_str(s, true)
+    <PromptKind as clap::ValueEnum>::from_str(s, true)
         .map(|k| Unset(Some(k)))
         .map_err(|_| {
             format!(
@@ -544,6 +519,37 @@ impl clap::builder::TypedValueParser for MfaCodeParser {
             .with_cmd(cmd)
         })?;
         Ok(MfaCode(code))
+    }
+}
+
+/// How MFA codes and the passphrase are asked (`--prompt`, `AWS_VAULT_PROMPT`; aws-vault's
+/// names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PromptKind {
+    /// The controlling terminal.
+    Terminal,
+    /// A GTK dialog (Linux, BSD).
+    Zenity,
+    /// A KDE dialog.
+    Kdialog,
+    /// An AppleScript dialog (macOS).
+    Osascript,
+    /// The Windows credential dialog (through PowerShell's Get-Credential).
+    Wincredui,
+    /// A YubiKey's OATH code (MFA codes only).
+    Ykman,
+}
+
+impl PromptKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PromptKind::Terminal => "terminal",
+            PromptKind::Zenity => "zenity",
+            PromptKind::Kdialog => "kdialog",
+            PromptKind::Osascript => "osascript",
+            PromptKind::Wincredui => "wincredui",
+            PromptKind::Ykman => "ykman",
+        }
     }
 }
 

@@ -4,11 +4,11 @@
 //! plaintext names (the config file, the vault's list of stored keys): it never asks for a
 //! passphrase, opens a keyring or touches the network.
 
-use std::path::PathBuf;
-
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
-use vault_store::{BackendChoice, PassphraseSource, SecretString, Vault};
-use vault_sts::config::{ConfigFile, config_path};
+use vault_store::{BackendChoice, PassphraseError, PassphraseSource, SecretString, Vault};
+use vault_sts::config::ConfigFile;
+
+use crate::settings::{self, Settings};
 
 /// The variable the registration scripts set when they ask for completions.
 pub const COMPLETE_ENV: &str = "VAULT_COMPLETE";
@@ -60,8 +60,14 @@ pub fn backends() -> ArgValueCandidates {
     })
 }
 
+/// The environment as every command reads it; a bad value completes nothing (the command
+/// would refuse it too).
+fn settings() -> Option<Settings> {
+    Settings::from_env().ok()
+}
+
 fn config() -> Option<ConfigFile> {
-    let path = config_path(std::env::var("AWS_CONFIG_FILE").ok().as_deref()).ok()?;
+    let path = settings()?.config_path().ok()?;
     ConfigFile::load(&path).ok()
 }
 
@@ -69,17 +75,15 @@ fn config() -> Option<ConfigFile> {
 struct NoPassphrase;
 
 impl PassphraseSource for NoPassphrase {
-    fn passphrase(&self, _: &std::path::Path, _: bool) -> Result<SecretString, String> {
-        Err("completion never asks for a passphrase".into())
+    fn passphrase(&self, _: &std::path::Path, _: bool) -> Result<SecretString, PassphraseError> {
+        Err(PassphraseError::NoOneToAsk(
+            "completion never asks for a passphrase".into(),
+        ))
     }
 }
 
 fn stored_profiles() -> Vec<String> {
-    let dir = std::env::var_os("AWS_VAULT_FILE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(Vault::default_dir);
-    let Some(dir) = dir else {
+    let Some(dir) = settings().and_then(|s| settings::vault_dir(s.file_dir)) else {
         return Vec::new();
     };
     Vault::open(dir, BackendChoice::Default, Box::new(NoPassphrase))

@@ -1,22 +1,22 @@
-//! What every command needs, resolved once from flags and environment: where the vault and
-//! the config file are, which backend, and how to get the passphrase.
+//! What every command needs, resolved once from flags and the [`Settings`]: where the vault
+//! and the config file are, which backend, how to get the passphrase, and how to reach AWS.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
-use vault_store::{BackendChoice, PassphraseSource, Vault};
-use vault_sts::config::{self, ConfigFile};
-use vault_sts::duration;
+use vault_store::{BackendChoice, PassphraseError, PassphraseSource, Vault};
+use vault_sts::aws::{Aws, AwsSettings};
+use vault_sts::config::ConfigFile;
+use vault_sts::profile::Endpoints;
 
-use crate::cli::{Cli, Unset};
+use crate::cli::{Cli, PromptKind, Unset};
 use crate::error::{CommandError, CommandResult};
-use crate::prompt;
+use crate::prompt::{self, Prompts};
+use crate::settings::{self, FILE_PASSPHRASE, Settings};
 
-/// The environment variable scripts use to hand over the passphrase of a `file` vault.
-pub const PASSPHRASE_ENV: &str = "AWS_VAULT_FILE_PASSPHRASE";
-pub const UNLOCK_TIMEOUT_ENV: &str = "AWS_VAULT_UNLOCK_TIMEOUT";
-const DEFAULT_UNLOCK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The region of AWS calls when neither the profile nor the environment names one.
+const DEFAULT_REGION: &str = "us-east-1";
 
 #[derive(Debug)]
 pub struct Context {
@@ -24,49 +24,46 @@ pub struct Context {
     pub backend: BackendChoice,
     pub config_path: PathBuf,
     /// `--prompt` / `AWS_VAULT_PROMPT`.
-    pub prompt: Option<prompt::PromptKind>,
+    pub prompt: Option<PromptKind>,
+    pub settings: Settings,
 }
 
 impl Context {
-    pub fn from_cli(cli: &Cli) -> CommandResult<Context> {
+    pub fn from_cli(cli: &Cli, settings: Settings) -> CommandResult<Context> {
         // clap has read --backend / AWS_VAULT_BACKEND and --file-dir / AWS_VAULT_FILE_DIR.
         let backend = match Unset::get(&cli.backend) {
             Some(kind) => BackendChoice::Explicit(*kind),
             None => BackendChoice::Default,
         };
-        let vault_dir = match Unset::get(&cli.file_dir) {
-            Some(dir) => dir.clone(),
-            None => Vault::default_dir().ok_or_else(|| {
+        let vault_dir =
+            settings::vault_dir(Unset::get(&cli.file_dir).cloned()).ok_or_else(|| {
                 CommandError::user("cannot tell where the vault lives: no home directory")
                     .hint("pass --file-dir DIR or set AWS_VAULT_FILE_DIR")
-            })?,
-        };
-        let config_path = config::config_path(non_empty_env("AWS_CONFIG_FILE").as_deref())?;
+            })?;
         Ok(Context {
             vault_dir,
             backend,
-            config_path,
+            config_path: settings.config_path()?,
             prompt: Unset::get(&cli.prompt).copied(),
+            settings,
         })
     }
 
     /// The vault with whatever backend it records (`--backend` not enforced).
     pub fn open_vault_as_found(&self) -> CommandResult<Vault> {
-        Context {
-            vault_dir: self.vault_dir.clone(),
-            backend: BackendChoice::Default,
-            config_path: self.config_path.clone(),
-            prompt: self.prompt,
-        }
-        .open_vault()
+        self.open_vault_with(BackendChoice::Default)
     }
 
     pub fn open_vault(&self) -> CommandResult<Vault> {
-        tracing::debug!(dir = %self.vault_dir.display(), backend = ?self.backend, "opening vault");
-        let passphrase = Passphrase::from_env(self.prompt);
+        self.open_vault_with(self.backend)
+    }
+
+    fn open_vault_with(&self, backend: BackendChoice) -> CommandResult<Vault> {
+        tracing::debug!(dir = %self.vault_dir.display(), backend = ?backend, "opening vault");
+        let passphrase = Passphrase::new(&self.settings, self.prompts());
         let from_env = passphrase.from_env.is_some();
-        let idle = unlock_timeout()?;
-        let mut vault = Vault::open(&self.vault_dir, self.backend, Box::new(passphrase))?;
+        let idle = self.settings.unlock_timeout;
+        let mut vault = Vault::open(&self.vault_dir, backend, Box::new(passphrase))?;
         let file = vault
             .backend()
             .is_none_or(|b| b == vault_store::BackendKind::File);
@@ -78,24 +75,12 @@ impl Context {
         vault.remember_wrapped(if from_env { idle } else { None });
         Ok(vault)
     }
-}
 
-/// How long an unlocked `file` vault stays unlocked without use: `AWS_VAULT_UNLOCK_TIMEOUT`
-/// (`0` turns unlocking off), default 15 minutes.
-pub fn unlock_timeout() -> CommandResult<Option<Duration>> {
-    match non_empty_env(UNLOCK_TIMEOUT_ENV) {
-        None => Ok(Some(DEFAULT_UNLOCK_TIMEOUT)),
-        Some(text) => {
-            let d = duration::parse(&text).map_err(|e| {
-                CommandError::user(format!("{UNLOCK_TIMEOUT_ENV}: {e}"))
-                    .hint("durations look like 15m, 1h or 900s; 0 turns unlocking off")
-            })?;
-            Ok((!d.is_zero()).then_some(d))
-        }
+    /// How to ask the person, for this command.
+    pub fn prompts(&self) -> Prompts {
+        Prompts::new(self.prompt, &self.settings)
     }
-}
 
-impl Context {
     pub fn load_config(&self) -> CommandResult<ConfigFile> {
         Ok(ConfigFile::load(&self.config_path)?)
     }
@@ -104,23 +89,40 @@ impl Context {
     pub fn load_config_for(&self, profile: &str) -> CommandResult<ConfigFile> {
         Ok(ConfigFile::load_for(&self.config_path, profile)?)
     }
-}
 
-pub fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+    /// The endpoints `profile` uses: the environment's, then the config file's.
+    pub fn endpoints(&self, config: &ConfigFile, profile: &str) -> Endpoints {
+        Endpoints::from_env(config, profile, |n| self.settings.aws_var(n))
+    }
+
+    /// The AWS side for `profile`: its endpoints, the timeouts, and `region`, else the
+    /// environment's region, else the profile's, else us-east-1. Status lines go to stderr.
+    pub fn aws(&self, config: &ConfigFile, profile: &str, region: Option<String>) -> Aws {
+        let region = region
+            .or_else(|| self.settings.region())
+            .or_else(|| config.get(profile, "region").map(|(r, _)| r.to_owned()))
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        Aws::new(AwsSettings {
+            endpoints: self.endpoints(config, profile),
+            profile: profile.to_owned(),
+            region,
+            timeouts: self.settings.timeouts,
+        })
+        .telling(Arc::new(prompt::Notices))
+    }
 }
 
 /// The passphrase of a `file` vault: `AWS_VAULT_FILE_PASSPHRASE`, else asked on the terminal.
 pub struct Passphrase {
     from_env: Option<SecretString>,
-    prompt: Option<prompt::PromptKind>,
+    prompts: Prompts,
 }
 
 impl Passphrase {
-    pub fn from_env(prompt: Option<prompt::PromptKind>) -> Self {
+    pub fn new(settings: &Settings, prompts: Prompts) -> Self {
         Passphrase {
-            from_env: std::env::var(PASSPHRASE_ENV).ok().map(SecretString::from),
-            prompt,
+            from_env: settings.passphrase.clone(),
+            prompts,
         }
     }
 }
@@ -136,37 +138,46 @@ impl PassphraseSource for Passphrase {
             .filter(|p| !p.expose_secret().is_empty())
     }
 
-    fn passphrase(&self, dir: &Path, creating: bool) -> Result<SecretString, String> {
+    fn passphrase(&self, dir: &Path, creating: bool) -> Result<SecretString, PassphraseError> {
         if let Some(p) = &self.from_env {
             if p.expose_secret().is_empty() {
-                return Err(format!("{PASSPHRASE_ENV} is set but empty"));
+                return Err(PassphraseError::EmptyVariable {
+                    variable: FILE_PASSPHRASE,
+                });
             }
             return Ok(p.clone());
         }
         let no_terminal = || {
-            format!(
+            PassphraseError::NoOneToAsk(format!(
                 "the vault in {} needs its passphrase, but there is no terminal or GUI prompt \
-                 to ask on (--prompt, AWS_VAULT_PROMPT) and {PASSPHRASE_ENV} is not set",
+                 to ask on (--prompt, AWS_VAULT_PROMPT) and {FILE_PASSPHRASE} is not set",
                 dir.display()
-            )
+            ))
         };
-        let kind = prompt::resolve(self.prompt);
-        let ask = |text: &str| -> Result<SecretString, String> {
+        let kind = self.prompts.resolve();
+        let ask = |text: &str| -> Result<SecretString, PassphraseError> {
             match kind {
                 None => Err(no_terminal()),
-                Some(prompt::PromptKind::Terminal) => prompt::ask_hidden(text)
-                    .map_err(|e| format!("cannot read the passphrase from the terminal: {e}"))?
+                Some(PromptKind::Terminal) => prompt::ask_hidden(text)
+                    .map_err(|e| {
+                        PassphraseError::NotAnswered(format!(
+                            "cannot read the passphrase from the terminal: {e}"
+                        ))
+                    })?
                     .ok_or_else(no_terminal),
-                Some(prompt::PromptKind::Ykman) => Err(
+                Some(PromptKind::Ykman) => Err(PassphraseError::NoOneToAsk(
                     "AWS_VAULT_PROMPT=ykman gives MFA codes, not the vault's passphrase; set --prompt for the passphrase or AWS_VAULT_FILE_PASSPHRASE".to_owned(),
-                ),
-                Some(gui) => prompt::ask_gui(
-                    gui,
-                    &prompt::Question {
-                        text: text.trim_end_matches([' ', ':']),
-                        hidden: true,
-                    },
-                ),
+                )),
+                Some(gui) => self
+                    .prompts
+                    .ask_gui(
+                        gui,
+                        &prompt::Question {
+                            text: text.trim_end_matches([' ', ':']),
+                            hidden: true,
+                        },
+                    )
+                    .map_err(PassphraseError::NotAnswered),
             }
         };
         if !creating {
@@ -177,11 +188,11 @@ impl PassphraseSource for Passphrase {
             dir.display()
         ))?;
         if first.expose_secret().is_empty() {
-            return Err("the passphrase must not be empty".into());
+            return Err(PassphraseError::Empty);
         }
         let second = ask("Type it again: ")?;
         if first.expose_secret() != second.expose_secret() {
-            return Err("the two passphrases differ; nothing was created".into());
+            return Err(PassphraseError::Mismatch);
         }
         Ok(first)
     }

@@ -15,6 +15,7 @@ mod prepare;
 mod process;
 mod prompt;
 mod server;
+mod settings;
 mod sso;
 mod supervise;
 

@@ -5,31 +5,33 @@
 
 use std::cell::RefCell;
 use std::process::Stdio;
+use std::time::Duration;
 
 use secrecy::SecretString;
 use vault_sts::mfa::{MfaOrigin, MfaSource};
 use vault_sts::profile::Sourced;
 
+use crate::cli::PromptKind;
 use crate::process;
-use crate::prompt;
+use crate::prompt::{self, Prompts};
 
 pub struct MfaCodes {
     /// `--mfa-token`: used for the first code asked (one plan asks at most one).
     token: RefCell<Option<SecretString>>,
     process: Option<Sourced<String>>,
-    prompt: Option<prompt::PromptKind>,
+    prompts: Prompts,
 }
 
 impl MfaCodes {
     pub fn new(
         token: Option<SecretString>,
         process: Option<Sourced<String>>,
-        prompt: Option<prompt::PromptKind>,
+        prompts: Prompts,
     ) -> Self {
         MfaCodes {
             token: RefCell::new(token),
             process,
-            prompt,
+            prompts,
         }
     }
 
@@ -39,7 +41,7 @@ impl MfaCodes {
     pub fn ahead(&self) -> AheadCodes {
         AheadCodes {
             process: self.process.clone(),
-            prompt: self.prompt,
+            prompts: self.prompts.clone(),
         }
     }
 }
@@ -48,18 +50,19 @@ impl MfaCodes {
 #[derive(Clone)]
 pub struct AheadCodes {
     process: Option<Sourced<String>>,
-    prompt: Option<prompt::PromptKind>,
+    prompts: Prompts,
 }
 
 impl AheadCodes {
     /// A code for `serial`; `why` is shown with the question.
     pub fn ask(&self, serial: &str, why: &str) -> Result<SecretString, String> {
         if let Some(process) = &self.process {
-            return run_mfa_process(process);
+            return run_mfa_process(process, self.prompts.helper_timeout);
         }
         let question = format!("MFA code for {serial} ({why})");
         by_prompt(
-            prompt::resolve_ahead(self.prompt),
+            &self.prompts,
+            self.prompts.resolve_ahead(),
             serial,
             &question,
             || "no GUI prompt, terminal or mfa_process to ask with".into(),
@@ -89,7 +92,7 @@ impl MfaSource for MfaCodes {
             MfaOrigin::Flag
         } else if let Some(p) = &self.process {
             MfaOrigin::Process(p.origin.to_string())
-        } else if self.prompt == Some(prompt::PromptKind::Ykman) {
+        } else if self.prompts.asked == Some(PromptKind::Ykman) {
             MfaOrigin::Ykman
         } else {
             MfaOrigin::Terminal
@@ -101,7 +104,7 @@ impl MfaSource for MfaCodes {
             return Ok(token);
         }
         if let Some(process) = &self.process {
-            return run_mfa_process(process);
+            return run_mfa_process(process, self.prompts.helper_timeout);
         }
         let no_way = || {
             format!(
@@ -109,7 +112,8 @@ impl MfaSource for MfaCodes {
             )
         };
         by_prompt(
-            prompt::resolve(self.prompt),
+            &self.prompts,
+            self.prompts.resolve(),
             serial,
             &format!("MFA code for {serial}"),
             no_way,
@@ -120,20 +124,21 @@ impl MfaSource for MfaCodes {
 /// Asks `question` through `kind` (ykman reads the code itself); `none` says why nothing
 /// could ask (no prompt, or no terminal after all).
 fn by_prompt(
-    kind: Option<prompt::PromptKind>,
+    prompts: &Prompts,
+    kind: Option<PromptKind>,
     serial: &str,
     question: &str,
     none: impl FnOnce() -> String,
 ) -> Result<SecretString, String> {
     match kind {
-        Some(prompt::PromptKind::Ykman) => ykman(serial),
-        Some(prompt::PromptKind::Terminal) => match prompt::ask_line(&format!("{question}: ")) {
+        Some(PromptKind::Ykman) => ykman(serial, prompts.helper_timeout),
+        Some(PromptKind::Terminal) => match prompt::ask_line(&format!("{question}: ")) {
             Ok(Some(code)) => Ok(SecretString::from(code)),
             // The hint says what to do instead.
             Ok(None) => Err(none()),
             Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
         },
-        Some(gui) => prompt::ask_gui(
+        Some(gui) => prompts.ask_gui(
             gui,
             &prompt::Question {
                 text: question,
@@ -146,11 +151,11 @@ fn by_prompt(
 
 /// Runs `mfa_process` through the shell; its stdout (trimmed) is the code. Its stdin and
 /// stderr stay on ours, so it can talk to the person (e.g. touch a key).
-fn run_mfa_process(command: &Sourced<String>) -> Result<SecretString, String> {
+fn run_mfa_process(command: &Sourced<String>, timeout: Duration) -> Result<SecretString, String> {
     let what = format!("mfa_process ({})", command.origin);
     let mut cmd = process::shell(&command.value);
     cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
-    let output = process::run_helper(cmd, &what)?;
+    let output = process::run_helper(cmd, &what, timeout)?;
     if !output.status.success() {
         return Err(format!("{what} failed ({})", output.status));
     }
@@ -159,12 +164,12 @@ fn run_mfa_process(command: &Sourced<String>) -> Result<SecretString, String> {
     Ok(SecretString::from(text.trim().to_owned()))
 }
 
-fn ykman(serial: &str) -> Result<SecretString, String> {
+fn ykman(serial: &str, timeout: Duration) -> Result<SecretString, String> {
     let mut cmd = process::helper("ykman");
     cmd.args(["oath", "accounts", "code", "--single", serial])
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit());
-    let output = process::run_helper(cmd, "ykman")
+    let output = process::run_helper(cmd, "ykman", timeout)
         .map_err(|e| format!("AWS_VAULT_PROMPT=ykman, but {e}"))?;
     if !output.status.success() {
         return Err(format!("ykman failed ({})", output.status));

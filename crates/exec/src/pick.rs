@@ -6,13 +6,13 @@
 use vault_store::Vault;
 use vault_sts::config::ConfigFile;
 
-use crate::context::{Context, non_empty_env};
+use crate::context::Context;
 use crate::error::{CommandError, CommandResult, Kind};
 
 /// The profile named, or the one `AWS_PROFILE` or the person picks. `command` is for the
 /// message ("exec").
 pub fn profile(ctx: &Context, named: Option<String>, command: &str) -> CommandResult<String> {
-    let chosen = match named.or_else(|| non_empty_env("AWS_PROFILE")) {
+    let chosen = match named.or_else(|| ctx.settings.profile.clone()) {
         Some(name) => name,
         None => pick(ctx, command)?,
     };

@@ -12,8 +12,8 @@ use vault_store::Credentials;
 use vault_sts::child::HelperOutput;
 use zeroize::Zeroizing;
 
-use crate::context::{PASSPHRASE_ENV, non_empty_env};
 use crate::error::{CommandError, CommandResult, Kind};
+use crate::settings::{self, FILE_PASSPHRASE, Settings};
 
 /// Removed from the environment of a child that gets credentials, before anything is set:
 /// stale credentials and profile selectors that would override ours (the passphrase is
@@ -38,7 +38,7 @@ const STALE: &[&str] = &[
 /// Any program vault starts: our environment without the vault passphrase.
 pub fn helper(program: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::new(program);
-    cmd.env_remove(PASSPHRASE_ENV);
+    cmd.env_remove(FILE_PASSPHRASE);
     cmd
 }
 
@@ -65,9 +65,12 @@ pub fn credential_child(program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
-/// How `vault_sts` starts its helpers (credential_process sources).
+/// How `vault_sts` starts its helpers (credential_process sources), and how long each may
+/// run (`AWS_VAULT_HELPER_TIMEOUT`).
 #[derive(Debug)]
-pub struct Helpers;
+pub struct Helpers {
+    pub timeout: Duration,
+}
 
 impl vault_sts::child::Launcher for Helpers {
     fn command(&self, program: &OsStr) -> Command {
@@ -75,37 +78,14 @@ impl vault_sts::child::Launcher for Helpers {
     }
 
     fn output(&self, cmd: Command, what: &str) -> Result<HelperOutput, String> {
-        run_helper(cmd, what)
-    }
-}
-
-/// How long a helper (`mfa_process`, `credential_process`, ykman) may run before it is
-/// stopped: `AWS_VAULT_HELPER_TIMEOUT`, default 2 minutes (room for a touch or a browser
-/// sign-in; a hung helper must not hold the mint lock for ever).
-pub const HELPER_TIMEOUT_ENV: &str = "AWS_VAULT_HELPER_TIMEOUT";
-const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn helper_timeout() -> Duration {
-    match crate::context::non_empty_env(HELPER_TIMEOUT_ENV) {
-        None => DEFAULT_HELPER_TIMEOUT,
-        Some(text) => match vault_sts::duration::parse(&text) {
-            Ok(d) if !d.is_zero() => d,
-            _ => {
-                eprintln!(
-                    "vault: warning: {HELPER_TIMEOUT_ENV}={} is not a duration; using {}",
-                    crate::error::escaped(&text),
-                    vault_sts::duration::display(DEFAULT_HELPER_TIMEOUT)
-                );
-                DEFAULT_HELPER_TIMEOUT
-            }
-        },
+        run_helper(cmd, what, self.timeout)
     }
 }
 
 /// Runs a helper whose answer is its stdout; its stdin and stderr stay ours, so it can talk
 /// to the person. Time-boxed: past the limit its whole process group is killed. On a
 /// terminal it gets the foreground while it runs (its own group could not read it otherwise).
-pub fn run_helper(mut cmd: Command, what: &str) -> Result<HelperOutput, String> {
+pub fn run_helper(mut cmd: Command, what: &str, timeout: Duration) -> Result<HelperOutput, String> {
     use std::io::Read;
     cmd.stdout(Stdio::piped());
     #[cfg(unix)]
@@ -119,12 +99,13 @@ pub fn run_helper(mut cmd: Command, what: &str) -> Result<HelperOutput, String> 
         let _ = stdout.read_to_end(&mut buf);
         let _ = sent.send(buf);
     });
-    let limit = helper_timeout();
+    let limit = timeout;
     let start = Instant::now();
     let stopped = || {
         format!(
-            "{what} did not finish within {} and was stopped (set {HELPER_TIMEOUT_ENV} to allow longer)",
-            vault_sts::duration::display(limit)
+            "{what} did not finish within {} and was stopped (set {} to allow longer)",
+            vault_sts::duration::display(limit),
+            settings::HELPER_TIMEOUT
         )
     };
     let status = loop {
@@ -263,22 +244,19 @@ pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 /// The command to run: the given one, else the user's shell: `$SHELL` (else `/bin/sh`) on
 /// Unix, `%COMSPEC%` (else `cmd.exe`) on Windows, where a `SHELL` set by Git Bash or MSYS
 /// names a path only their own runtime understands.
-pub fn command_line(given: Vec<OsString>) -> (OsString, Vec<OsString>) {
+pub fn command_line(given: Vec<OsString>, settings: &Settings) -> (OsString, Vec<OsString>) {
     let mut given = given.into_iter();
     match given.next() {
         Some(program) => (program, given.collect()),
-        None => (user_shell(), Vec::new()),
+        None => (user_shell(settings), Vec::new()),
     }
 }
 
-fn user_shell() -> OsString {
-    let (var, fallback) = if cfg!(windows) {
-        ("COMSPEC", "cmd.exe")
-    } else {
-        ("SHELL", "/bin/sh")
-    };
-    std::env::var_os(var)
-        .filter(|s| !s.is_empty())
+fn user_shell(settings: &Settings) -> OsString {
+    let fallback = if cfg!(windows) { "cmd.exe" } else { "/bin/sh" };
+    settings
+        .user_shell
+        .clone()
         .unwrap_or_else(|| fallback.into())
 }
 
@@ -338,11 +316,11 @@ pub fn spawn_error(err: std::io::Error, shown: &str) -> CommandError {
 
 /// The browser: `$BROWSER` (a command line; the page goes after it), else the platform's
 /// opener. Built by [`helper`], so it never sees the passphrase.
-pub fn browser() -> CommandResult<Command> {
-    let Some(browser) = non_empty_env("BROWSER") else {
+pub fn browser(browser: Option<&str>) -> CommandResult<Command> {
+    let Some(browser) = browser else {
         return Ok(platform_opener());
     };
-    let words = vault_sts::shell_split(&browser)
+    let words = vault_sts::shell_split(browser)
         .map_err(|e| CommandError::user(format!("BROWSER is not a valid command line: {e}")))?;
     let (program, rest) = words
         .split_first()

@@ -2,9 +2,14 @@
 //! controlling terminal (`/dev/tty`, `CONIN$`/`CONOUT$` on Windows), so they work while stdout
 //! is piped or captured (credential_process, `$(vault export ...)`).
 
+use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Write};
+use std::time::Duration;
 
 use secrecy::SecretString;
+
+use crate::cli::PromptKind;
+use crate::settings::Settings;
 
 #[cfg(unix)]
 const TTY_IN: &str = "/dev/tty";
@@ -71,33 +76,16 @@ pub fn confirm(question: &str) -> io::Result<Option<bool>> {
         .map(|answer| matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")))
 }
 
-/// How MFA codes and the passphrase are asked (`--prompt`, `AWS_VAULT_PROMPT`; aws-vault's
-/// names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum PromptKind {
-    /// The controlling terminal.
-    Terminal,
-    /// A GTK dialog (Linux, BSD).
-    Zenity,
-    /// A KDE dialog.
-    Kdialog,
-    /// An AppleScript dialog (macOS).
-    Osascript,
-    /// The Windows credential dialog (through PowerShell's Get-Credential).
-    Wincredui,
-    /// A YubiKey's OATH code (MFA codes only).
-    Ykman,
-}
+/// Says on stderr what a command is waiting for (never stdout: that is for data), and only
+/// when stderr is a terminal: a status line is for a person watching, not for the log of an
+/// IDE or a CI job.
+pub struct Notices;
 
-impl PromptKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            PromptKind::Terminal => "terminal",
-            PromptKind::Zenity => "zenity",
-            PromptKind::Kdialog => "kdialog",
-            PromptKind::Osascript => "osascript",
-            PromptKind::Wincredui => "wincredui",
-            PromptKind::Ykman => "ykman",
+impl vault_sts::mint::Waiting for Notices {
+    fn waiting_for(&self, what: &str) {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            eprintln!("vault: waiting for {}…", crate::error::escaped(what));
         }
     }
 }
@@ -109,54 +97,87 @@ pub struct Question<'a> {
     pub hidden: bool,
 }
 
-/// The prompt to use: the one asked for, else the terminal when there is one, else the
-/// platform's GUI prompt when it is installed and there is a display. `None`: no way to ask.
-pub fn resolve(asked: Option<PromptKind>) -> Option<PromptKind> {
-    if asked.is_some() {
-        return asked;
-    }
-    if terminal_available() {
-        return Some(PromptKind::Terminal);
-    }
-    gui_default()
+/// How to ask the person: the prompt asked for (`--prompt`, `AWS_VAULT_PROMPT`), and what
+/// this session offers (a display, programs on `PATH`), from the [`Settings`].
+#[derive(Clone, Debug)]
+pub struct Prompts {
+    pub asked: Option<PromptKind>,
+    display: bool,
+    path: Option<OsString>,
+    /// How long a GUI prompt or ykman may take.
+    pub helper_timeout: Duration,
 }
 
-/// The prompt for a question asked ahead of time, which nobody may be watching the terminal
-/// for: the one asked for, else the platform's GUI prompt when there is a display, else the
-/// terminal when there is one.
-pub fn resolve_ahead(asked: Option<PromptKind>) -> Option<PromptKind> {
-    asked
-        .or_else(gui_default)
-        .or_else(|| terminal_available().then_some(PromptKind::Terminal))
+impl Prompts {
+    pub fn new(asked: Option<PromptKind>, settings: &Settings) -> Prompts {
+        Prompts {
+            asked,
+            display: settings.display,
+            path: settings.path.clone(),
+            helper_timeout: settings.helper_timeout,
+        }
+    }
+
+    /// The prompt to use: the one asked for, else the terminal when there is one, else the
+    /// platform's GUI prompt when it is installed and there is a display. `None`: no way to
+    /// ask.
+    pub fn resolve(&self) -> Option<PromptKind> {
+        if self.asked.is_some() {
+            return self.asked;
+        }
+        if terminal_available() {
+            return Some(PromptKind::Terminal);
+        }
+        self.gui_default()
+    }
+
+    /// The prompt for a question asked ahead of time, which nobody may be watching the
+    /// terminal for: the one asked for, else the platform's GUI prompt when there is a
+    /// display, else the terminal when there is one.
+    pub fn resolve_ahead(&self) -> Option<PromptKind> {
+        self.asked
+            .or_else(|| self.gui_default())
+            .or_else(|| terminal_available().then_some(PromptKind::Terminal))
+    }
+
+    fn gui_default(&self) -> Option<PromptKind> {
+        if cfg!(target_os = "macos") {
+            return Some(PromptKind::Osascript);
+        }
+        if cfg!(windows) {
+            return Some(PromptKind::Wincredui);
+        }
+        if !self.display {
+            return None;
+        }
+        [PromptKind::Zenity, PromptKind::Kdialog]
+            .into_iter()
+            .find(|k| self.on_path(k.name()))
+    }
+
+    fn on_path(&self, program: &str) -> bool {
+        self.path
+            .as_ref()
+            .is_some_and(|path| std::env::split_paths(path).any(|dir| dir.join(program).is_file()))
+    }
+
+    /// Asks through a GUI helper; the answer comes back on its stdout only (never on a
+    /// command line or in an environment). The helper is built by `process::helper`, so it
+    /// never sees the passphrase variable, and runs time-boxed.
+    pub fn ask_gui(
+        &self,
+        kind: PromptKind,
+        question: &Question<'_>,
+    ) -> Result<SecretString, String> {
+        ask_gui(kind, question, self.helper_timeout)
+    }
 }
 
-fn gui_default() -> Option<PromptKind> {
-    if cfg!(target_os = "macos") {
-        return Some(PromptKind::Osascript);
-    }
-    if cfg!(windows) {
-        return Some(PromptKind::Wincredui);
-    }
-    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
-    if !display {
-        return None;
-    }
-    [PromptKind::Zenity, PromptKind::Kdialog]
-        .into_iter()
-        .find(|k| on_path(k.name()))
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
-/// Asks through a GUI helper; the answer comes back on its stdout only (never on a command
-/// line or in an environment). The helper is built by `process::helper`, so it never sees
-/// the passphrase variable, and runs time-boxed.
-pub fn ask_gui(kind: PromptKind, question: &Question<'_>) -> Result<SecretString, String> {
+fn ask_gui(
+    kind: PromptKind,
+    question: &Question<'_>,
+    timeout: Duration,
+) -> Result<SecretString, String> {
     let mut cmd = match kind {
         PromptKind::Zenity => {
             let mut c = crate::process::helper("zenity");
@@ -213,7 +234,7 @@ pub fn ask_gui(kind: PromptKind, question: &Question<'_>) -> Result<SecretString
         PromptKind::Terminal | PromptKind::Ykman => unreachable!("not a GUI prompt"),
     };
     cmd.stdin(std::process::Stdio::null());
-    let output = crate::process::run_helper(cmd, kind.name())?;
+    let output = crate::process::run_helper(cmd, kind.name(), timeout)?;
     if !output.status.success() {
         return Err(format!("the {} prompt was cancelled", kind.name()));
     }

@@ -8,56 +8,51 @@ use std::time::Duration;
 use vault_sts::sso::{Flow, SignIn, SignInPrompt, SsoOptions};
 
 use crate::cli::SignInArgs;
-use crate::context::non_empty_env;
 use crate::error::escaped;
 use crate::process;
+use crate::settings::Settings;
 
-/// `AWS_VAULT_SSO_CLI_CACHE=true`: implicit sign-ins also write the AWS CLI's token cache.
-pub const CLI_CACHE_ENV: &str = "AWS_VAULT_SSO_CLI_CACHE";
 /// The longest a sign-in waits for the person.
 const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// How sign-ins go for this command.
-pub fn options(args: &SignInArgs, cli_cache: bool) -> SsoOptions {
+/// `cli_cache`: `--cli-cache`; `AWS_VAULT_SSO_CLI_CACHE=true` asks the same of every sign-in.
+pub fn options(args: &SignInArgs, cli_cache: bool, settings: &Settings) -> SsoOptions {
     SsoOptions {
-        flow: flow(args),
-        cli_cache: cli_cache || non_empty_env(CLI_CACHE_ENV).is_some_and(|v| truthy(&v)),
+        flow: flow(args, settings),
+        cli_cache: cli_cache || settings.sso_cli_cache,
         cli_cache_dir: cli_cache_dir(),
         timeout: SIGN_IN_TIMEOUT,
     }
 }
 
-fn truthy(value: &str) -> bool {
-    matches!(value.to_ascii_lowercase().as_str(), "1" | "true" | "yes")
-}
-
 /// The device flow when asked, or when no browser here could reach our loopback redirect:
 /// over SSH with no `$BROWSER`, or (Linux) with no display at all.
-fn flow(args: &SignInArgs) -> Flow {
+fn flow(args: &SignInArgs, settings: &Settings) -> Flow {
     if args.use_device_code {
         return Flow::DeviceCode;
     }
-    let browser_set = non_empty_env("BROWSER").is_some();
-    let remote = non_empty_env("SSH_CONNECTION").is_some() || non_empty_env("SSH_TTY").is_some();
-    let headless = cfg!(all(unix, not(target_os = "macos")))
-        && non_empty_env("DISPLAY").is_none()
-        && non_empty_env("WAYLAND_DISPLAY").is_none();
-    match !browser_set && (remote || headless) {
+    let browser_set = settings.browser.is_some();
+    let headless = cfg!(all(unix, not(target_os = "macos"))) && !settings.display;
+    match !browser_set && (settings.remote || headless) {
         true => Flow::DeviceCode,
         false => Flow::AuthorizationCode,
     }
 }
 
 /// Shows sign-in pages: in the browser, or (`--no-browser`) as a line on stderr.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Browser {
     pub no_browser: bool,
+    /// `$BROWSER`.
+    command: Option<String>,
 }
 
 impl Browser {
-    pub fn new(args: &SignInArgs) -> Browser {
+    pub fn new(args: &SignInArgs, settings: &Settings) -> Browser {
         Browser {
             no_browser: args.no_browser,
+            command: settings.browser.clone(),
         }
     }
 }
@@ -81,7 +76,7 @@ impl SignIn for Browser {
             return Ok(());
         }
         eprintln!("vault: signing in to {label} in your browser{code}…");
-        let mut cmd = process::browser().map_err(|e| e.message)?;
+        let mut cmd = process::browser(self.command.as_deref()).map_err(|e| e.message)?;
         cmd.arg(prompt.url)
             .stdin(Stdio::null())
             .stdout(Stdio::null());

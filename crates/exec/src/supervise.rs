@@ -17,12 +17,11 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use vault_sts::plan::{Plan, StepKind};
 
-use crate::context::non_empty_env;
 use crate::error::{CommandError, CommandResult};
 use crate::mfa::{AheadCodes, OneCode};
 use crate::prepare::Prepared;
 use crate::process;
-use crate::server::{self, Kind, Published, RenewReply, Shared};
+use crate::server::{self, Protocol, Published, RenewReply, Shared};
 
 enum Event {
     Renew(RenewReply),
@@ -35,11 +34,15 @@ enum Event {
 }
 
 pub struct Options {
-    pub kind: Kind,
+    pub kind: Protocol,
     pub lazy: bool,
     pub profile: String,
     pub program: OsString,
     pub args: Vec<OsString>,
+    /// How long before the MFA session ends a long job asks for the next code, so the job
+    /// never meets expired credentials while a prompt waits in a terminal nobody watches
+    /// (aws-vault #779). `None`: never.
+    pub ask_ahead: Option<Duration>,
 }
 
 pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
@@ -51,7 +54,7 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
     }
     let plan = renewing_plan(&prepared.plan);
     let minter = prepared.minter();
-    let mut ahead = AskAhead::new(&prepared, &plan)?;
+    let mut ahead = AskAhead::new(&prepared, &plan, options.ask_ahead);
     let region = prepared.aws.settings().region.clone();
 
     let (events, inbox) = mpsc::channel::<Event>();
@@ -68,33 +71,17 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
         });
     }
 
-    let listener = server::bind()
-        .map_err(|e| CommandError::user(format!("cannot listen on 127.0.0.1: {e}")))?;
-    let port = listener.local_addr().map_err(CommandError::user)?.port();
-    let mut imds_key = [0u8; 32];
-    getrandom::fill(&mut imds_key)
-        .map_err(|e| CommandError::user(format!("no randomness: {e}")))?;
-    let shared = Arc::new(Shared {
-        kind: options.kind,
-        port,
-        ecs_token: server::random_token(32),
-        imds_key,
-        current: RwLock::new(None),
-        renew: std::sync::Mutex::new(renew_tx),
-        role_name: role_name(&prepared.plan),
-        region: region.clone(),
-        min_left: chrono::Duration::from_std(prepared.plan.min_ttl.value)
-            .unwrap_or(chrono::Duration::MAX)
-            .max(server::MIN_HANDED_OUT),
-    });
+    let (listener, shared) = listen(&prepared.plan, options.kind, &region, renew_tx)?;
 
-    let mint = |shared: &Shared| -> Result<Arc<Published>, String> {
-        let minted = minter.credentials(&plan).map_err(|e| e.to_string())?;
+    let mint = |shared: &Shared| -> CommandResult<Arc<Published>> {
+        let minted = minter
+            .credentials(&plan)
+            .map_err(|e| crate::error::mint_error(e, &plan))?;
         for warning in &minted.warnings {
             eprintln!("vault: warning: {}", crate::error::escaped(warning));
         }
         let published = Published::render(&minted.credentials, minted.account_id.as_deref())
-            .ok_or("the credentials have no session token or expiry")?;
+            .ok_or_else(|| CommandError::user("the credentials have no session token or expiry"))?;
         let published = Arc::new(published);
         shared.publish(published.clone());
         Ok(published)
@@ -103,7 +90,7 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
     if !options.lazy {
         // Up front, so an MFA prompt comes now, on the terminal, not in the middle of a build.
         mint(&shared).map_err(|e| {
-            CommandError::user(e).hint(format!(
+            e.hint(format!(
                 "`vault exec --explain {}` shows every step; --lazy waits for the first request",
                 options.profile
             ))
@@ -112,27 +99,7 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
     server::spawn(listener, shared.clone())
         .map_err(|e| CommandError::user(format!("cannot start the credential server: {e}")))?;
 
-    let mut cmd = process::credential_child(&options.program);
-    cmd.args(&options.args);
-    cmd.env_remove("AWS_EC2_METADATA_DISABLED");
-    cmd.env("AWS_VAULT", &options.profile);
-    cmd.env("AWS_REGION", &region);
-    cmd.env("AWS_DEFAULT_REGION", &region);
-    match options.kind {
-        Kind::Ecs => {
-            cmd.env(
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                format!("http://127.0.0.1:{port}/"),
-            );
-            cmd.env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &shared.ecs_token);
-        }
-        Kind::Imds { .. } => {
-            cmd.env(
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                format!("http://127.0.0.1:{port}/"),
-            );
-        }
-    }
+    let mut cmd = child_command(&options, &region, &shared);
     // Watch signals before the child exists, so none is lost in between; they are forwarded
     // once its PID is known.
     forward_signals(events.clone());
@@ -170,7 +137,9 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
                 let current = shared.current.read().expect("not poisoned").clone();
                 let result = match current {
                     Some(p) if p.fresh(Utc::now(), shared.min_left) => Ok(p),
-                    _ => mint(&shared).inspect_err(|e| report(&options.profile, e)),
+                    _ => mint(&shared)
+                        .inspect_err(|e| report(&options.profile, e))
+                        .map_err(|e| e.message),
                 };
                 let _ = reply.send(result);
                 next_renewal = next_renewal_after(&shared);
@@ -199,11 +168,61 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
     }
 }
 
-/// How long before the MFA session ends a long job asks for the next code, so the job never
-/// meets expired credentials while a prompt waits in a terminal nobody watches (aws-vault
-/// #779). `0` turns it off.
-const ASK_AHEAD_ENV: &str = "AWS_VAULT_MFA_ASK_AHEAD";
-const ASK_AHEAD_DEFAULT: Duration = Duration::from_secs(3600);
+/// The listener on 127.0.0.1 and the state its handlers share, before anything is minted.
+fn listen(
+    plan: &Plan,
+    kind: Protocol,
+    region: &str,
+    renew_tx: mpsc::Sender<RenewReply>,
+) -> CommandResult<(std::net::TcpListener, Arc<Shared>)> {
+    let listener = server::bind()
+        .map_err(|e| CommandError::user(format!("cannot listen on 127.0.0.1: {e}")))?;
+    let port = listener.local_addr().map_err(CommandError::user)?.port();
+    let mut imds_key = [0u8; 32];
+    getrandom::fill(&mut imds_key)
+        .map_err(|e| CommandError::user(format!("no randomness: {e}")))?;
+    let shared = Arc::new(Shared {
+        kind,
+        port,
+        ecs_token: server::random_token(32),
+        imds_key,
+        current: RwLock::new(None),
+        renew: std::sync::Mutex::new(renew_tx),
+        role_name: role_name(plan),
+        region: region.to_owned(),
+        min_left: chrono::Duration::from_std(plan.min_ttl.value)
+            .unwrap_or(chrono::Duration::MAX)
+            .max(server::MIN_HANDED_OUT),
+    });
+    Ok((listener, shared))
+}
+
+/// The child: our environment without stale credentials, pointed at our endpoint.
+fn child_command(options: &Options, region: &str, shared: &Shared) -> std::process::Command {
+    let mut cmd = process::credential_child(&options.program);
+    cmd.args(&options.args);
+    cmd.env_remove("AWS_EC2_METADATA_DISABLED");
+    cmd.env("AWS_VAULT", &options.profile);
+    cmd.env("AWS_REGION", region);
+    cmd.env("AWS_DEFAULT_REGION", region);
+    match options.kind {
+        Protocol::Ecs => {
+            cmd.env(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("http://127.0.0.1:{}/", shared.port),
+            );
+            cmd.env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &shared.ecs_token);
+        }
+        Protocol::Imds { .. } => {
+            cmd.env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("http://127.0.0.1:{}/", shared.port),
+            );
+        }
+    }
+    cmd
+}
+
 /// After a question went unanswered (or the code was refused), the next try.
 const ASK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
@@ -222,29 +241,22 @@ struct AskAhead {
 }
 
 impl AskAhead {
-    fn new(prepared: &Prepared, plan: &Plan) -> CommandResult<AskAhead> {
-        let ahead = match non_empty_env(ASK_AHEAD_ENV) {
-            Some(text) => vault_sts::duration::parse(&text).map_err(|reason| {
-                CommandError::user(format!(
-                    "{ASK_AHEAD_ENV}={text} is not a duration ({reason})"
-                ))
-                .hint("durations look like 1h, 90m or 0 (off)")
-            })?,
-            None => ASK_AHEAD_DEFAULT,
-        };
-        let ahead = match (&plan.mfa_serial, chrono::TimeDelta::from_std(ahead)) {
-            (Some(serial), Ok(ahead)) if !ahead.is_zero() => {
+    /// `ahead`: `AWS_VAULT_MFA_ASK_AHEAD` (`None`: off).
+    fn new(prepared: &Prepared, plan: &Plan, ahead: Option<Duration>) -> AskAhead {
+        let ahead = ahead.and_then(|d| chrono::TimeDelta::from_std(d).ok());
+        let ahead = match (&plan.mfa_serial, ahead) {
+            (Some(serial), Some(ahead)) if !ahead.is_zero() => {
                 Some((ahead, prepared.mfa.ahead(), serial.value.clone()))
             }
             _ => None,
         };
-        Ok(AskAhead {
+        AskAhead {
             ahead,
             session: None,
             at: None,
             asking: false,
             not_before: None,
-        })
+        }
     }
 
     /// When to ask, from the MFA session now cached.
@@ -346,8 +358,16 @@ fn next_renewal_after(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
     next_renewal(shared).map(|at| at.max(floor))
 }
 
-fn report(profile: &str, error: &str) {
-    eprintln!("vault: cannot renew the credentials of {profile:?}: {error}");
+/// A renewal failed while the child runs: the message and what to do, not fatal.
+fn report(profile: &str, error: &CommandError) {
+    let profile = crate::error::escaped(profile);
+    eprintln!(
+        "vault: cannot renew the credentials of {profile:?}: {}",
+        crate::error::escaped(&error.message)
+    );
+    for hint in &error.hints {
+        eprintln!("hint: {}", crate::error::escaped(hint));
+    }
 }
 
 /// The name the metadata service gives the "instance role": the assumed role's name, else

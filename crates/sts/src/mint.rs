@@ -532,7 +532,11 @@ mod tests {
 
     struct Pass;
     impl PassphraseSource for Pass {
-        fn passphrase(&self, _: &Path, _: bool) -> Result<SecretString, String> {
+        fn passphrase(
+            &self,
+            _: &Path,
+            _: bool,
+        ) -> Result<SecretString, vault_store::PassphraseError> {
             Ok(SecretString::from("unit-test passphrase"))
         }
     }

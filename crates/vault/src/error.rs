@@ -7,6 +7,26 @@ use std::path::PathBuf;
 
 use crate::names::BackendKind;
 
+/// Why a [`crate::PassphraseSource`] gave no passphrase.
+#[derive(Debug, thiserror::Error)]
+pub enum PassphraseError {
+    /// The variable that hands the passphrase to scripts is set, but empty.
+    #[error("{variable} is set but empty")]
+    EmptyVariable { variable: &'static str },
+    /// Nobody can be asked (no terminal, no prompt); the message says what was looked for.
+    #[error("{0}")]
+    NoOneToAsk(String),
+    /// The question was asked but no answer came (a terminal error, a cancelled dialog).
+    #[error("{0}")]
+    NotAnswered(String),
+    /// A new passphrase was empty.
+    #[error("the passphrase must not be empty")]
+    Empty,
+    /// The two entries of a new passphrase differ.
+    #[error("the two passphrases differ; nothing was created")]
+    Mismatch,
+}
+
 /// Everything the store can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -16,7 +36,7 @@ pub enum Error {
 
     /// The caller's passphrase source could not produce one (no terminal, empty input...).
     #[error("{0}")]
-    PassphraseUnavailable(String),
+    PassphraseUnavailable(#[from] PassphraseError),
 
     /// A file failed its checksum, could not be parsed, or an entry does not decrypt.
     #[error("{path} is damaged: {reason}")]
@@ -86,6 +106,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// The file this error is about is only a cache (the session cache): deleting it loses
+    /// nothing but minted sessions.
+    pub fn about_cache(&self) -> bool {
+        let path = match self {
+            Error::Damaged { path, .. }
+            | Error::UnsupportedVersion { path, .. }
+            | Error::Io { path, .. } => path,
+            _ => return false,
+        };
+        path.file_name()
+            .is_some_and(|n| n == crate::names::SESSIONS_FILE)
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -24,7 +24,7 @@ mod store;
 pub mod unlocked;
 
 pub use backend::probe as probe_backend;
-pub use error::{Error, Result};
+pub use error::{Error, PassphraseError, Result};
 pub use fsio::{FileLock, replace_file};
 pub use names::{BackendKind, UnknownBackend};
 pub use secret::{Credentials, redact_key_id};

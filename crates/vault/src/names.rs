@@ -104,6 +104,9 @@ impl FromStr for BackendKind {
 /// The keyring service name under which vault keys are kept; the entry's user is the vault id.
 pub(crate) const KEYRING_SERVICE: &str = "vault";
 
+/// The session cache's file in the vault directory; an error about it is about a cache.
+pub(crate) const SESSIONS_FILE: &str = "sessions.json";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,14 +37,13 @@ use age::secrecy::SecretString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PassphraseError, Result};
 use crate::framed::{self, FramedJson, WriteLock};
 use crate::fsio::{self, FileLock};
-use crate::names::BackendKind;
+use crate::names::{BackendKind, SESSIONS_FILE};
 
 const META_FILE: &str = "vault.json";
 const CREDENTIALS_FILE: &str = "credentials.json";
-const SESSIONS_FILE: &str = "sessions.json";
 const SSO_FILE: &str = "sso.json";
 const RECENT_FILE: &str = "recent";
 
@@ -52,8 +51,11 @@ const RECENT_FILE: &str = "recent";
 /// `AWS_VAULT_FILE_PASSPHRASE`); the store itself never prompts.
 pub trait PassphraseSource {
     /// `creating` is true when a new vault is being made: the source should ask twice.
-    /// The error is a message for the user.
-    fn passphrase(&self, dir: &Path, creating: bool) -> Result<SecretString, String>;
+    fn passphrase(
+        &self,
+        dir: &Path,
+        creating: bool,
+    ) -> std::result::Result<SecretString, PassphraseError>;
 
     /// Told something the person should read before being asked (e.g. that no OS keyring
     /// was usable, so a passphrase is about to be chosen). Default: nothing.

@@ -8,6 +8,7 @@ use crate::cli::AddArgs;
 use crate::context::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::prompt;
+use crate::settings;
 
 pub fn run(ctx: &Context, args: AddArgs) -> CommandResult {
     validate_profile_name(&args.profile)?;
@@ -71,20 +72,11 @@ pub fn run(ctx: &Context, args: AddArgs) -> CommandResult {
 }
 
 fn from_env() -> CommandResult<Credentials> {
-    let get = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(SecretString::from)
-            .ok_or_else(|| {
-                CommandError::user(format!("--env was given but {name} is not set"))
-                    .hint("export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or drop --env to type them")
-            })
-    };
-    Ok(Credentials::long_lived(
-        get("AWS_ACCESS_KEY_ID")?,
-        get("AWS_SECRET_ACCESS_KEY")?,
-    ))
+    let (id, secret) = settings::key_pair().map_err(|name| {
+        CommandError::user(format!("--env was given but {name} is not set"))
+            .hint("export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or drop --env to type them")
+    })?;
+    Ok(Credentials::long_lived(id, secret))
 }
 
 fn from_terminal() -> CommandResult<Credentials> {

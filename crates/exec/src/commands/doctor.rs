@@ -6,14 +6,14 @@ use std::io::Write;
 
 use serde::Serialize;
 use vault_store::{BackendKind, Vault};
-use vault_sts::aws::{Aws, AwsSettings, clock_skew};
+use vault_sts::aws::clock_skew;
 use vault_sts::config::ConfigFile;
-use vault_sts::profile::{self, Endpoints, Overrides};
+use vault_sts::profile::{self, Overrides};
 
 use crate::cli::DoctorArgs;
-use crate::context::{Context, non_empty_env};
+use crate::context::Context;
 use crate::error::{CommandError, CommandResult, Kind, escaped};
-use crate::prepare::timeouts;
+use crate::settings;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,37 +41,48 @@ fn check(check: &'static str, status: Status, message: String, fix: Option<Strin
     }
 }
 
-/// Variables that change what vault does. Only names are shown for secrets.
-const VARIABLES: [(&str, bool); 22] = [
-    ("AWS_PROFILE", false),
-    ("AWS_REGION", false),
-    ("AWS_DEFAULT_REGION", false),
-    ("AWS_CONFIG_FILE", false),
-    ("AWS_SHARED_CREDENTIALS_FILE", false),
-    ("AWS_ACCESS_KEY_ID", true),
-    ("AWS_SECRET_ACCESS_KEY", true),
-    ("AWS_SESSION_TOKEN", true),
-    ("AWS_ENDPOINT_URL", false),
-    ("AWS_ENDPOINT_URL_STS", false),
-    ("AWS_ENDPOINT_URL_IAM", false),
-    ("AWS_ENDPOINT_URL_SSO", false),
-    ("AWS_ENDPOINT_URL_SSO_OIDC", false),
-    ("AWS_MFA_SERIAL", false),
-    ("AWS_ROLE_ARN", false),
-    ("AWS_MIN_TTL", false),
-    ("AWS_ASSUME_ROLE_TTL", false),
-    ("AWS_SESSION_TOKEN_TTL", false),
-    ("AWS_CHAINED_SESSION_TOKEN_TTL", false),
-    ("AWS_VAULT_BACKEND", false),
-    ("AWS_VAULT_FILE_DIR", false),
-    ("AWS_VAULT_FILE_PASSPHRASE", true),
-];
-
 pub fn run(ctx: &Context, args: DoctorArgs) -> CommandResult {
     let mut checks = Vec::new();
+    let config = config_check(ctx, &mut checks);
+    let stored = vault_checks(ctx, &mut checks);
+    if let Some(config) = &config {
+        profile_checks(ctx, config, &stored, &mut checks);
+        checks.push(clock_check(ctx, config));
+    }
+    checks.push(environment_check(ctx));
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &checks)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        checks.iter().try_for_each(|c| {
+            let mark = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            writeln!(out, "{mark}  {:<12} {}", c.check, c.message)?;
+            match &c.fix {
+                Some(fix) => writeln!(out, "      {:<12} fix: {fix}", ""),
+                None => Ok(()),
+            }
+        })
+    };
+    written.map_err(|e| CommandError::output("the report", e))?;
+    match failed {
+        true => Err(CommandError::new(
+            Kind::User,
+            "vault doctor found problems (above)",
+        )),
+        false => Ok(()),
+    }
+}
 
-    // The config file, and every profile's chain.
-    let config = match ConfigFile::load(&ctx.config_path) {
+/// The config file parses.
+fn config_check(ctx: &Context, checks: &mut Vec<Check>) -> Option<ConfigFile> {
+    match ConfigFile::load(&ctx.config_path) {
         Ok(config) => {
             checks.push(check(
                 "config",
@@ -98,9 +109,12 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CommandResult {
             ));
             None
         }
-    };
+    }
+}
 
-    // The vault: its directory and files (open checks their owner and modes), its backend.
+/// The vault: its directory and files (open checks their owner and modes), its backend.
+/// Returns the profiles with a stored key.
+fn vault_checks(ctx: &Context, checks: &mut Vec<Check>) -> Vec<String> {
     let vault = match ctx.open_vault() {
         Ok(vault) => Some(vault),
         Err(e) => {
@@ -133,87 +147,80 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CommandResult {
             .unwrap_or_default();
         checks.push(backend_check(vault));
     }
+    stored
+}
 
-    if let Some(config) = &config {
-        let has_key = |name: &str| stored.iter().any(|s| s == name);
-        let mut broken = 0;
-        let names = config.profile_names();
-        for name in &names {
-            if let Err(e) = profile::resolve(config, name, &Overrides::default(), &has_key) {
-                broken += 1;
-                checks.push(check(
-                    "profile",
-                    Status::Fail,
-                    e.to_string(),
-                    Some(format!(
-                        "fix [profile {}] in {}",
-                        escaped(name),
-                        ctx.config_path.display()
-                    )),
-                ));
-            }
-        }
-        if broken == 0 {
+/// Every profile's chain resolves.
+fn profile_checks(ctx: &Context, config: &ConfigFile, stored: &[String], checks: &mut Vec<Check>) {
+    let has_key = |name: &str| stored.iter().any(|s| s == name);
+    let mut broken = 0;
+    let names = config.profile_names();
+    for name in &names {
+        if let Err(e) = profile::resolve(config, name, &Overrides::default(), &has_key) {
+            broken += 1;
             checks.push(check(
-                "profiles",
-                Status::Ok,
-                format!(
-                    "all {} profiles resolve to a source of credentials",
-                    names.len()
-                ),
-                None,
+                "profile",
+                Status::Fail,
+                e.to_string(),
+                Some(format!(
+                    "fix [profile {}] in {}",
+                    escaped(name),
+                    ctx.config_path.display()
+                )),
             ));
         }
     }
-
-    // The clock, against STS's: signatures more than 5 minutes off are refused.
-    if let Some(config) = &config {
-        let profile = non_empty_env("AWS_PROFILE").unwrap_or_else(|| "default".into());
-        let region = non_empty_env("AWS_REGION")
-            .or_else(|| non_empty_env("AWS_DEFAULT_REGION"))
-            .or_else(|| config.get(&profile, "region").map(|(r, _)| r.to_owned()))
-            .unwrap_or_else(|| "us-east-1".into());
-        let aws = Aws::new(AwsSettings {
-            endpoints: Endpoints::from_env(config, &profile, non_empty_env),
-            profile,
-            region,
-            timeouts: timeouts()?,
-        });
-        checks.push(match clock_skew(&aws) {
-            Ok(skew) if skew.num_seconds().abs() < 60 => check(
-                "clock",
-                Status::Ok,
-                format!("within {} s of STS", skew.num_seconds().abs()),
-                None,
+    if broken == 0 {
+        checks.push(check(
+            "profiles",
+            Status::Ok,
+            format!(
+                "all {} profiles resolve to a source of credentials",
+                names.len()
             ),
-            Ok(skew) => check(
-                "clock",
-                if skew.num_seconds().abs() >= 300 { Status::Fail } else { Status::Warn },
-                format!("{} s {} STS", skew.num_seconds().abs(), if skew.num_seconds() > 0 { "ahead of" } else { "behind" }),
-                Some("sync the clock (timedatectl set-ntp true); STS refuses requests more than 5 minutes off".to_owned()),
-            ),
-            Err(e) => check(
-                "clock",
-                Status::Warn,
-                format!("not checked: {e}"),
-                Some("offline? the check needs STS".to_owned()),
-            ),
-        });
+            None,
+        ));
     }
+}
 
-    // The environment.
-    let set: Vec<String> = VARIABLES
+/// The clock, against STS's: signatures more than 5 minutes off are refused.
+fn clock_check(ctx: &Context, config: &ConfigFile) -> Check {
+    let profile = ctx.settings.profile.as_deref().unwrap_or("default");
+    let aws = ctx.aws(config, profile, None);
+    match clock_skew(&aws) {
+        Ok(skew) if skew.num_seconds().abs() < 60 => check(
+            "clock",
+            Status::Ok,
+            format!("within {} s of STS", skew.num_seconds().abs()),
+            None,
+        ),
+        Ok(skew) => check(
+            "clock",
+            if skew.num_seconds().abs() >= 300 { Status::Fail } else { Status::Warn },
+            format!("{} s {} STS", skew.num_seconds().abs(), if skew.num_seconds() > 0 { "ahead of" } else { "behind" }),
+            Some("sync the clock (timedatectl set-ntp true); STS refuses requests more than 5 minutes off".to_owned()),
+        ),
+        Err(e) => check(
+            "clock",
+            Status::Warn,
+            format!("not checked: {e}"),
+            Some("offline? the check needs STS".to_owned()),
+        ),
+    }
+}
+
+/// The variables that change what vault does (only names for secrets).
+fn environment_check(ctx: &Context) -> Check {
+    let set: Vec<String> = settings::VARIABLES
         .iter()
-        .filter_map(|(name, secret)| {
-            let value = non_empty_env(name)?;
-            Some(match secret {
-                true => format!("{name} (set)"),
-                false => format!("{name}={}", escaped(&value)),
-            })
+        .filter(|v| ctx.settings.is_set(v.name))
+        .map(|v| match ctx.settings.value(v.name) {
+            Some(value) => format!("{}={}", v.name, escaped(&value)),
+            None => format!("{} (set)", v.name),
         })
         .collect();
-    let key_in_env = non_empty_env("AWS_ACCESS_KEY_ID").is_some();
-    checks.push(check(
+    let key_in_env = ctx.settings.is_set(settings::ACCESS_KEY_ID);
+    check(
         "environment",
         if key_in_env { Status::Warn } else { Status::Ok },
         match set.is_empty() {
@@ -223,36 +230,7 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CommandResult {
         key_in_env.then(|| {
             "AWS_ACCESS_KEY_ID is set: tools see those credentials; `vault add --env NAME` stores them, then unset them".to_owned()
         }),
-    ));
-
-    let failed = checks.iter().any(|c| c.status == Status::Fail);
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &checks)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
-    } else {
-        checks.iter().try_for_each(|c| {
-            let mark = match c.status {
-                Status::Ok => "ok  ",
-                Status::Warn => "warn",
-                Status::Fail => "FAIL",
-            };
-            writeln!(out, "{mark}  {:<12} {}", c.check, c.message)?;
-            match &c.fix {
-                Some(fix) => writeln!(out, "      {:<12} fix: {fix}", ""),
-                None => Ok(()),
-            }
-        })
-    };
-    written.map_err(|e| CommandError::output("the report", e))?;
-    match failed {
-        true => Err(CommandError::new(
-            Kind::User,
-            "vault doctor found problems (above)",
-        )),
-        false => Ok(()),
-    }
+    )
 }
 
 /// The backend: reachable, and for keyring backends, the vault key readable.

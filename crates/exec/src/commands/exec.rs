@@ -4,15 +4,16 @@ use std::process::ExitCode;
 
 use crate::cli::ExecArgs;
 use crate::commands::explain;
-use crate::context::{Context, non_empty_env};
+use crate::context::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::prepare::{self, Request};
 use crate::process;
-use crate::server::Kind;
+use crate::server::Protocol;
+use crate::settings;
 use crate::supervise;
 
-pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
-    if let Some(current) = non_empty_env("AWS_VAULT") {
+pub fn run(ctx: &Context, request: Request, args: ExecArgs) -> CommandResult<ExitCode> {
+    if let Some(current) = &ctx.settings.in_vault {
         return Err(CommandError::user(format!(
             "already inside `vault exec` for profile {current:?} (AWS_VAULT is set); \
              its credentials would stack under new ones"
@@ -21,7 +22,7 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
     }
     let request = Request {
         plan_only: args.explain,
-        ..Request::from(&args.credentials)
+        ..request
     };
     let prepared = prepare::prepare(ctx, &request)?;
     if args.explain {
@@ -29,11 +30,11 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if args.server || args.imds {
-        let (program, argv) = process::command_line(args.command);
+        let (program, argv) = process::command_line(args.command, &ctx.settings);
         let kind = if args.server {
-            Kind::Ecs
+            Protocol::Ecs
         } else {
-            Kind::Imds {
+            Protocol::Imds {
                 allow_v1: args.imds_v1,
             }
         };
@@ -42,28 +43,27 @@ pub fn run(ctx: &Context, args: ExecArgs) -> CommandResult<ExitCode> {
             supervise::Options {
                 kind,
                 lazy: args.lazy,
-                profile: args.credentials.profile().to_owned(),
+                profile: request.profile.clone(),
                 program,
                 args: argv,
+                ask_ahead: ctx.settings.mfa_ask_ahead,
             },
         );
     }
     let obtained = prepared.obtain()?;
     let vars = process::credential_vars(
-        args.credentials.profile(),
+        &request.profile,
         &obtained.credentials,
         obtained.region.as_deref(),
         args.legacy_env,
     );
-    if args.command.is_empty() && non_empty_env(HELP_MESSAGE_ENV).is_none() {
+    if args.command.is_empty() && ctx.settings.help_message {
         eprintln!(
-            "vault: starting a subshell with the credentials of {}; `exit` leaves it ({HELP_MESSAGE_ENV}=1 silences this)",
-            crate::error::escaped(args.credentials.profile())
+            "vault: starting a subshell with the credentials of {}; `exit` leaves it ({}=1 silences this)",
+            crate::error::escaped(&request.profile),
+            settings::DISABLE_HELP_MESSAGE
         );
     }
-    let (program, argv) = process::command_line(args.command);
+    let (program, argv) = process::command_line(args.command, &ctx.settings);
     process::run(program, argv, &vars)
 }
-
-/// aws-vault's name for silencing the subshell notice.
-const HELP_MESSAGE_ENV: &str = "AWS_VAULT_DISABLE_HELP_MESSAGE";

@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use vault_sts::aws::Service;
 use vault_sts::duration;
-use vault_sts::plan::StepKind;
+use vault_sts::plan::{Plan, Step, StepKind};
 
 use crate::error::{CommandError, CommandResult};
 use crate::prepare::Prepared;
@@ -16,6 +16,34 @@ pub fn print(p: &Prepared) -> CommandResult {
     let plan = &p.plan;
     let sessions = p.vault.sessions()?;
     let mut out = String::new();
+    header(&mut out, p);
+    let now = Utc::now();
+    for (i, step) in plan.steps.iter().enumerate() {
+        let mut line = format!("  {}. {}", i + 1, step.describe());
+        if let Some(d) = &step.duration {
+            let _ = write!(line, ", {} ({})", duration::display(d.value), d.origin);
+        }
+        let _ = writeln!(out, "{line}");
+        let _ = writeln!(
+            out,
+            "       {}",
+            cache_status(plan, step, &sessions.sessions, now)
+        );
+        step_details(&mut out, p, step);
+        for note in &step.notes {
+            let _ = writeln!(out, "       note: {note}");
+        }
+    }
+    let _ = writeln!(out, "\nNothing was run and no STS call was made.");
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .map_err(|e| CommandError::output("the plan", e))
+}
+
+/// Region, endpoint, MFA and reuse: what holds for every step.
+fn header(out: &mut String, p: &Prepared) {
+    let plan = &p.plan;
     let _ = writeln!(out, "Plan for profile {:?}:", plan.profile);
     match &plan.region {
         Some(r) => {
@@ -48,132 +76,127 @@ pub fn print(p: &Prepared) -> CommandResult {
         plan.min_ttl.origin
     );
     let _ = writeln!(out);
-    let now = Utc::now();
-    for (i, step) in plan.steps.iter().enumerate() {
-        let mut line = format!("  {}. {}", i + 1, step.describe());
-        if let Some(d) = &step.duration {
-            let _ = write!(line, ", {} ({})", duration::display(d.value), d.origin);
+}
+
+/// Whether a step will call STS: cached and fresh enough, or not.
+fn cache_status(
+    plan: &Plan,
+    step: &Step,
+    sessions: &[vault_store::SessionInfo],
+    now: DateTime<Utc>,
+) -> String {
+    match &step.cache_key {
+        None if matches!(step.kind, StepKind::Source(_)) => {
+            "from the SDK's provider, each time (it caches and refreshes by itself)".to_owned()
         }
-        let _ = writeln!(out, "{line}");
-        let status = match &step.cache_key {
-            None if matches!(step.kind, StepKind::Source(_)) => {
-                "from the SDK's provider, each time (it caches and refreshes by itself)".to_owned()
+        None => format!("from the vault: the long-lived key of {:?}", step.profile),
+        Some(key) => match sessions.iter().find(|s| &s.key == key) {
+            Some(s)
+                if s.expires - now
+                    > chrono::Duration::from_std(plan.min_ttl.value)
+                        .unwrap_or(chrono::Duration::MAX) =>
+            {
+                format!(
+                    "cached, {} left: no STS call",
+                    duration::display((s.expires - now).to_std().unwrap_or_default())
+                )
             }
-            None => format!("from the vault: the long-lived key of {:?}", step.profile),
-            Some(key) => match sessions.sessions.iter().find(|s| &s.key == key) {
-                Some(s)
-                    if s.expires - now
-                        > chrono::Duration::from_std(plan.min_ttl.value)
-                            .unwrap_or(chrono::Duration::MAX) =>
-                {
-                    format!(
-                        "cached, {} left: no STS call",
-                        duration::display((s.expires - now).to_std().unwrap_or_default())
-                    )
-                }
-                Some(_) => "cached, but inside the minimum TTL: will call STS".to_owned(),
-                None => "not cached: will call STS".to_owned(),
-            },
-        };
-        let _ = writeln!(out, "       {status}");
-        if let StepKind::AssumeRole { role, mfa, chained } = &step.kind {
-            let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
-            if let Some(e) = &role.external_id {
-                let _ = writeln!(out, "       external_id        {} ({})", e.value, e.origin);
-            }
-            if let Some(n) = &role.session_name {
-                let _ = writeln!(out, "       role_session_name  {} ({})", n.value, n.origin);
-            }
-            if *chained {
-                let _ = writeln!(
-                    out,
-                    "       assumed with the previous role's credentials (role chaining)"
-                );
-            }
-            if *mfa {
-                let _ = writeln!(out, "       carries the MFA code itself");
-            }
+            Some(_) => "cached, but inside the minimum TTL: will call STS".to_owned(),
+            None => "not cached: will call STS".to_owned(),
+        },
+    }
+}
+
+/// Where each of a step's values comes from.
+fn step_details(out: &mut String, p: &Prepared, step: &Step) {
+    if let StepKind::AssumeRole { role, mfa, chained } = &step.kind {
+        let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
+        if let Some(e) = &role.external_id {
+            let _ = writeln!(out, "       external_id        {} ({})", e.value, e.origin);
         }
-        match &step.kind {
-            StepKind::Source(kind) => {
-                let _ = writeln!(out, "       credential_source  {}", kind.origin);
-            }
-            StepKind::CredentialProcess(command) => {
-                let _ = writeln!(
-                    out,
-                    "       credential_process {} ({})",
-                    command.value, command.origin
-                );
-            }
-            StepKind::SsoRole {
-                sso,
-                account_id,
-                role_name,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "       sso_start_url      {} ({})",
-                    sso.start_url.value, sso.start_url.origin
-                );
-                let _ = writeln!(
-                    out,
-                    "       sso_region         {} ({})",
-                    sso.region.value, sso.region.origin
-                );
-                let _ = writeln!(out, "       sso_account_id     {}", account_id.origin);
-                let _ = writeln!(out, "       sso_role_name      {}", role_name.origin);
-                let token = sessions_sso(p, &sso.key);
-                let _ = writeln!(out, "       sign-in            {token}");
-            }
-            StepKind::WebIdentity { role, token_file } => {
-                let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
-                let _ = writeln!(
-                    out,
-                    "       web_identity_token_file {} ({})",
-                    token_file.value, token_file.origin
-                );
-            }
-            _ => {}
+        if let Some(n) = &role.session_name {
+            let _ = writeln!(out, "       role_session_name  {} ({})", n.value, n.origin);
         }
-        if let StepKind::AssumeRole { role, .. } = &step.kind {
-            if let Some(tags) = &role.session_tags {
-                let shown: Vec<String> =
-                    tags.value.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let _ = writeln!(
-                    out,
-                    "       session_tags       {} ({})",
-                    shown.join(","),
-                    tags.origin
-                );
-            }
-            if let Some(keys) = &role.transitive_tags {
-                let _ = writeln!(
-                    out,
-                    "       transitive_session_tags {} ({})",
-                    keys.value.join(","),
-                    keys.origin
-                );
-            }
-            if let Some(id) = &role.source_identity {
-                let _ = writeln!(
-                    out,
-                    "       source_identity    {} ({})",
-                    id.value, id.origin
-                );
-            }
+        if *chained {
+            let _ = writeln!(
+                out,
+                "       assumed with the previous role's credentials (role chaining)"
+            );
         }
-        if let StepKind::GetSessionToken { mfa: true } = step.kind {
-            let _ = writeln!(out, "       carries the MFA code");
-        }
-        for note in &step.notes {
-            let _ = writeln!(out, "       note: {note}");
+        if *mfa {
+            let _ = writeln!(out, "       carries the MFA code itself");
         }
     }
-    let _ = writeln!(out, "\nNothing was run and no STS call was made.");
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .map_err(|e| CommandError::output("the plan", e))
+    match &step.kind {
+        StepKind::Source(kind) => {
+            let _ = writeln!(out, "       credential_source  {}", kind.origin);
+        }
+        StepKind::CredentialProcess(command) => {
+            let _ = writeln!(
+                out,
+                "       credential_process {} ({})",
+                command.value, command.origin
+            );
+        }
+        StepKind::SsoRole {
+            sso,
+            account_id,
+            role_name,
+        } => {
+            let _ = writeln!(
+                out,
+                "       sso_start_url      {} ({})",
+                sso.start_url.value, sso.start_url.origin
+            );
+            let _ = writeln!(
+                out,
+                "       sso_region         {} ({})",
+                sso.region.value, sso.region.origin
+            );
+            let _ = writeln!(out, "       sso_account_id     {}", account_id.origin);
+            let _ = writeln!(out, "       sso_role_name      {}", role_name.origin);
+            let token = sessions_sso(p, &sso.key);
+            let _ = writeln!(out, "       sign-in            {token}");
+        }
+        StepKind::WebIdentity { role, token_file } => {
+            let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
+            let _ = writeln!(
+                out,
+                "       web_identity_token_file {} ({})",
+                token_file.value, token_file.origin
+            );
+        }
+        _ => {}
+    }
+    if let StepKind::AssumeRole { role, .. } = &step.kind {
+        if let Some(tags) = &role.session_tags {
+            let shown: Vec<String> = tags.value.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(
+                out,
+                "       session_tags       {} ({})",
+                shown.join(","),
+                tags.origin
+            );
+        }
+        if let Some(keys) = &role.transitive_tags {
+            let _ = writeln!(
+                out,
+                "       transitive_session_tags {} ({})",
+                keys.value.join(","),
+                keys.origin
+            );
+        }
+        if let Some(id) = &role.source_identity {
+            let _ = writeln!(
+                out,
+                "       source_identity    {} ({})",
+                id.value, id.origin
+            );
+        }
+    }
+    if let StepKind::GetSessionToken { mfa: true } = step.kind {
+        let _ = writeln!(out, "       carries the MFA code");
+    }
 }
 
 /// What the vault holds for a sign-in, from plaintext metadata only.

@@ -14,8 +14,8 @@ use crate::error::{CommandError, CommandResult};
 use crate::prepare::{self, Obtained, Request};
 use crate::process;
 
-pub fn run(ctx: &Context, args: ExportArgs) -> CommandResult {
-    let mut prepared = prepare::prepare(ctx, &Request::from(&args.credentials))?;
+pub fn run(ctx: &Context, request: Request, args: ExportArgs) -> CommandResult {
+    let mut prepared = prepare::prepare(ctx, &request)?;
     if args.format == ExportFormat::Json {
         // SDKs refresh credential_process output 15 minutes before it expires: hand out
         // more than that, or every call would run us again.
@@ -25,12 +25,7 @@ pub fn run(ctx: &Context, args: ExportArgs) -> CommandResult {
         }
     }
     let obtained = prepared.obtain()?;
-    let text = render(
-        args.credentials.profile(),
-        &obtained,
-        args.format,
-        args.for_use,
-    );
+    let text = render(&request.profile, &obtained, args.format, args.for_use);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

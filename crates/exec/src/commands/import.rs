@@ -8,11 +8,11 @@ use vault_store::{Credentials, validate_profile_name};
 use vault_sts::config::{self, CredentialsFile};
 
 use crate::cli::ImportArgs;
-use crate::context::{Context, non_empty_env};
+use crate::context::Context;
 use crate::error::{CommandError, CommandResult, Kind, escaped};
 
 pub fn run(ctx: &Context, args: ImportArgs) -> CommandResult {
-    let path = config::credentials_path(non_empty_env("AWS_SHARED_CREDENTIALS_FILE").as_deref())?;
+    let path = config::credentials_path(ctx.settings.shared_credentials_file.as_deref())?;
     let file = CredentialsFile::load(&path)?;
     let available = file.profile_names();
     let wanted: Vec<String> = match args.profiles.is_empty() {

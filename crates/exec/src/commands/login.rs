@@ -15,19 +15,19 @@ use vault_sts::duration;
 use vault_sts::plan::{MAX_ASSUME_ROLE, MAX_FEDERATION_TOKEN, MIN_DURATION, StepKind};
 
 use crate::cli::LoginArgs;
-use crate::context::{Context, non_empty_env};
+use crate::context::Context;
 use crate::error::{CommandError, CommandResult, Kind};
 use crate::prepare::{self, Request};
 use crate::process;
+use crate::settings::{self, Settings};
 
-pub const FEDERATION_ENDPOINT_ENV: &str = "VAULT_FEDERATION_ENDPOINT";
 const DEFAULT_FEDERATION_TOKEN: Duration = Duration::from_secs(12 * 3600);
 
-pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
+pub fn run(ctx: &Context, profile: String, args: LoginArgs) -> CommandResult {
     // --region picks the console's region, not the STS endpoint's.
     let request = Request {
         mfa_token: args.mfa_token.clone().map(|c| c.0),
-        ..Request::profile(args.profile())
+        ..Request::profile(profile)
     };
     let prepared = prepare::prepare(ctx, &request)?;
     let region = args
@@ -69,7 +69,10 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
     };
 
     let destination = Destination {
-        federation_endpoint: non_empty_env(FEDERATION_ENDPOINT_ENV)
+        federation_endpoint: ctx
+            .settings
+            .federation_endpoint
+            .clone()
             .unwrap_or_else(|| Destination::default_endpoint(region.as_deref())),
         region,
         path: args.path.clone(),
@@ -77,17 +80,18 @@ pub fn run(ctx: &Context, args: LoginArgs) -> CommandResult {
     };
     let url = console::sign_in_url(&prepared.aws, &credentials, &destination).map_err(|e| {
         CommandError::from_error(Kind::User, e).hint(format!(
-            "check the network, or {FEDERATION_ENDPOINT_ENV} if you set it"
+            "check the network, or {} if you set it",
+            settings::FEDERATION_ENDPOINT
         ))
     })?;
-    tracing::debug!(profile = %args.profile(), "built the console sign-in URL (not shown)");
+    tracing::debug!(profile = %request.profile, "built the console sign-in URL (not shown)");
 
     if args.stdout {
         let mut out = std::io::stdout().lock();
         return writeln!(out, "{}", url.expose_secret())
             .map_err(|e| CommandError::output("the URL", e));
     }
-    open_browser(&url)
+    open_browser(&url, &ctx.settings)
 }
 
 /// `what` lasts between [`MIN_DURATION`] and `max`.
@@ -106,9 +110,9 @@ fn check_range(d: Duration, max: Duration, what: &str) -> CommandResult {
 ///
 /// The sign-in URL is a credential, and a command line is visible to every local user
 /// (`ps`): the browser gets the path of a page, readable only by us, that sends it on.
-fn open_browser(url: &SecretString) -> CommandResult {
-    let mut cmd = process::browser()?;
-    let page = redirect_page(url)
+fn open_browser(url: &SecretString, settings: &Settings) -> CommandResult {
+    let mut cmd = process::browser(settings.browser.as_deref())?;
+    let page = redirect_page(url, settings.runtime_dir.as_deref())
         .map_err(|e| CommandError::user(format!("cannot write the sign-in page: {e}")))?;
     cmd.arg(page.path())
         .stdin(Stdio::null())
@@ -130,10 +134,13 @@ fn open_browser(url: &SecretString) -> CommandResult {
 }
 
 /// A 0600 page in a per-user directory that sends the browser on to `url`.
-fn redirect_page(url: &SecretString) -> std::io::Result<tempfile::NamedTempFile> {
-    let dir = non_empty_env("XDG_RUNTIME_DIR")
-        .map(std::path::PathBuf::from)
+fn redirect_page(
+    url: &SecretString,
+    runtime_dir: Option<&std::path::Path>,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = runtime_dir
         .filter(|d| d.is_dir())
+        .map(std::path::Path::to_owned)
         .unwrap_or_else(std::env::temp_dir);
     // tempfile creates the file readable and writable by its owner only.
     let mut page = tempfile::Builder::new()

@@ -23,6 +23,8 @@ use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::error::CommandResult;
 use crate::pick;
+use crate::prepare::Request;
+use crate::settings::Settings;
 
 pub fn run(cli: Cli) -> CommandResult<ExitCode> {
     // These need no vault, no config file and no home.
@@ -39,36 +41,28 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         }
         _ => {}
     }
-    let ctx = Context::from_cli(&cli)?;
+    let ctx = Context::from_cli(&cli, Settings::from_env()?)?;
     match cli.command {
         Command::Add(args) => add::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Remove(args) => remove::run(&ctx, args),
-        Command::Exec(mut args) => {
-            args.credentials.profile = Some(pick::profile(
-                &ctx,
-                args.credentials.profile.take(),
-                "exec",
-            )?);
-            return exec::run(&ctx, args);
+        Command::Exec(args) => {
+            let profile = pick::profile(&ctx, args.credentials.profile.clone(), "exec")?;
+            return exec::run(&ctx, Request::new(profile, &args.credentials), args);
         }
-        Command::Export(mut args) => {
-            args.credentials.profile = Some(pick::profile(
-                &ctx,
-                args.credentials.profile.take(),
-                "export",
-            )?);
-            export::run(&ctx, args)
+        Command::Export(args) => {
+            let profile = pick::profile(&ctx, args.credentials.profile.clone(), "export")?;
+            export::run(&ctx, Request::new(profile, &args.credentials), args)
         }
         Command::Clear(args) => clear::run(&ctx, args),
-        Command::Login(mut args) => {
-            args.profile = Some(pick::profile(&ctx, args.profile.take(), "login")?);
-            login::run(&ctx, args)
+        Command::Login(args) => {
+            let profile = pick::profile(&ctx, args.profile.clone(), "login")?;
+            login::run(&ctx, profile, args)
         }
-        Command::Rotate(mut args) => {
-            args.profile = Some(pick::profile(&ctx, args.profile.take(), "rotate")?);
-            rotate::run(&ctx, args)
+        Command::Rotate(args) => {
+            let profile = pick::profile(&ctx, args.profile.clone(), "rotate")?;
+            rotate::run(&ctx, profile, args)
         }
         Command::Unlock(args) => unlock::unlock(&ctx, args),
         Command::Lock => unlock::lock(&ctx),

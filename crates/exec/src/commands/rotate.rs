@@ -18,18 +18,18 @@ use crate::prepare::{self, Request};
 /// GetCallerIdentity attempts (2 s apart) while a new key propagates.
 const VERIFY_ATTEMPTS: u32 = 8;
 
-pub fn run(ctx: &Context, args: RotateArgs) -> CommandResult {
+pub fn run(ctx: &Context, profile: String, args: RotateArgs) -> CommandResult {
     let request = |profile: &str, no_session: bool| Request {
         no_session,
         mfa_token: args.mfa_token.clone().map(|c| c.0),
-        ..Request::profile(profile)
+        ..Request::profile(profile.to_owned())
     };
     // Which stored key: the profile's own, or the one its chain starts from.
-    let chain = prepare::prepare(ctx, &request(args.profile(), true))?;
+    let chain = prepare::prepare(ctx, &request(&profile, true))?;
     if !matches!(chain.plan.steps[0].kind, StepKind::StoredKey) {
         return Err(CommandError::user(format!(
             "profile {:?} takes its credentials from outside the vault; there is no stored key to rotate",
-            args.profile()
+            profile
         ))
         .hint("rotate keys only for profiles whose chain starts with `vault add`"));
     }

@@ -4,16 +4,16 @@
 use std::io::Write;
 
 use chrono::Local;
-use vault_sts::aws::{Aws, AwsSettings};
+use vault_sts::aws::Aws;
 use vault_sts::config::ConfigFile;
 use vault_sts::plan::sso_owner;
-use vault_sts::profile::{self, Endpoints, Origin, Sourced, SsoSession};
+use vault_sts::profile::{self, Origin, ProfileError, Sourced, SsoSession};
 use vault_sts::sso::{Sso, SsoAccount};
 
 use crate::cli::{SignInArgs, SsoCommand, SsoLoginArgs, SsoLogoutArgs, SsoPopulateArgs};
-use crate::context::{Context, non_empty_env};
-use crate::error::{CommandError, CommandResult, Kind, escaped};
-use crate::prepare::{Notices, profile_error, sso_error, timeouts};
+use crate::context::Context;
+use crate::error::{CommandError, CommandResult, Kind, escaped, profile_error, sso_error};
+use crate::prompt::Notices;
 use crate::sso::{self as signin, Browser};
 
 pub fn run(ctx: &Context, command: SsoCommand) -> CommandResult {
@@ -25,30 +25,34 @@ pub fn run(ctx: &Context, command: SsoCommand) -> CommandResult {
 }
 
 /// The AWS side for a sign-in: the profile's endpoint settings when NAME is a profile.
-fn aws_for(config: &ConfigFile, name: &str, sso: &SsoSession) -> CommandResult<Aws> {
+fn aws_for(ctx: &Context, config: &ConfigFile, name: &str, sso: &SsoSession) -> Aws {
     let profile = match config.has_profile(name) {
         true => name,
         false => "default",
     };
-    Ok(Aws::new(AwsSettings {
-        profile: profile.to_owned(),
-        region: sso.region.value.clone(),
-        endpoints: Endpoints::from_env(config, profile, non_empty_env),
-        timeouts: timeouts()?,
-    })
-    .telling(std::sync::Arc::new(Notices)))
+    ctx.aws(config, profile, Some(sso.region.value.clone()))
+}
+
+/// A name that is neither a usable profile nor an sso-session of `config`.
+fn not_a_sign_in(ctx: &Context, config: &ConfigFile, e: ProfileError) -> CommandError {
+    let suggestion = match &e {
+        ProfileError::Unknown { name, .. } => crate::pick::did_you_mean(config, &[], name),
+        _ => None,
+    };
+    profile_error(e, &ctx.config_path, suggestion)
 }
 
 fn login(ctx: &Context, args: SsoLoginArgs) -> CommandResult {
     let config = ctx.load_config()?;
-    let sso = profile::sign_in_named(&config, &args.name).map_err(|e| profile_error(e, ctx))?;
+    let sso =
+        profile::sign_in_named(&config, &args.name).map_err(|e| not_a_sign_in(ctx, &config, e))?;
     let mut vault = ctx.open_vault()?;
     if let Some(notice) = vault.create_if_missing()? {
         eprintln!("vault: {notice}");
     }
-    let aws = aws_for(&config, &args.name, &sso)?;
-    let options = signin::options(&args.sign_in, args.cli_cache);
-    let browser = Browser::new(&args.sign_in);
+    let aws = aws_for(ctx, &config, &args.name, &sso);
+    let options = signin::options(&args.sign_in, args.cli_cache, &ctx.settings);
+    let browser = Browser::new(&args.sign_in, &ctx.settings);
     let info = Sso::new(&vault, &aws, &browser, &options)
         .telling(&Notices)
         .sign_in(&sso)
@@ -89,7 +93,10 @@ fn logout(ctx: &Context, args: SsoLogoutArgs) -> CommandResult {
     };
     let sessions: Vec<SsoSession> = match &args.name {
         Some(name) => {
-            vec![profile::sign_in_named(&config, name).map_err(|e| profile_error(e, ctx))?]
+            vec![
+                profile::sign_in_named(&config, name)
+                    .map_err(|e| not_a_sign_in(ctx, &config, e))?,
+            ]
         }
         // Every sign-in the vault holds, as it was recorded.
         None => held
@@ -107,11 +114,11 @@ fn logout(ctx: &Context, args: SsoLogoutArgs) -> CommandResult {
         eprintln!("No SSO sign-ins in the vault.");
         return Ok(());
     }
-    let options = signin::options(&SignInArgs::default(), false);
-    let browser = Browser::default();
+    let options = signin::options(&SignInArgs::default(), false, &ctx.settings);
+    let browser = Browser::new(&SignInArgs::default(), &ctx.settings);
     for sso in sessions {
         let name = args.name.as_deref().unwrap_or(&sso.key);
-        let aws = aws_for(&config, name, &sso)?;
+        let aws = aws_for(ctx, &config, name, &sso);
         let signed_in = match held.iter().any(|h| h.key == sso.key) {
             true => Sso::new(&vault, &aws, &browser, &options)
                 .telling(&Notices)
@@ -205,9 +212,10 @@ fn populate(ctx: &Context, args: SsoPopulateArgs) -> CommandResult {
     if !config.has_sso_session(&args.session) {
         // Only a real session: the profiles written name it in `sso_session`.
         let e = profile::sso_session(&config, &args.session).expect_err("no such session");
-        return Err(profile_error(e, ctx));
+        return Err(not_a_sign_in(ctx, &config, e));
     }
-    let sso = profile::sso_session(&config, &args.session).map_err(|e| profile_error(e, ctx))?;
+    let sso =
+        profile::sso_session(&config, &args.session).map_err(|e| not_a_sign_in(ctx, &config, e))?;
     if let Some(name) = std::iter::once(args.prefix.as_str())
         .find(|p| !p.is_empty() && vault_store::validate_profile_name(&format!("{p}x")).is_err())
     {
@@ -222,9 +230,9 @@ fn populate(ctx: &Context, args: SsoPopulateArgs) -> CommandResult {
     if let Some(notice) = vault.create_if_missing()? {
         eprintln!("vault: {notice}");
     }
-    let aws = aws_for(&config, &args.session, &sso)?;
-    let options = signin::options(&SignInArgs::default(), false);
-    let browser = Browser::default();
+    let aws = aws_for(ctx, &config, &args.session, &sso);
+    let options = signin::options(&SignInArgs::default(), false, &ctx.settings);
+    let browser = Browser::new(&SignInArgs::default(), &ctx.settings);
     let accounts = Sso::new(&vault, &aws, &browser, &options)
         .telling(&Notices)
         .accounts(&sso)

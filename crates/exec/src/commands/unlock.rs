@@ -4,17 +4,18 @@
 use vault_sts::duration;
 
 use crate::cli::UnlockArgs;
-use crate::context::{self, Context};
+use crate::context::Context;
 use crate::error::{CommandError, CommandResult};
+use crate::settings;
 
 pub fn unlock(ctx: &Context, args: UnlockArgs) -> CommandResult {
     // clap has checked --for (a duration longer than 0).
     let idle = match args.for_ {
         Some(d) => d,
-        None => context::unlock_timeout()?.ok_or_else(|| {
+        None => ctx.settings.unlock_timeout.ok_or_else(|| {
             CommandError::user(format!(
                 "unlocking is turned off ({}=0)",
-                context::UNLOCK_TIMEOUT_ENV
+                settings::UNLOCK_TIMEOUT
             ))
             .hint("pass --for DURATION, or unset the variable")
         })?,

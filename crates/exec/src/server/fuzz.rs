@@ -9,11 +9,11 @@ use hyper::Request;
 use secrecy::SecretString;
 use vault_store::Credentials;
 
-use super::{Kind, Published, Shared};
+use super::{Protocol, Published, Shared};
 
 const TOKEN: &str = "fuzz-ecs-token-000000000000000000000000000";
 
-fn shared(kind: Kind) -> Shared {
+fn shared(kind: Protocol) -> Shared {
     let credentials = Credentials {
         access_key_id: SecretString::from("ASIAIOSFODNN7EXAMPLE"),
         secret_access_key: SecretString::from("fuzz-secret"),
@@ -56,9 +56,9 @@ fn fuzz_server_requests() {
         .build()
         .unwrap();
     let servers = [
-        shared(Kind::Ecs),
-        shared(Kind::Imds { allow_v1: false }),
-        shared(Kind::Imds { allow_v1: true }),
+        shared(Protocol::Ecs),
+        shared(Protocol::Imds { allow_v1: false }),
+        shared(Protocol::Imds { allow_v1: true }),
     ];
     let seeds: &[&[u8]] = &[
         b"GET /\r\nAuthorization: fuzz-ecs-token-000000000000000000000000000\r\nHost: 127.0.0.1:8080",
@@ -83,12 +83,14 @@ fn fuzz_server_requests() {
         for shared in &servers {
             let response = runtime.block_on(async {
                 match shared.kind {
-                    Kind::Ecs => super::ecs::handle(&req, shared).await,
-                    Kind::Imds { allow_v1 } => super::imds::handle(&req, shared, allow_v1).await,
+                    Protocol::Ecs => super::ecs::handle(&req, shared).await,
+                    Protocol::Imds { allow_v1 } => {
+                        super::imds::handle(&req, shared, allow_v1).await
+                    }
                 }
             });
             // The ECS endpoint answers credentials only to its exact token.
-            if shared.kind == Kind::Ecs && response.status() == 200 {
+            if shared.kind == Protocol::Ecs && response.status() == 200 {
                 let auth = req.headers().get("authorization").map(|v| v.as_bytes());
                 assert_eq!(
                     auth,

@@ -40,7 +40,7 @@ pub const RENEW_AHEAD: std::time::Duration = std::time::Duration::from_secs(20 *
 
 /// Which endpoint to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum Protocol {
     Ecs,
     Imds { allow_v1: bool },
 }
@@ -134,7 +134,7 @@ pub type RenewReply = tokio::sync::oneshot::Sender<Result<Arc<Published>, String
 
 /// State shared by the handlers.
 pub struct Shared {
-    pub kind: Kind,
+    pub kind: Protocol,
     pub port: u16,
     /// The ECS endpoint's bearer token (exact match of the Authorization header).
     pub ecs_token: String,
@@ -368,8 +368,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 
 async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let response = match shared.kind {
-        Kind::Ecs => ecs::handle(&req, shared).await,
-        Kind::Imds { allow_v1 } => imds::handle(&req, shared, allow_v1).await,
+        Protocol::Ecs => ecs::handle(&req, shared).await,
+        Protocol::Imds { allow_v1 } => imds::handle(&req, shared, allow_v1).await,
     };
     // The path only: never headers (they carry tokens).
     tracing::debug!(method = %req.method(), path = req.uri().path(), status = response.status().as_u16(), "credential server");

@@ -18,7 +18,7 @@ use crate::secret::Credentials;
 
 struct Fixed(&'static str, Rc<Cell<u32>>);
 impl PassphraseSource for Fixed {
-    fn passphrase(&self, _: &Path, _: bool) -> Result<SecretString, String> {
+    fn passphrase(&self, _: &Path, _: bool) -> Result<SecretString, crate::PassphraseError> {
         self.1.set(self.1.get() + 1);
         Ok(SecretString::from(self.0))
     }

@@ -1,0 +1,166 @@
+//! Errors of the `sts` crate (profiles, minting, SSO sign-ins) as messages with what to type
+//! next. Pure mapping: the caller has gathered whatever a hint needs.
+
+use std::path::Path;
+
+use vault_sts::aws::Service;
+use vault_sts::mint::MintError;
+use vault_sts::plan::Plan;
+use vault_sts::profile::ProfileError;
+use vault_sts::sso::SsoError;
+
+use super::{CommandError, Kind, escaped};
+
+/// A profile that cannot be resolved, with what to do; `suggestion` is the known name
+/// closest to a misspelt one (see `pick::did_you_mean`); `config_path` is the file to fix.
+pub fn profile_error(
+    e: ProfileError,
+    config_path: &Path,
+    suggestion: Option<String>,
+) -> CommandError {
+    let hint = match &e {
+        ProfileError::Unknown { .. } => {
+            "`vault list --profiles` shows the profiles of the config file; `vault add NAME` stores a key pair".to_owned()
+        }
+        ProfileError::NoStoredKey { profile } => format!("store its key pair: vault add {profile}"),
+        ProfileError::Cycle(_) | ProfileError::IncludeCycle(_) => format!(
+            "a chain of source_profile must end at a profile with a stored key; fix {}",
+            config_path.display()
+        ),
+        ProfileError::MissingSource { missing, .. } => format!(
+            "add [profile {missing}] to {} or store its key pair with `vault add {missing}`",
+            config_path.display()
+        ),
+        ProfileError::MissingInclude { .. } | ProfileError::Invalid { .. } => {
+            format!("fix the profile in {}", config_path.display())
+        }
+        ProfileError::SsoSession { session, .. } => format!(
+            "an [sso-session {session}] section needs sso_start_url and sso_region (docs/sso.md); fix {}",
+            config_path.display()
+        ),
+        ProfileError::NoSource { profile, .. } => format!(
+            "add `source_profile = NAME` to [profile {profile}], naming the profile whose key assumes the role"
+        ),
+    };
+    let error = CommandError::from_error(Kind::Config, e);
+    match suggestion {
+        Some(name) => error.hint(format!("did you mean `{}`?", escaped(&name))),
+        None => error,
+    }
+    .hint(hint)
+}
+
+pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
+    use vault_sts::aws::AwsErrorKind;
+    use vault_sts::mfa::{MfaError, MfaOrigin};
+    let e = match e {
+        MintError::Store(store) => return store.into(),
+        MintError::Sso(sso) => return sso_error(sso),
+        other => other,
+    };
+    let hint = match &e {
+        MintError::Store(_) | MintError::Sso(_) => unreachable!("returned above"),
+        MintError::NoSso(_) => "use `vault exec` or `vault export` with this profile".to_owned(),
+        MintError::NoStoredKey(p) => format!("store its key pair: vault add {p}"),
+        MintError::Mfa(MfaError::Unavailable { from: MfaOrigin::Process(_), .. }) => {
+            "run the mfa_process command yourself to see why it fails, or pass --mfa-token CODE"
+                .to_owned()
+        }
+        MintError::Mfa(MfaError::Unavailable { from: MfaOrigin::Ykman, .. }) => {
+            "check that ykman is installed and the key is plugged in, or pass --mfa-token CODE"
+                .to_owned()
+        }
+        MintError::Mfa(MfaError::Unavailable { .. }) => {
+            "pass --mfa-token CODE, set mfa_process in the profile, or choose a prompt with --prompt (zenity, kdialog, osascript, wincredui, ykman)".to_owned()
+        }
+        MintError::Mfa(MfaError::BadCode { from: MfaOrigin::Process(_), .. }) => {
+            "mfa_process must print only the current 6-digit code; run it yourself to see what it prints"
+                .to_owned()
+        }
+        MintError::Mfa(MfaError::BadCode { .. }) => {
+            "type the 6-digit code your MFA device shows now".to_owned()
+        }
+        MintError::Aws(aws) => match (&aws.kind, aws.code().unwrap_or_default()) {
+            (AwsErrorKind::Refused { .. }, code) if code.contains("AccessDenied") => format!(
+                "check that the user of the stored key of {:?} may assume the role (trust policy, MFA condition); `vault exec --explain {}` shows every step",
+                plan.base, plan.profile
+            ),
+            (AwsErrorKind::Refused { .. }, "InvalidClientTokenId" | "SignatureDoesNotMatch") => {
+                format!(
+                    "the stored key of {:?} is not accepted; replace it with `vault add --force {}`",
+                    plan.base, plan.base
+                )
+            }
+            (AwsErrorKind::Refused { .. }, _) => format!(
+                "`vault exec --explain {}` shows every step and where its values come from",
+                plan.profile
+            ),
+            (AwsErrorKind::Unreachable { .. }, _) => {
+                let service = aws.service;
+                let names = endpoint_variables(service);
+                format!("check the network, or {names} if you set one")
+            }
+            (AwsErrorKind::Other { .. }, _) => "run again with --debug for details".to_owned(),
+        },
+        MintError::Source { source_name, .. } => match *source_name {
+            "Environment" => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for credential_source = Environment".to_owned(),
+            "Ec2InstanceMetadata" => "credential_source = Ec2InstanceMetadata needs an instance role (or AWS_EC2_METADATA_SERVICE_ENDPOINT)".to_owned(),
+            "EcsContainer" => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
+            _ => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
+        },
+        MintError::Process(_) => {
+            "run the credential_process command yourself: it must print JSON with \"Version\": 1, AccessKeyId and SecretAccessKey".to_owned()
+        }
+    };
+    CommandError::from_error(Kind::User, e).hint(hint)
+}
+
+/// The variables that move `service`'s endpoint, for hints.
+fn endpoint_variables(service: Service) -> &'static str {
+    match service {
+        Service::Sts => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / endpoint_url",
+        Service::Iam => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / endpoint_url",
+        Service::Sso => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SSO / endpoint_url",
+        Service::SsoOidc => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SSO_OIDC / endpoint_url",
+    }
+}
+
+/// An SSO failure as a message with what to do next.
+pub fn sso_error(e: SsoError) -> CommandError {
+    use vault_sts::aws::AwsErrorKind;
+    let hint = match &e {
+        SsoError::Store(_) => {
+            let SsoError::Store(store) = e else {
+                unreachable!()
+            };
+            return store.into();
+        }
+        SsoError::Aws(aws) => match &aws.kind {
+            AwsErrorKind::Unreachable { .. } => format!(
+                "check the network, or {} if you set one",
+                endpoint_variables(aws.service)
+            ),
+            _ => "check sso_start_url and sso_region; `vault sso login NAME` signs in afresh"
+                .to_owned(),
+        },
+        SsoError::Denied { .. } => {
+            "approve the sign-in in the browser, or check that the page was the one vault opened"
+                .to_owned()
+        }
+        SsoError::Expired { .. } | SsoError::TimedOut { .. } => {
+            "run the command again and approve the sign-in in time".to_owned()
+        }
+        SsoError::Show { .. } => {
+            "set BROWSER, or pass --no-browser (vault sso login) and open the page yourself"
+                .to_owned()
+        }
+        SsoError::Failed { .. } => "run `vault sso login NAME` again".to_owned(),
+        SsoError::Listen(_) => {
+            "use the device flow instead: vault sso login --use-device-code NAME".to_owned()
+        }
+        SsoError::CliCache { .. } => {
+            "fix the directory's permissions, or sign in without --cli-cache".to_owned()
+        }
+    };
+    CommandError::from_error(Kind::User, e).hint(hint)
+}
