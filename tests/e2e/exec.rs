@@ -10,10 +10,9 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use vault_harness::{Moto, TestEnv, World, free_port, parse_env};
+use vault_harness::{ACCOUNT, Moto, TestEnv, World, assert_assumed, free_port, parse_env};
 
 const PASSPHRASE: &str = "exec tests: correct horse battery staple";
-const ACCOUNT: &str = "123456789012";
 const MFA: &str = "arn:aws:iam::123456789012:mfa/alice";
 const LAB_ROLE_LINE: &str = "role_arn = arn:aws:iam::123456789012:role/lab";
 
@@ -144,12 +143,6 @@ fn caller_arn(lab: &Lab, args: &[&str]) -> String {
     let run = lab.env.caller_arn(&[], &all);
     run.success();
     run.stdout.trim().to_owned()
-}
-
-#[track_caller]
-fn assert_assumed(arn: &str, role: &str) {
-    let prefix = format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/");
-    assert!(arn.starts_with(&prefix), "{arn:?} is not {prefix}…");
 }
 
 /// How long until AWS_CREDENTIAL_EXPIRATION, which must be RFC 3339 in UTC.

@@ -4,7 +4,7 @@
 //! and leave every file as it was.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -370,48 +370,12 @@ fn a_hung_mfa_process_is_stopped_with_its_group_and_waiters_say_why_they_wait() 
     });
 }
 
-/// A tmpfs of a few hundred kilobytes, mounted for the test and unmounted after (root only).
-#[cfg(target_os = "linux")]
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-#[cfg(target_os = "linux")]
-impl SmallDisk {
-    fn mount(dir: PathBuf) -> Option<SmallDisk> {
-        fs::create_dir_all(&dir).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs"])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk { dir })
-    }
-
-    /// Takes every free byte.
-    fn fill(&self) {
-        let mut filler = fs::File::create(self.dir.join("filler")).unwrap();
-        let block = vec![0u8; 4096];
-        while std::io::Write::write_all(&mut filler, &block).is_ok() {}
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.dir)
-            .status();
-    }
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_still_hands_out_the_credentials_sts_gave() {
     let mut env = TestEnv::new();
     env.use_file_vault(PASSPHRASE);
-    let Some(disk) = SmallDisk::mount(env.dir.path().join("small")) else {
+    let Some(disk) = vault_harness::SmallDisk::mount(env.dir.path().join("small")).unwrap() else {
         // CI runs as root, where mounting works: there a failure is a failure.
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -420,14 +384,14 @@ fn a_full_disk_still_hands_out_the_credentials_sts_gave() {
         vault_harness::skip("cannot mount a tmpfs here (needs root)");
         return;
     };
-    let vault_dir = disk.dir.join("vault");
+    let vault_dir = disk.dir().join("vault");
     env.set("AWS_VAULT_FILE_DIR", &vault_dir);
     let moto = Moto::start(&env);
     env.use_moto(&moto);
     let (key_id, secret) = moto.create_access_key(&env, "alice");
     env.write_config("[profile base]\nregion = us-east-1\n");
     env.store_key("base", &key_id, &secret);
-    disk.fill();
+    disk.fill().unwrap();
     let before = fs::read(vault_dir.join("credentials.json")).unwrap();
 
     let run = env.run(&["export", "--format", "json", "base"]);

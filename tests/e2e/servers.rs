@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vault_harness::Reply;
-use vault_harness::{CALLER_ARN, Run, Signal, World, kill, parse_env};
+use vault_harness::{ACCOUNT, CALLER_ARN, Run, Signal, World, assert_assumed, kill, parse_env};
 
 const PASSPHRASE: &str = "servers tests: tr0ub4dor&3 is not enough";
-const ACCOUNT: &str = "123456789012";
 const LAB_ROLE: &str = "arn:aws:iam::123456789012:role/lab";
 const MFA: &str = "arn:aws:iam::123456789012:mfa/alice";
 
@@ -60,12 +59,6 @@ fn lab_with_credential_process() -> World {
         bin.display()
     ));
     lab
-}
-
-#[track_caller]
-fn assert_assumed(arn: &str, role: &str) {
-    let prefix = format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/");
-    assert!(arn.starts_with(&prefix), "{arn:?} is not {prefix}…");
 }
 
 // ----- a server run left running -----

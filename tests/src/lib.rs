@@ -12,6 +12,7 @@
 // The rig says on stderr what it skipped or had to kill.
 #![allow(clippy::print_stderr)]
 
+pub mod disk;
 pub mod env;
 pub mod http;
 pub mod keyring;
@@ -24,10 +25,11 @@ pub mod terminal;
 pub mod wine;
 pub mod world;
 
+pub use disk::SmallDisk;
 pub use env::{CALLER_ARN, Run, TestEnv, parse_env, sdk_caller, vault_bin, venv, workspace_root};
 pub use http::{Reply, http_get, http_request, parse_form, percent_decode, request};
 pub use keyring::SessionKeyring;
-pub use moto::{Moto, StsCall};
+pub use moto::{ACCOUNT, Moto, StsCall, assert_assumed};
 pub use process::{Guard, free_port, wait_for};
 #[cfg(unix)]
 pub use process::{Signal, kill};

@@ -10,6 +10,16 @@ use crate::env::{TestEnv, venv};
 use crate::http::{http_get, http_request, parse_form};
 use crate::process::{Guard, free_port};
 
+/// moto's account: every ARN it hands out is in it.
+pub const ACCOUNT: &str = "123456789012";
+
+/// Asserts that `arn` (what STS's GetCallerIdentity says) is a session of moto's role `role`.
+#[track_caller]
+pub fn assert_assumed(arn: &str, role: &str) {
+    let prefix = format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/");
+    assert!(arn.starts_with(&prefix), "{arn:?} is not {prefix}…");
+}
+
 /// moto_server on 127.0.0.1 and a free port, with request recording on.
 #[derive(Debug)]
 pub struct Moto {

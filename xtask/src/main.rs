@@ -23,6 +23,8 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod demo;
 mod dist;
+#[cfg(unix)]
+mod header;
 mod setup;
 #[cfg(unix)]
 mod stress;
@@ -66,12 +68,7 @@ enum Task {
     /// Kill -9 at random, concurrent and mixed load, a flooded credential server, a full
     /// disk, bad input: robustness as figures in target/stress/ and docs/reliability.md
     #[cfg(unix)]
-    #[command(disable_help_flag = true)]
-    Stress {
-        /// Its own options (`cargo xtask stress --help` lists them)
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    Stress(stress::Options),
 }
 
 fn main() -> ExitCode {
@@ -87,7 +84,7 @@ fn main() -> ExitCode {
         #[cfg(unix)]
         Task::Bench(options) => bench::run(&root, options),
         #[cfg(unix)]
-        Task::Stress { args } => stress::run(&root, args),
+        Task::Stress(options) => stress::run(&root, options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,10 +180,7 @@ fn test(extra: &[String]) -> Result {
         run(cargo()
             .current_dir(&root)
             .args(["build", "-p", "vault-exec"]))?;
-        stress::run(
-            &root,
-            &["--quick", "--debug-binary", "--no-docs"].map(str::to_owned),
-        )?;
+        stress::run(&root, &stress::Options::test_run())?;
     }
 
     // The end-to-end tests run the real binary and the aws-sdk-rust probe (another package,
@@ -371,6 +365,11 @@ fn skipped_tests(skips: &Path) -> Result<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 
     #[test]
     fn skip_records_count_once_per_test() {

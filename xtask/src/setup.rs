@@ -138,7 +138,8 @@ fn dpkg_installed(package: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn is_root() -> bool {
+/// Whether this runs as root: installing packages and mounting need it.
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -2,6 +2,7 @@
 //! statistics, wall time and peak RSS of one run, and stopping what the bench started.
 
 use super::*;
+use vault_harness::{Signal, kill};
 
 pub(super) type Make<'a> = Box<dyn Fn() -> Command + 'a>;
 pub(super) type Hook<'a> = Box<dyn Fn() -> Result + 'a>;
@@ -169,37 +170,26 @@ pub(super) fn wait_rusage(child: Child) -> Result<(ExitStatus, u64)> {
     ))
 }
 
-// kill(2) through libc; see the SAFETY comment inside.
-#[allow(unsafe_code)]
-pub(super) fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) on a PID this bench started (or its direct child, which it noted).
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
-    }
-}
-
 /// The proportional set size of a live process, KiB: shared pages (libc, the binary's text)
 /// count by the share each process holds, so servers with one process and servers with
 /// several (nginx's master and workers) are compared without double-counting.
 pub(super) fn pss_kib(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/smaps_rollup");
-    let text = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or(format!("no Pss in {path}"))
+    proc_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss")
 }
 
 /// A process's peak resident memory (VmHWM), in KiB: what `cargo xtask stress` reports
 /// for the server under load.
 pub(crate) fn vm_hwm_kib(pid: u32) -> Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+    proc_kib(&format!("/proc/{pid}/status"), "VmHWM")
+}
+
+/// The `FIELD:   N kB` line of a file under /proc, in KiB.
+fn proc_kib(path: &str, field: &str) -> Result<u64> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or(format!("no VmHWM in /proc/{pid}/status"))
+        .ok_or(format!("no {field} in {path}"))
 }
 
 /// A process stopped by its PID on drop: SIGTERM, then SIGKILL after 5 s; `extra` PIDs (its
@@ -217,7 +207,7 @@ impl Stopped {
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        signal(self.child.id(), libc::SIGTERM);
+        kill(self.child.id(), Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut exited = false;
         while Instant::now() < deadline {
@@ -233,16 +223,17 @@ impl Drop for Stopped {
         }
         for pid in &self.extra {
             if Path::new(&format!("/proc/{pid}")).exists() {
-                signal(*pid, libc::SIGKILL);
+                kill(*pid, Signal::SIGKILL);
             }
         }
     }
 }
 
-/// `vault lock` when the bench ends, however it ends.
-pub(super) struct LockOnDrop<'a> {
-    pub(super) env: &'a TestEnv,
-    pub(super) bin: &'a Path,
+/// `vault lock` when the bench or a stress scenario ends, however it ends: the kept key
+/// leaves the kernel.
+pub(crate) struct LockOnDrop<'a> {
+    pub(crate) env: &'a TestEnv,
+    pub(crate) bin: &'a Path,
 }
 
 impl Drop for LockOnDrop<'_> {

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vault_harness::{Moto, SecretService, TestEnv, free_port, http_request, parse_env};
 
-use crate::{Result, display, setup};
+use crate::{Result, display, header, setup};
 
 mod awsume;
 mod cli_parallel;
@@ -52,8 +52,8 @@ mod wrk;
 // Every part sees every other through `use super::*`.
 use self::{awsume::*, measure::*, nginx::*, report::*, wrk::*};
 // What `cargo xtask stress` reuses.
-pub(crate) use self::measure::{Stopped, vm_hwm_kib};
-pub(crate) use self::report::load_average;
+pub(crate) use self::measure::{LockOnDrop, Stopped, vm_hwm_kib};
+pub(crate) use self::servers::ServedVault;
 pub(crate) use self::wrk::{WrkResult, wrk};
 
 const PASSPHRASE: &str = "bench passphrase";
@@ -211,7 +211,7 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     drop(locks);
     drop(secret_service);
     let mut meta = meta;
-    meta["load_average_end"] = json!(load_average());
+    meta["load_average_end"] = json!(header::load_average());
     meta["bench_seconds"] = json!(started.elapsed().as_secs());
     report.write(&out_dir, &root.join("docs/performance.md"), &meta)?;
     Ok(())

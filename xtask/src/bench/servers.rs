@@ -10,7 +10,7 @@ impl<'a> Bench<'a> {
         let sts_before = self.sts_len();
 
         // The ECS-style endpoint: its answer is also what nginx will return.
-        let ecs = ServedVault::start(self, "--server")?;
+        let ecs = self.served("--server")?;
         let token = ecs
             .env
             .get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
@@ -26,7 +26,7 @@ impl<'a> Bench<'a> {
         );
 
         // The IMDSv2 endpoint, with a token fetched first.
-        let imds = ServedVault::start(self, "--imds")?;
+        let imds = self.served("--imds")?;
         let token = match http_request(
             imds.port,
             "PUT",
@@ -183,29 +183,42 @@ impl<'a> Bench<'a> {
         });
         Ok(())
     }
+
+    /// `vault exec KIND lab` on the passphrase vault.
+    fn served(&self, kind: &str) -> Result<ServedVault> {
+        ServedVault::start(self.file, &self.bin, kind, "lab", &format!("served{kind}"))
+    }
 }
 
-/// `vault exec --server|--imds lab -- sh -c 'env > FILE; exec sleep 600'`, running.
-pub(super) struct ServedVault {
-    pub(super) process: Stopped,
-    pub(super) env: std::collections::BTreeMap<String, String>,
-    pub(super) port: u16,
+/// `vault exec --server|--imds PROFILE -- sh -c 'env > FILE; exec sleep 600'`, running, with
+/// its child's environment and the endpoint's port; stopped by its PID (the child too) when
+/// dropped. The bench's servers and the stress scenario's.
+pub(crate) struct ServedVault {
+    process: Stopped,
+    pub(crate) env: std::collections::BTreeMap<String, String>,
+    pub(crate) port: u16,
 }
 
 impl ServedVault {
-    pub(super) fn start(bench: &Bench<'_>, kind: &str) -> Result<ServedVault> {
-        let dir = bench.file.dir.path().join(format!("served{kind}"));
+    /// Runs `bin` in `env` with `kind` (`--server` or `--imds`); `name` is its dir in the
+    /// temp dir.
+    pub(crate) fn start(
+        env: &TestEnv,
+        bin: &Path,
+        kind: &str,
+        profile: &str,
+        name: &str,
+    ) -> Result<ServedVault> {
+        let dir = env.dir.path().join(name);
         fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let env_file = dir.join("env");
         let script = format!(
             "echo $$ > {d}/pid; env > {d}/env.tmp && mv {d}/env.tmp {d}/env; exec sleep 600",
             d = dir.display()
         );
-        let child = bench
-            .vault(
-                bench.file,
-                &["exec", kind, "lab", "--", "sh", "-c", &script],
-            )
+        let child = env
+            .command(bin)
+            .args(["exec", kind, profile, "--", "sh", "-c", &script])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -245,7 +258,7 @@ impl ServedVault {
         Ok(ServedVault { process, env, port })
     }
 
-    pub(super) fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.process.pid()
     }
 }

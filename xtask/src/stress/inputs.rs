@@ -8,48 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
-use vault_harness::TestEnv;
+use vault_harness::{SmallDisk, TestEnv};
 
 use super::{Ctx, Rng, Row, Section, fake_key, first_line, role_config, temp_files};
-use crate::Result;
-
-/// A 512 KiB tmpfs, unmounted (lazily) when dropped.
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: PathBuf) -> Option<SmallDisk> {
-        fs::create_dir_all(&dir).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs"])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk { dir })
-    }
-
-    /// Takes every free byte.
-    fn fill(&self) {
-        if let Ok(mut filler) = fs::File::create(self.dir.join("filler")) {
-            let block = vec![0u8; 4096];
-            while std::io::Write::write_all(&mut filler, &block).is_ok() {}
-        }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
+use crate::{Result, setup};
 
 pub(super) fn full_disk(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
     let mut s = Section::new(6, "");
@@ -60,19 +22,23 @@ pub(super) fn full_disk(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
         s.json = json!({ "skipped": why });
         s
     };
-    if !is_root() {
+    if !setup::is_root() {
         return Ok(skipped("not root"));
     }
     let mut env = ctx.file_env(true);
-    let Some(disk) = SmallDisk::mount(env.dir.path().join("small")) else {
+    let Some(disk) = SmallDisk::mount(env.dir.path().join("small"))
+        .ok()
+        .flatten()
+    else {
         return Ok(skipped("cannot mount a tmpfs here"));
     };
-    let vault_dir = disk.dir.join("vault");
+    let vault_dir = disk.dir().join("vault");
     env.set("AWS_VAULT_FILE_DIR", &vault_dir);
     let (key, role_arn) = ctx.moto_identity("stress-disk");
     env.write_config(&role_config(&role_arn));
     let _unlocked = ctx.seed(&env, &key)?;
-    disk.fill();
+    // A disk left with room fails the figures below (no cache warning), so no error here.
+    let _ = disk.fill();
     let before = env.vault_files();
 
     let mut handed_out = 0;

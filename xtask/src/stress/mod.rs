@@ -31,33 +31,65 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vault_harness::{Moto, TestEnv};
 
-use crate::{Result, setup};
+use crate::bench::LockOnDrop;
+use crate::{Result, header, setup};
 
 pub(crate) const PASSPHRASE: &str = "stress passphrase";
 const BEGIN: &str = "<!-- stress:begin -->";
 const END: &str = "<!-- stress:end -->";
 
-const USAGE: &str = "usage: cargo xtask stress [--quick] [--debug-binary | --no-build] [--seed N] \
-    [--adds N] [--mints N] [--writers N] [--load-seconds S] [--workers N] [--idle N] \
-    [--wrk-seconds S] [--only N] [--no-docs]\n\n  \
-    --quick, --short   a short run (about a minute): 40 adds, 20 mints, 8 writers, 5 s load, \
-    200 idle connections\n  \
-    --debug-binary     exercise target/debug/vault (no release build)\n  \
-    --no-build         use the release binary as it is\n  \
-    --seed N           the random kill delays and load mix (default: from the clock; printed)\n  \
-    --adds N           killed `vault add` runs (default 200)\n  \
-    --mints N          killed cold mints (default 100)\n  \
-    --writers N        concurrent writers per round (default 32, 3 rounds)\n  \
-    --load-seconds S   length of the mixed load (default 30)\n  \
-    --workers N        mixed-load workers (default 4)\n  \
-    --idle N           idle connections held against the server (default 1000)\n  \
-    --wrk-seconds S    length of each wrk run (default 10)\n  \
-    --only N           run scenario N alone (repeatable; never rewrites the docs)\n  \
-    --no-docs          do not rewrite docs/reliability.md (a full release run does by default)\n\n\
-    Writes target/stress/report.md and report.json; exits 1 if a must-be-zero figure is not zero.";
+/// `cargo xtask stress`'s options. A count left out is the full run's, or `--quick`'s.
+#[derive(Debug, Default, clap::Args)]
+#[command(
+    after_help = "Writes target/stress/report.md and report.json; exits 1 if a must-be-zero \
+                  figure is not zero."
+)]
+pub struct Options {
+    /// A short run (about a minute): 40 adds, 20 mints, 8 writers, 5 s load, 200 idle
+    /// connections
+    #[arg(long, visible_alias = "short")]
+    quick: bool,
+    /// Exercise target/debug/vault (no release build)
+    #[arg(long)]
+    debug_binary: bool,
+    /// Use the release binary as it is
+    #[arg(long)]
+    no_build: bool,
+    /// The random kill delays and load mix (default: from the clock; printed)
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Killed `vault add` runs (default 200)
+    #[arg(long, value_name = "N")]
+    adds: Option<usize>,
+    /// Killed cold mints (default 100)
+    #[arg(long, value_name = "N")]
+    mints: Option<usize>,
+    /// Concurrent writers per round (default 32, 3 rounds)
+    #[arg(long, value_name = "N")]
+    writers: Option<usize>,
+    /// Length of the mixed load (default 30)
+    #[arg(long, value_name = "S")]
+    load_seconds: Option<u64>,
+    /// Mixed-load workers (default 4)
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Idle connections held against the server (default 1000)
+    #[arg(long, value_name = "N")]
+    idle: Option<usize>,
+    /// Length of each wrk run (default 10)
+    #[arg(long, value_name = "S")]
+    wrk_seconds: Option<u64>,
+    /// Run scenario N alone (repeatable; never rewrites the docs)
+    #[arg(long, value_name = "N")]
+    only: Vec<u8>,
+    /// Do not rewrite docs/reliability.md (a full release run does by default)
+    #[arg(long)]
+    no_docs: bool,
+}
 
+/// The options resolved: every count fixed (at least what a scenario needs), the seed chosen.
 #[derive(Debug, Clone)]
-pub(crate) struct Options {
+pub(crate) struct Settings {
     pub quick: bool,
     pub adds: usize,
     pub mints: usize,
@@ -75,70 +107,57 @@ pub(crate) struct Options {
 }
 
 impl Options {
-    /// `None` for `--help`.
-    fn parse(args: &[String]) -> Result<Option<Options>> {
-        let quick = args.iter().any(|a| a == "--quick" || a == "--short");
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        let mut opts = Options {
-            quick,
-            adds: if quick { 40 } else { 200 },
-            mints: if quick { 20 } else { 100 },
-            writers: if quick { 8 } else { 32 },
-            writer_rounds: if quick { 1 } else { 3 },
-            load_seconds: if quick { 5 } else { 30 },
-            workers: if quick { 3 } else { 4 },
-            idle: if quick { 200 } else { 1000 },
-            wrk_seconds: if quick { 3 } else { 10 },
-            seed: seed % 1_000_000_007,
-            only: Vec::new(),
-            debug_binary: false,
-            build: true,
-            docs: !quick,
+    /// `--quick --debug-binary --no-docs`: the short run `cargo xtask test` makes.
+    pub(crate) fn test_run() -> Options {
+        Options {
+            quick: true,
+            debug_binary: true,
+            no_docs: true,
+            ..Options::default()
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        let quick = self.quick;
+        let count = |given: Option<usize>, full: usize, short: usize| {
+            given.unwrap_or(if quick { short } else { full })
         };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut number = |name: &str| -> Result<u64> {
-                args.next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or(format!("{name} needs a number\n\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--quick" | "--short" => {}
-                "--debug-binary" => opts.debug_binary = true,
-                "--no-build" => opts.build = false,
-                "--no-docs" => opts.docs = false,
-                "--seed" => opts.seed = number("--seed")?,
-                "--only" => opts.only.push(number("--only")? as u8),
-                "--adds" => opts.adds = number("--adds")?.max(1) as usize,
-                "--mints" => opts.mints = number("--mints")?.max(1) as usize,
-                "--writers" => opts.writers = number("--writers")?.max(2) as usize,
-                "--load-seconds" => opts.load_seconds = number("--load-seconds")?.max(1),
-                "--workers" => opts.workers = number("--workers")?.max(1) as usize,
-                "--idle" => opts.idle = number("--idle")? as usize,
-                "--wrk-seconds" => opts.wrk_seconds = number("--wrk-seconds")?.max(1),
-                "-h" | "--help" => return Ok(None),
-                other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
-            }
+        let seconds = |given: Option<u64>, full: u64, short: u64| {
+            given.unwrap_or(if quick { short } else { full })
+        };
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                % 1_000_000_007
+        });
+        Settings {
+            quick,
+            adds: count(self.adds, 200, 40).max(1),
+            mints: count(self.mints, 100, 20).max(1),
+            writers: count(self.writers, 32, 8).max(2),
+            writer_rounds: if quick { 1 } else { 3 },
+            load_seconds: seconds(self.load_seconds, 30, 5).max(1),
+            workers: count(self.workers, 4, 3).max(1),
+            idle: count(self.idle, 1000, 200),
+            wrk_seconds: seconds(self.wrk_seconds, 10, 3).max(1),
+            seed,
+            only: self.only.clone(),
+            debug_binary: self.debug_binary,
+            build: !self.no_build,
+            // Figures of a quick run, a debug build, or of some scenarios are not the ones
+            // to publish.
+            docs: !quick && !self.no_docs && !self.debug_binary && self.only.is_empty(),
         }
-        // Figures of a debug build, or of some scenarios, are not the ones to publish.
-        if opts.debug_binary || !opts.only.is_empty() {
-            opts.docs = false;
-        }
-        Ok(Some(opts))
     }
 }
 
-pub fn run(root: &Path, args: &[String]) -> Result {
-    let Some(opts) = Options::parse(args)? else {
-        println!("{USAGE}");
-        return Ok(());
-    };
+pub fn run(root: &Path, options: &Options) -> Result {
+    let opts = options.settings();
     let started = Instant::now();
     // Before anything is built or written: the tree the figures belong to.
-    let (commit, clean) = git_state(root);
+    let (commit, clean) = header::git_state(root);
 
     eprintln!("xtask stress: installing the tools if missing (wrk, the moto venv)");
     setup::install_debian(&["wrk", "python3-venv", "keyutils"])?;
@@ -214,14 +233,14 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     drop(moto);
 
     let meta = json!({
-        "date": date(),
+        "date": header::date(),
         "commit": commit,
         "tree_clean": clean,
         "binary": if opts.debug_binary { "debug" } else { "release" },
         "quick": opts.quick,
         "seed": opts.seed,
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "load_average_end": crate::bench::load_average(),
+        "cores": header::cores(),
+        "load_average_end": header::load_average(),
         "seconds": started.elapsed().as_secs(),
         "options": {
             "adds": opts.adds, "mints": opts.mints, "writers": opts.writers,
@@ -243,7 +262,7 @@ pub fn run(root: &Path, args: &[String]) -> Result {
 
 pub(crate) struct Ctx<'a> {
     pub bin: PathBuf,
-    pub opts: Options,
+    pub opts: Settings,
     pub moto: &'a Moto,
     /// moto's own env: runs `aws iam` against it.
     pub rig: &'a TestEnv,
@@ -294,7 +313,7 @@ impl Ctx<'_> {
 
     /// Stores `key` as `base` (creating the vault: one scrypt) and unlocks the vault, so the
     /// runs under test spend their time in vault's own code, not in scrypt.
-    pub fn seed<'e>(&self, env: &'e TestEnv, key: &(String, String)) -> Result<Unlocked<'e>> {
+    pub fn seed<'e>(&'e self, env: &'e TestEnv, key: &(String, String)) -> Result<LockOnDrop<'e>> {
         self.ok(
             env,
             &["add", "--env", "--no-add-config", "base"],
@@ -304,9 +323,9 @@ impl Ctx<'_> {
             ],
         )?;
         self.ok(env, &["unlock", "--for", "15m"], &[])?;
-        Ok(Unlocked {
+        Ok(LockOnDrop {
             env,
-            bin: self.bin.clone(),
+            bin: &self.bin,
         })
     }
 
@@ -324,18 +343,6 @@ pub(crate) fn role_config(role_arn: &str) -> String {
         "[profile base]\nregion = us-east-1\n\n\
          [profile role]\nsource_profile = base\nrole_arn = {role_arn}\nregion = us-east-1\n"
     )
-}
-
-/// `vault lock` when a scenario ends, however it ends: the kept key leaves the kernel.
-pub(crate) struct Unlocked<'a> {
-    env: &'a TestEnv,
-    bin: PathBuf,
-}
-
-impl Drop for Unlocked<'_> {
-    fn drop(&mut self) {
-        let _ = self.env.command(&self.bin).arg("lock").output();
-    }
 }
 
 /// A key pair of the shapes vault accepts, distinct per `i` (never a real key).
@@ -567,20 +574,13 @@ fn table(sections: &[Section]) -> String {
 
 fn summary_line(meta: &Value, failed: usize, known: usize) -> String {
     format!(
-        "Generated by `cargo xtask stress{}` on {} at commit {} ({}), {} binary, seed {}, {} \
-         cores, {} s. {}{}",
+        "Generated by `cargo xtask stress{}` {}, {} binary, seed {}, {} cores, {} s. {}{}",
         if meta["quick"].as_bool() == Some(true) {
             " --quick"
         } else {
             ""
         },
-        meta["date"].as_str().unwrap_or("?"),
-        meta["commit"].as_str().unwrap_or("?"),
-        if meta["tree_clean"].as_bool() == Some(true) {
-            "clean tree"
-        } else {
-            "tree with uncommitted changes"
-        },
+        header::measured_at(meta, "tree with uncommitted changes"),
         meta["binary"].as_str().unwrap_or("?"),
         meta["seed"],
         meta["cores"],
@@ -669,26 +669,91 @@ fn write_report(root: &Path, sections: &[Section], meta: &Value, docs: bool) -> 
     Ok(failed)
 }
 
-/// The short commit and whether the tree (outside target/) is clean.
-fn git_state(root: &Path) -> (String, bool) {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(root)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    (
-        git(&["rev-parse", "--short", "HEAD"]),
-        git(&["status", "--porcelain"]).is_empty(),
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn date() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
+    /// `cargo xtask stress ARGS`, resolved.
+    fn settings(args: &[&str]) -> std::result::Result<Settings, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Stress {
+            #[command(flatten)]
+            options: Options,
+        }
+        let args = std::iter::once("stress").chain(args.iter().copied());
+        Ok(<Stress as clap::Parser>::try_parse_from(args)?
+            .options
+            .settings())
+    }
+
+    #[test]
+    fn counts_are_the_full_runs_or_quicks_unless_given() {
+        let counts = |s: &Settings| {
+            (
+                s.adds,
+                s.mints,
+                s.writers,
+                s.writer_rounds,
+                s.load_seconds,
+                s.workers,
+                s.idle,
+                s.wrk_seconds,
+            )
+        };
+        let full = settings(&[]).unwrap();
+        assert_eq!(counts(&full), (200, 100, 32, 3, 30, 4, 1000, 10));
+        assert!(full.docs && full.build && !full.quick && full.only.is_empty());
+        assert!(full.seed < 1_000_000_007);
+
+        let quick = settings(&["--quick"]).unwrap();
+        assert_eq!(counts(&quick), (40, 20, 8, 1, 5, 3, 200, 3));
+        assert!(quick.quick && !quick.docs);
+
+        // Given counts win, raised to what a scenario needs.
+        let given = settings(&[
+            "--short",
+            "--adds",
+            "0",
+            "--mints",
+            "7",
+            "--writers",
+            "1",
+            "--load-seconds",
+            "0",
+            "--workers",
+            "0",
+            "--idle",
+            "0",
+            "--wrk-seconds",
+            "0",
+            "--seed",
+            "1234",
+        ])
+        .unwrap();
+        assert_eq!(counts(&given), (1, 7, 2, 1, 1, 1, 0, 1));
+        assert_eq!(given.seed, 1234);
+        assert!(given.quick);
+    }
+
+    #[test]
+    fn only_some_scenarios_or_another_binary_never_rewrite_the_docs() {
+        let some = settings(&["--only", "5", "--only", "7"]).unwrap();
+        assert_eq!(some.only, [5, 7]);
+        assert!(!some.docs);
+        let debug = settings(&["--debug-binary"]).unwrap();
+        assert!(debug.debug_binary && !debug.docs);
+        let no_build = settings(&["--no-build"]).unwrap();
+        assert!(!no_build.build && no_build.docs);
+        assert!(!settings(&["--no-docs"]).unwrap().docs);
+        let test = Options::test_run().settings();
+        assert!(test.quick && test.debug_binary && !test.docs);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(settings(&["--adds"]).is_err());
+        assert!(settings(&["--adds", "many"]).is_err());
+        assert!(settings(&["--seed", "-1"]).is_err());
+        assert!(settings(&["--fast"]).is_err());
+    }
 }

@@ -11,11 +11,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vault_harness::{TestEnv, http_request, parse_env};
+use vault_harness::{TestEnv, http_request};
 
 use super::{Ctx, Rng, Row, Section, role_config};
 use crate::Result;
-use crate::bench::{Stopped, WrkResult, vm_hwm_kib, wrk};
+use crate::bench::{ServedVault, Stopped, WrkResult, vm_hwm_kib, wrk};
 
 /// Holds `count` connections to 127.0.0.1:`port` (odd ones with half a request head),
 /// reopening those the server closes (at most 500 a second), until `DIR/stop` exists. It raises its own
@@ -62,65 +62,29 @@ while not os.path.exists(os.path.join(run, "stop")):
 
 /// `vault exec --server role -- sh -c '…; exec sleep 600'`, its port and token.
 struct Served {
-    process: Stopped,
-    port: u16,
+    vault: ServedVault,
     token: String,
 }
 
 impl Served {
     fn start(ctx: &Ctx<'_>, env: &TestEnv, name: &str) -> Result<Served> {
-        let dir = env.dir.path().join(name);
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let d = dir.display();
-        let script = format!(
-            "echo $$ > {d}/pid; env > {d}/env.tmp && mv {d}/env.tmp {d}/env; exec sleep 600"
-        );
-        let child = ctx
-            .vault(
-                env,
-                &["exec", "--server", "role", "--", "sh", "-c", &script],
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start vault exec --server: {e}"))?;
-        let mut process = Stopped {
-            child,
-            extra: Vec::new(),
-        };
-        let env_file = dir.join("env");
-        wait_until(Duration::from_secs(30), || env_file.exists())
-            .map_err(|()| "vault exec --server: no child within 30 s".to_owned())?;
-        if let Some(pid) = read_number(&dir.join("pid")) {
-            process.extra.push(pid as u32);
-        }
-        let vars = parse_env(&fs::read_to_string(&env_file).map_err(|e| e.to_string())?);
-        let url = vars
-            .get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-            .ok_or("the child has no AWS_CONTAINER_CREDENTIALS_FULL_URI")?;
-        let port = url
-            .strip_prefix("http://127.0.0.1:")
-            .and_then(|rest| rest.split('/').next()?.parse().ok())
-            .ok_or(format!("endpoint {url:?} is not http://127.0.0.1:PORT/"))?;
-        let token = vars
+        let vault = ServedVault::start(env, &ctx.bin, "--server", "role", name)?;
+        let token = vault
+            .env
             .get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
             .ok_or("the child has no AWS_CONTAINER_AUTHORIZATION_TOKEN")?
             .clone();
-        Ok(Served {
-            process,
-            port,
-            token,
-        })
+        Ok(Served { vault, token })
     }
 
     fn pid(&self) -> u32 {
-        self.process.child.id()
+        self.vault.pid()
     }
 
     /// One legitimate request: answered 200 with credentials?
     fn answers(&self) -> bool {
         matches!(
-            http_request(self.port, "GET", "/", &[("Authorization", &self.token)], b""),
+            http_request(self.vault.port, "GET", "/", &[("Authorization", &self.token)], b""),
             Some((200, body)) if body.contains("AccessKeyId")
         )
     }
@@ -185,7 +149,7 @@ struct Measured {
 
 /// A 1 s warm-up, then one wrk run, with the server's CPU over it and its peak RSS.
 fn measure(served: &Served, seconds: u64, ticks: f64) -> Result<Measured> {
-    let url = format!("http://127.0.0.1:{}/", served.port);
+    let url = format!("http://127.0.0.1:{}/", served.vault.port);
     let header = format!("Authorization: {}", served.token);
     wrk(&url, &header, 1)?;
     let (cpu0, t0) = (cpu_seconds(served.pid(), ticks)?, Instant::now());
@@ -223,7 +187,12 @@ pub(super) fn run(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
     fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
     let holder = env
         .command("python3")
-        .args(["-c", HOLDER, &served.port.to_string(), &idle.to_string()])
+        .args([
+            "-c",
+            HOLDER,
+            &served.vault.port.to_string(),
+            &idle.to_string(),
+        ])
         .arg(&run_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
