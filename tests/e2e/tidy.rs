@@ -1320,3 +1320,29 @@ fn names_crate(code: &str, name: &str) -> bool {
             || before.ends_with("#![")
     })
 }
+
+/// Every variable `crates/exec/src/settings.rs` names is documented in docs/config.md, so a
+/// new one cannot ship unexplained.
+#[test]
+fn every_variable_is_documented() {
+    let root = workspace_root();
+    let settings = fs::read_to_string(root.join("crates/exec/src/settings.rs")).unwrap();
+    let docs = fs::read_to_string(root.join("docs/config.md")).unwrap();
+    let start = settings
+        .find("variables! {")
+        .expect("settings.rs names its variables in `variables! { … }`");
+    let end = start + settings[start..].find("\n}").unwrap();
+    let names: Vec<&str> = settings[start..end]
+        .lines()
+        .filter_map(|l| l.split('"').nth(1))
+        .collect();
+    assert!(names.len() > 20, "found only {names:?}");
+    let missing: Vec<&&str> = names
+        .iter()
+        .filter(|n| !docs.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not documented in docs/config.md: {missing:?}"
+    );
+}
