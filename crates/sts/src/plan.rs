@@ -732,4 +732,92 @@ mod tests {
                 .contains("12h")
         );
     }
+
+    /// The cache keys of every kind of step, as vaults hold them: a changed key orphans every
+    /// cached session (and makes people type MFA codes again), so a change must be deliberate.
+    /// `cache_keys_are_stable`'s plans, step by step (`-`: no cache key).
+    const GOLDEN: &[&str] = &[
+        "-",
+        "8bdf4371bc562d2d01abc113547e688d",
+        "-",
+        "0124d33ee2d95443095f79192f374f11",
+        "-",
+        "2d282bfcbde546b0d58c4f1a7e7a67c7",
+        "51a448bf340d67b8f7c04d1d4f9ee257",
+        "4f906c6ec42bb905c9bf863a122e90ff",
+        "-",
+        "2b0a71b83bb2e90820809e9233fc851d",
+        "-",
+        "c28cc58accedbefdd3de092d7fa60d83",
+        "4a5e2b38e71a919e57b787244702208a",
+        "-",
+        "a1672dd4409e4cfd06a1a62e90f34a1a",
+        "72eb252da2494fca563cd1dbef86e77e",
+        "efafc3ba1bbe66abfb5bd3c584a3ee5e",
+        "681aca469efc3e181fd286800ee791b5",
+        "391f3e564215a8853a5e4bc4a8d635da",
+        "6493c2b8600a3d3fb372f64b50c08c08",
+        "277aabe034fc2a6b59b94c36f4b64392",
+    ];
+
+    #[test]
+    fn cache_keys_are_stable() {
+        let mut tagged = role(LAB, Some(7200));
+        tagged.external_id = Some(src("ext".into()));
+        tagged.session_name = Some(src("alice".into()));
+        tagged.session_tags = Some(src(vec![("team".into(), "infra".into())]));
+        tagged.transitive_tags = Some(src(vec!["team".into()]));
+        tagged.source_identity = Some(src("alice".into()));
+        let elsewhere = PlanOptions {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            sso_endpoint: Some("http://127.0.0.1:2".into()),
+            source_fingerprint: Some("fp".into()),
+            ..options()
+        };
+        let mut in_china = resolved(vec![("lab", role(LAB, None))], true);
+        in_china.region = Some(src("cn-north-1".into()));
+        let mut plans = vec![
+            plan(&resolved(vec![], false), &options()),
+            plan(&resolved(vec![], true), &elsewhere),
+            plan(
+                &resolved(
+                    vec![("lab", role(LAB, None)), ("admin", tagged.clone())],
+                    true,
+                ),
+                &options(),
+            ),
+            plan(&resolved(vec![("lab", tagged.clone())], true), &elsewhere),
+            plan(&in_china, &options()),
+        ];
+        let sso = SsoSession {
+            key: "corp".into(),
+            session: Some("corp".into()),
+            start_url: src("https://x.awsapps.com/start".into()),
+            region: src("eu-west-1".into()),
+            scopes: vec![],
+        };
+        for source in [
+            BaseSource::CredentialSource(src(CredentialSourceKind::EcsContainer)),
+            BaseSource::Process(src("saml2aws login".into())),
+            BaseSource::WebIdentity {
+                role: Box::new(tagged.clone()),
+                token_file: src("/token".into()),
+            },
+            BaseSource::Sso {
+                sso: Box::new(sso),
+                account_id: src("123456789012".into()),
+                role_name: src("Admin".into()),
+            },
+        ] {
+            let mut r = resolved(vec![("admin", role(ADMIN, None))], false);
+            r.source = source;
+            plans.push(plan(&r, &elsewhere));
+        }
+        let keys: Vec<String> = plans
+            .into_iter()
+            .flat_map(|p| p.unwrap().steps)
+            .map(|s| s.cache_key.unwrap_or_else(|| "-".into()))
+            .collect();
+        assert_eq!(keys, GOLDEN);
+    }
 }
