@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use secrecy::SecretString;
 use vault_sts::mfa::{MfaOrigin, MfaSource};
-use vault_sts::profile::Sourced;
+use vault_sts::origin::Sourced;
 
 use crate::process;
 use crate::prompt;

@@ -7,9 +7,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 use vault_store::{Credentials, Vault};
 use vault_sts::aws::{Aws, AwsSettings, Service, Timeouts};
+use vault_sts::endpoints::Endpoints;
 use vault_sts::mint::{MintError, Minter};
+use vault_sts::origin::{Origin, Sourced};
 use vault_sts::plan::{self, Plan, PlanOptions, StepKind, Ttls};
-use vault_sts::profile::{self, Endpoints, Origin, Overrides, ProfileError, Sourced};
+use vault_sts::profile::{self, Overrides, ProfileError};
 use vault_sts::sso::{Sso, SsoError, SsoOptions};
 
 use crate::cli::CredentialArgs;
@@ -88,7 +90,7 @@ pub fn timeouts() -> CommandResult<Timeouts> {
 /// IDE or a CI job.
 pub struct Notices;
 
-impl vault_sts::mint::Waiting for Notices {
+impl vault_sts::aws::Waiting for Notices {
     fn waiting_for(&self, what: &str) {
         use std::io::IsTerminal;
         if std::io::stderr().is_terminal() {
@@ -280,6 +282,7 @@ fn suggest(ctx: &Context, name: &str) -> Option<String> {
 
 pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
     use vault_sts::aws::AwsErrorKind;
+    use vault_sts::aws::sts_calls::ExternalSource;
     use vault_sts::mfa::{MfaError, MfaOrigin};
     let e = match e {
         MintError::Store(store) => return store.into(),
@@ -330,11 +333,11 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
             }
             (AwsErrorKind::Other { .. }, _) => "run again with --debug for details".to_owned(),
         },
-        MintError::Source { source_name, .. } => match *source_name {
-            "Environment" => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for credential_source = Environment".to_owned(),
-            "Ec2InstanceMetadata" => "credential_source = Ec2InstanceMetadata needs an instance role (or AWS_EC2_METADATA_SERVICE_ENDPOINT)".to_owned(),
-            "EcsContainer" => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
-            _ => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
+        MintError::Source(source) => match source.kind {
+            ExternalSource::Environment => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for credential_source = Environment".to_owned(),
+            ExternalSource::Ec2InstanceMetadata => "credential_source = Ec2InstanceMetadata needs an instance role (or AWS_EC2_METADATA_SERVICE_ENDPOINT)".to_owned(),
+            ExternalSource::EcsContainer => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
+            ExternalSource::WebIdentity => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
         },
         MintError::Process(_) => {
             "run the credential_process command yourself: it must print JSON with \"Version\": 1, AccessKeyId and SecretAccessKey".to_owned()

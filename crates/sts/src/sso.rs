@@ -23,8 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use vault_store::{Credentials, SsoSecrets, SsoToken, SsoTokenInfo, Vault};
 
-use crate::aws::{Aws, AwsError, Service};
-use crate::child::Waiting;
+use crate::aws::{Aws, AwsError, Service, Waiting};
 use crate::profile::SsoSession;
 
 /// Tokens with less than this left are refreshed before use.
@@ -1118,14 +1117,11 @@ mod tests {
         let sso = SsoSession {
             key: "corp".into(),
             session: Some("corp".into()),
-            start_url: crate::profile::Sourced::new(
+            start_url: crate::origin::Sourced::new(
                 "https://x.awsapps.com/start".into(),
-                crate::profile::Origin::Default,
+                crate::origin::Origin::Default,
             ),
-            region: crate::profile::Sourced::new(
-                "us-east-1".into(),
-                crate::profile::Origin::Default,
-            ),
+            region: crate::origin::Sourced::new("us-east-1".into(), crate::origin::Origin::Default),
             scopes: vec!["sso:account:access".into()],
         };
         let mut info = SsoTokenInfo {

@@ -8,7 +8,8 @@ use serde::Serialize;
 use vault_store::{BackendKind, Vault};
 use vault_sts::aws::{Aws, AwsSettings, clock_skew};
 use vault_sts::config::ConfigFile;
-use vault_sts::profile::{self, Endpoints, Overrides};
+use vault_sts::endpoints::Endpoints;
+use vault_sts::profile::{self, Overrides};
 
 use crate::cli::DoctorArgs;
 use crate::context::{Context, non_empty_env};
