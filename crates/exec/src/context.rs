@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use vault_store::{BackendChoice, PassphraseError, PassphraseSource, Vault};
 use vault_sts::aws::{Aws, AwsSettings};
 use vault_sts::config::ConfigFile;
-use vault_sts::profile::Endpoints;
+use vault_sts::endpoints::Endpoints;
 
 use crate::cli::{Cli, PromptKind, Unset};
 use crate::error::{CommandError, CommandResult};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use vault_sts::mfa::{MfaOrigin, MfaSource};
-use vault_sts::profile::Sourced;
+use vault_sts::origin::Sourced;
 
 use crate::cli::PromptKind;
 use crate::process;

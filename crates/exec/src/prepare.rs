@@ -9,8 +9,9 @@ use vault_store::{Credentials, Vault};
 use vault_sts::aws::Aws;
 use vault_sts::config::ConfigFile;
 use vault_sts::mint::Minter;
+use vault_sts::origin::{Origin, Sourced};
 use vault_sts::plan::{self, Plan, PlanOptions, StepKind};
-use vault_sts::profile::{self, Origin, Overrides, ProfileError, Sourced};
+use vault_sts::profile::{self, Overrides, ProfileError};
 use vault_sts::sso::{Sso, SsoOptions};
 
 use crate::cli::{CredentialArgs, SignInArgs};

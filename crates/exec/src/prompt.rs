@@ -81,7 +81,7 @@ pub fn confirm(question: &str) -> io::Result<Option<bool>> {
 /// IDE or a CI job.
 pub struct Notices;
 
-impl vault_sts::mint::Waiting for Notices {
+impl vault_sts::aws::Waiting for Notices {
     fn waiting_for(&self, what: &str) {
         use std::io::IsTerminal;
         if std::io::stderr().is_terminal() {

@@ -198,7 +198,7 @@ impl Settings {
         };
         let ttls = Ttls::from_env(get).map_err(|e| BadSetting {
             name: match e.origin {
-                vault_sts::profile::Origin::Env(name) => name,
+                vault_sts::origin::Origin::Env(name) => name,
                 _ => MIN_TTL,
             },
             value: e.value.clone(),

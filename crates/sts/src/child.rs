@@ -22,9 +22,3 @@ pub struct HelperOutput {
     pub status: ExitStatus,
     pub stdout: Zeroizing<Vec<u8>>,
 }
-
-/// Told when work waits on another process (a lock held by another `vault`), so the person
-/// knows what for.
-pub trait Waiting {
-    fn waiting_for(&self, what: &str);
-}

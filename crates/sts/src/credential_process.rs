@@ -10,7 +10,7 @@ use serde::Deserialize;
 use vault_store::Credentials;
 
 use crate::child::Launcher;
-use crate::profile::Sourced;
+use crate::origin::Sourced;
 
 /// A `credential_process` that could not be run or printed something unusable.
 #[derive(Debug, thiserror::Error)]

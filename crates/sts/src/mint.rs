@@ -1,6 +1,7 @@
 //! Running a plan: reuse cached sessions, mint the missing ones, cache them, one process at
-//! a time per session. The calls themselves are made through [`crate::aws`] (STS) and
-//! [`crate::credential_process`]; this module only decides when to make them.
+//! a time per session. The calls themselves are made by [`crate::aws::sts_calls`] (STS and
+//! the SDK's providers), [`crate::credential_process`] and [`crate::sso`]; this module only
+//! decides when to make them: the cache and lock policy.
 //!
 //! Single flight across processes: each step's session is minted under a lock named after its
 //! cache key. Whoever gets the lock re-reads the cache first, so when sixteen processes want
@@ -13,15 +14,15 @@
 //! from an async runtime thread.
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
 use vault_store::{Credentials, SessionInfo, Vault};
 
-use crate::aws::{Aws, AwsError, Service, credentials_from_sdk, error_chain};
+use crate::aws::sts_calls::{self, Issued, MfaCode, SourceError};
+use crate::aws::{Aws, AwsError, Waiting};
 use crate::child::Launcher;
 use crate::credential_process::{self, CredentialProcessError};
 use crate::mfa::{self, MfaError, MfaSource};
 use crate::plan::{Plan, Step, StepKind};
-use crate::profile::{CredentialSourceKind, RoleSpec};
+use crate::profile::RoleSpec;
 use crate::sso::{Sso, SsoError};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +37,8 @@ pub enum MintError {
     Aws(#[from] AwsError),
     /// The SDK's environment / container / instance provider, or the web identity token
     /// file, gave no credentials.
-    #[error("no credentials from {source_name} for profile {profile:?}: {message}")]
-    Source {
-        source_name: &'static str,
-        profile: String,
-        message: String,
-    },
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error(transparent)]
     Process(#[from] CredentialProcessError),
     #[error(transparent)]
@@ -64,8 +61,6 @@ pub struct Minted {
     /// written: the disk is full or read-only). For the user, one line each.
     pub warnings: Vec<String>,
 }
-
-pub use crate::child::Waiting;
 
 /// How long a lock may take before [`Waiting`] hears of it.
 const WAIT_NOTICE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -95,12 +90,6 @@ impl std::fmt::Debug for Minter<'_> {
             .field("aws", &self.aws)
             .finish_non_exhaustive()
     }
-}
-
-/// A cached session with its account.
-struct Obtained {
-    credentials: Credentials,
-    account_id: Option<String>,
 }
 
 impl<'a> Minter<'a> {
@@ -214,65 +203,82 @@ impl<'a> Minter<'a> {
         result.map(|_| minted)
     }
 
+    /// The credentials of step `index`: cached, or minted now under the step's lock (its
+    /// upstream steps first, each the same way).
     fn obtain(
         &self,
         plan: &Plan,
         index: usize,
         minted: &mut Vec<String>,
-    ) -> Result<Obtained, MintError> {
+    ) -> Result<Issued, MintError> {
         let step = &plan.steps[index];
         let Some(key) = &step.cache_key else {
-            return Ok(Obtained {
+            return Ok(Issued {
                 credentials: self.uncached_base(step)?,
                 account_id: None,
             });
         };
         if let Some(session) = self.cached(plan, step)? {
             tracing::debug!(step = step.name(), profile = %step.profile, "using cached session");
-            return Ok(Obtained {
-                credentials: session.credentials,
-                account_id: session.info.account_id,
-            });
+            return Ok(from_cache(session));
         }
-        // Without a vault (CI with only credential_source or web identity) there is nothing
-        // to cache in: mint and hand out.
-        // A lock that cannot be made (read-only vault directory) only costs single flight.
-        let _lock = match self.vault.exists() {
-            true => match self
-                .vault
-                .named_lock_telling(key, WAIT_NOTICE_AFTER, &mut || {
-                    if let Some(waiting) = self.waiting {
-                        waiting.waiting_for(&format!(
-                            "another vault process minting {} for profile {:?}",
-                            step.describe(),
-                            step.profile
-                        ));
-                    }
-                }) {
-                Ok(lock) => Some(lock),
-                Err(vault_store::Error::Io { path, source }) => {
-                    self.warn(format!(
-                        "cannot lock {} ({source}); other vault processes may mint the same session",
-                        path.display()
-                    ));
-                    None
-                }
-                Err(e) => return Err(e.into()),
-            },
-            false => None,
-        };
-        #[cfg(test)]
-        if _lock.is_some() {
-            self.locked.borrow_mut().push(key.clone());
-        }
+        let _lock = self.lock(step, key)?;
         // Someone else may have minted it while we waited.
         if let Some(session) = self.cached(plan, step)? {
             tracing::debug!(step = step.name(), profile = %step.profile, "another process minted it");
-            return Ok(Obtained {
-                credentials: session.credentials,
-                account_id: session.info.account_id,
-            });
+            return Ok(from_cache(session));
         }
+        let got = self.mint(plan, index, minted)?;
+        minted.push(step.describe());
+        self.keep(plan, step, key, &got)?;
+        Ok(got)
+    }
+
+    /// The lock of the step cached under `key`, held while it is minted. Without a vault
+    /// (CI with only credential_source or web identity) there is nothing to cache in, so
+    /// nothing to lock; a lock that cannot be made (read-only vault directory) only costs
+    /// single flight.
+    fn lock(&self, step: &Step, key: &str) -> Result<Option<vault_store::FileLock>, MintError> {
+        if !self.vault.exists() {
+            return Ok(None);
+        }
+        let lock = match self
+            .vault
+            .named_lock_telling(key, WAIT_NOTICE_AFTER, &mut || {
+                if let Some(waiting) = self.waiting {
+                    waiting.waiting_for(&format!(
+                        "another vault process minting {} for profile {:?}",
+                        step.describe(),
+                        step.profile
+                    ));
+                }
+            }) {
+            Ok(lock) => Some(lock),
+            Err(vault_store::Error::Io { path, source }) => {
+                self.warn(format!(
+                    "cannot lock {} ({source}); other vault processes may mint the same session",
+                    path.display()
+                ));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        #[cfg(test)]
+        if lock.is_some() {
+            self.locked.borrow_mut().push(key.to_owned());
+        }
+        Ok(lock)
+    }
+
+    /// Mints step `index` now, from its upstream step's credentials (obtained first) and an
+    /// MFA code when the step carries one.
+    fn mint(
+        &self,
+        plan: &Plan,
+        index: usize,
+        minted: &mut Vec<String>,
+    ) -> Result<Issued, MintError> {
+        let step = &plan.steps[index];
         let upstream = match index {
             0 => None,
             _ => Some(self.obtain(plan, index - 1, minted)?.credentials),
@@ -283,14 +289,23 @@ impl<'a> Minter<'a> {
                     .mfa_serial
                     .as_ref()
                     .expect("a step needing MFA has a serial");
-                Some(mfa::code_from(self.mfa, &serial.value)?)
+                Some((serial, mfa::code_from(self.mfa, &serial.value)?))
             }
             false => None,
         };
+        let mfa = code.as_ref().map(|(serial, code)| MfaCode {
+            serial: &serial.value,
+            code,
+        });
+        let (aws, profile) = (self.aws, step.profile.as_str());
+        let duration = step.duration.as_ref().map(|d| d.value);
         tracing::debug!(step = step.name(), profile = %step.profile, "calling STS");
-        let got = match &step.kind {
-            StepKind::CredentialProcess(command) => Obtained {
-                credentials: credential_process::run(&step.profile, command, self.launcher)?,
+        Ok(match &step.kind {
+            StepKind::StoredKey | StepKind::Source(_) => {
+                unreachable!("the stored key and credential_source are not minted")
+            }
+            StepKind::CredentialProcess(command) => Issued {
+                credentials: credential_process::run(profile, command, self.launcher)?,
                 account_id: None,
             },
             StepKind::SsoRole {
@@ -302,30 +317,48 @@ impl<'a> Minter<'a> {
                     .sso
                     .as_ref()
                     .ok_or_else(|| MintError::NoSso(step.profile.clone()))?;
-                Obtained {
+                Issued {
                     credentials: signer.role_credentials(
                         sso,
                         &account_id.value,
                         &role_name.value,
-                        &step.profile,
+                        profile,
                     )?,
                     account_id: Some(account_id.value.clone()),
                 }
             }
-            _ => self.call(plan, step, upstream.as_ref(), code.as_ref())?,
-        };
-        minted.push(step.describe());
+            StepKind::WebIdentity { role, token_file } => {
+                let token = sts_calls::web_identity_token(token_file, profile)?;
+                let name = self.session_name(role);
+                sts_calls::assume_role_with_web_identity(
+                    aws, role, &token, &name, duration, profile,
+                )?
+            }
+            StepKind::GetSessionToken { .. } => {
+                sts_calls::get_session_token(aws, upstream.as_ref(), duration, mfa, profile)?
+            }
+            StepKind::AssumeRole { role, .. } => {
+                let name = self.session_name(role);
+                let upstream = upstream.as_ref();
+                sts_calls::assume_role(aws, upstream, role, &name, duration, mfa, profile)?
+            }
+        })
+    }
+
+    /// Caches what was minted. The cache is disposable: credentials STS already gave are
+    /// handed out even when they cannot be cached.
+    fn keep(&self, plan: &Plan, step: &Step, key: &str, got: &Issued) -> Result<(), MintError> {
         // Credentials without an expiry (a credential_process handing out long-lived keys)
         // are used but not cached.
         let Some(expires) = got.credentials.expiration else {
-            return Ok(got);
+            return Ok(());
         };
         if !self.vault.exists() {
-            return Ok(got);
+            return Ok(());
         }
         let stored = self.vault.store_session(
             &SessionInfo {
-                key: key.clone(),
+                key: key.to_owned(),
                 profile: step.profile.clone(),
                 source_profile: plan.owner(),
                 description: step.describe(),
@@ -334,7 +367,6 @@ impl<'a> Minter<'a> {
             },
             &got.credentials,
         );
-        // The cache is disposable: credentials STS already gave are handed out anyway.
         match stored {
             Ok(()) => {}
             Err(vault_store::Error::Io { path, source }) => self.warn(format!(
@@ -347,51 +379,25 @@ impl<'a> Minter<'a> {
             )),
             Err(e) => return Err(e.into()),
         }
-        Ok(got)
+        Ok(())
     }
 
     /// The first credentials of a chain that are not cached by us: the stored key, or the
     /// SDK's environment / instance / container providers (which cache and refresh
     /// themselves).
     fn uncached_base(&self, step: &Step) -> Result<Credentials, MintError> {
-        use aws_credential_types::provider::ProvideCredentials;
-        let kind = match &step.kind {
-            StepKind::StoredKey => {
-                return self
-                    .vault
-                    .credentials(&step.profile)?
-                    .ok_or_else(|| MintError::NoStoredKey(step.profile.clone()));
-            }
-            StepKind::Source(kind) => kind.value,
+        match &step.kind {
+            StepKind::StoredKey => self
+                .vault
+                .credentials(&step.profile)?
+                .ok_or_else(|| MintError::NoStoredKey(step.profile.clone())),
+            StepKind::Source(kind) => Ok(sts_calls::source_credentials(
+                self.aws,
+                kind.value,
+                &step.profile,
+            )?),
             _ => unreachable!("only the stored key and credential_source go uncached"),
-        };
-        let provided = match kind {
-            CredentialSourceKind::Environment => self.aws.block_on(
-                aws_config::environment::EnvironmentVariableCredentialsProvider::new()
-                    .provide_credentials(),
-            ),
-            CredentialSourceKind::Ec2InstanceMetadata => self.aws.block_on(
-                aws_config::imds::credentials::ImdsCredentialsProvider::builder()
-                    .build()
-                    .provide_credentials(),
-            ),
-            CredentialSourceKind::EcsContainer => self.aws.block_on(
-                aws_config::ecs::EcsCredentialsProvider::builder()
-                    .build()
-                    .provide_credentials(),
-            ),
-        };
-        let c = provided.map_err(|e| MintError::Source {
-            source_name: kind.name(),
-            profile: step.profile.clone(),
-            message: error_chain(&e),
-        })?;
-        Ok(Credentials {
-            access_key_id: SecretString::from(c.access_key_id()),
-            secret_access_key: SecretString::from(c.secret_access_key()),
-            session_token: c.session_token().map(SecretString::from),
-            expiration: c.expiry().map(DateTime::<Utc>::from),
-        })
+        }
     }
 
     fn warn(&self, warning: String) {
@@ -406,116 +412,14 @@ impl<'a> Minter<'a> {
             .map(|n| n.value.clone())
             .unwrap_or_else(|| self.default_session_name.clone())
     }
-
-    fn call(
-        &self,
-        plan: &Plan,
-        step: &Step,
-        upstream: Option<&Credentials>,
-        code: Option<&SecretString>,
-    ) -> Result<Obtained, MintError> {
-        let aws = self.aws;
-        // AssumeRoleWithWebIdentity is unsigned.
-        let sts = aws.sts(upstream);
-        let seconds = step
-            .duration
-            .as_ref()
-            .map(|d| d.value.as_secs().min(i32::MAX as u64) as i32);
-        let serial = plan.mfa_serial.as_ref().map(|s| s.value.clone());
-        // The SDK's request builders take owned strings: this copy lives inside the request.
-        let code = code.map(|c| c.expose_secret().to_owned());
-        let operation = step.name();
-        let (credentials, account_id) = match &step.kind {
-            StepKind::StoredKey
-            | StepKind::Source(_)
-            | StepKind::CredentialProcess(_)
-            | StepKind::SsoRole { .. } => {
-                unreachable!("not an STS call")
-            }
-            StepKind::WebIdentity { role, token_file } => {
-                let token = std::fs::read_to_string(&token_file.value)
-                    .map(zeroize::Zeroizing::new)
-                    .map_err(|e| MintError::Source {
-                        source_name: "web_identity_token_file",
-                        profile: step.profile.clone(),
-                        message: format!(
-                            "cannot read {} ({}): {e}",
-                            token_file.value, token_file.origin
-                        ),
-                    })?;
-                let request = sts
-                    .assume_role_with_web_identity()
-                    .role_arn(&role.arn.value)
-                    .role_session_name(self.session_name(role))
-                    .web_identity_token(token.trim())
-                    .set_duration_seconds(seconds);
-                let out = aws
-                    .call(Service::Sts, operation, request.send())
-                    .map_err(|e| aws.error(Service::Sts, operation, &step.profile, e))?;
-                (
-                    out.credentials,
-                    account_of_user(out.assumed_role_user.as_ref()),
-                )
-            }
-            StepKind::GetSessionToken { mfa } => {
-                let mut request = sts.get_session_token().set_duration_seconds(seconds);
-                if *mfa {
-                    request = request.set_serial_number(serial).set_token_code(code);
-                }
-                let out = aws
-                    .call(Service::Sts, operation, request.send())
-                    .map_err(|e| aws.error(Service::Sts, operation, &step.profile, e))?;
-                (out.credentials, None)
-            }
-            StepKind::AssumeRole { role, mfa, .. } => {
-                let tags = role.session_tags.as_ref().map(|t| {
-                    t.value
-                        .iter()
-                        .filter_map(|(k, v)| {
-                            aws_sdk_sts::types::Tag::builder()
-                                .key(k)
-                                .value(v)
-                                .build()
-                                .ok()
-                        })
-                        .collect::<Vec<_>>()
-                });
-                let mut request = sts
-                    .assume_role()
-                    .role_arn(&role.arn.value)
-                    .role_session_name(self.session_name(role))
-                    .set_duration_seconds(seconds)
-                    .set_external_id(role.external_id.as_ref().map(|e| e.value.clone()))
-                    .set_tags(tags)
-                    .set_transitive_tag_keys(role.transitive_tags.as_ref().map(|t| t.value.clone()))
-                    .set_source_identity(role.source_identity.as_ref().map(|s| s.value.clone()));
-                if *mfa {
-                    request = request.set_serial_number(serial).set_token_code(code);
-                }
-                let out = aws
-                    .call(Service::Sts, operation, request.send())
-                    .map_err(|e| aws.error(Service::Sts, operation, &step.profile, e))?;
-                (
-                    out.credentials,
-                    account_of_user(out.assumed_role_user.as_ref()),
-                )
-            }
-        };
-        let credentials = credentials.ok_or_else(|| {
-            AwsError::incomplete(Service::Sts, operation, &step.profile, "credentials")
-        })?;
-        Ok(Obtained {
-            credentials: credentials_from_sdk(credentials),
-            account_id,
-        })
-    }
 }
 
-/// The account id in an assumed-role user's ARN (`arn:aws:sts::ACCOUNT:assumed-role/...`).
-fn account_of_user(user: Option<&aws_sdk_sts::types::AssumedRoleUser>) -> Option<String> {
-    user.and_then(|u| u.arn.split(':').nth(4))
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
+/// A cached session as a step's credentials.
+fn from_cache(session: vault_store::Session) -> Issued {
+    Issued {
+        credentials: session.credentials,
+        account_id: session.info.account_id,
+    }
 }
 
 #[cfg(test)]
@@ -524,11 +428,12 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use secrecy::{ExposeSecret, SecretString};
     use vault_store::{BackendChoice, BackendKind, PassphraseSource};
 
     use super::*;
     use crate::aws::AwsSettings;
-    use crate::profile::{Origin, Sourced};
+    use crate::origin::{Origin, Sourced};
 
     struct Pass;
     impl PassphraseSource for Pass {

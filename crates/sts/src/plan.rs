@@ -22,9 +22,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::duration;
-use crate::profile::{
-    BaseSource, CredentialSourceKind, Origin, Resolved, RoleSpec, Sourced, SsoSession,
-};
+use crate::origin::{Origin, Sourced};
+use crate::profile::{BaseSource, CredentialSourceKind, Resolved, RoleSpec, SsoSession};
 
 /// STS limits, in one place for every command (the console's sessions have the same ones:
 /// a role's `SessionDuration` up to 12 h, a federation token up to 36 h).
@@ -223,13 +222,41 @@ pub fn sso_owner(key: &str) -> String {
 
 /// Builds the plan. Pure: no I/O.
 pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, DurationError> {
-    let ttls = &options.ttls;
-    let partition = partition_of(resolved.region.as_ref().map(|r| r.value.as_str()));
-    let endpoint = options.endpoint.as_deref().unwrap_or("-");
-    let serial = resolved.mfa_serial.as_ref().map(|s| s.value.as_str());
+    let parts = KeyParts {
+        partition: partition_of(resolved.region.as_ref().map(|r| r.value.as_str())),
+        endpoint: options.endpoint.as_deref().unwrap_or("-"),
+        serial: resolved.mfa_serial.as_ref().map(|s| s.value.as_str()),
+    };
+    let (first, key_id) = first_step(resolved, options, &parts)?;
+    let mut steps = vec![first];
+    let roles: Vec<(&str, &RoleSpec)> = resolved.roles().collect();
+    if roles.is_empty() {
+        steps.extend(session_token_step(resolved, options, &parts, &key_id)?);
+    } else {
+        steps.extend(role_steps(resolved, options, &parts, &roles, key_id)?);
+    }
+    Ok(finish(resolved, &options.ttls, steps))
+}
 
+/// What the cache keys of a plan's STS steps share besides their upstream.
+struct KeyParts<'a> {
+    /// The partition of the profile's region.
+    partition: &'static str,
+    /// The STS endpoint override, or `-`.
+    endpoint: &'a str,
+    /// The MFA device, when the profile names one.
+    serial: Option<&'a str>,
+}
+
+/// The step that starts the chain (where its first credentials come from), and the
+/// identity the cache keys of the steps after it build on.
+fn first_step(
+    resolved: &Resolved,
+    options: &PlanOptions,
+    parts: &KeyParts<'_>,
+) -> Result<(Step, String), DurationError> {
     let fingerprint = options.source_fingerprint.as_deref().unwrap_or("-");
-    let (first, key_id) = match &resolved.source {
+    Ok(match &resolved.source {
         BaseSource::StoredKey => (
             Step {
                 kind: StepKind::StoredKey,
@@ -272,110 +299,141 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
             sso,
             account_id,
             role_name,
-        } => {
-            let key = cache_key(&[
-                "GetRoleCredentials",
-                &sso.key,
-                &sso.start_url.value,
-                &account_id.value,
-                &role_name.value,
-                options.sso_endpoint.as_deref().unwrap_or("-"),
-            ]);
-            (
-                Step {
-                    kind: StepKind::SsoRole {
-                        sso: sso.clone(),
-                        account_id: account_id.clone(),
-                        role_name: role_name.clone(),
-                    },
-                    profile: resolved.base.clone(),
-                    duration: None,
-                    cache_key: Some(key.clone()),
-                    notes: vec![match sso.refreshable() {
-                        true => format!(
-                            "signed in through {}; the token is refreshed without a browser",
-                            sso.label()
-                        ),
-                        false => format!(
-                            "legacy SSO profile (sso_start_url without sso_session): its token cannot be refreshed, so you sign in again when it expires; move the keys to an [sso-session] section to refresh ({})",
-                            sso.start_url.origin
-                        ),
-                    }],
-                },
-                key,
-            )
-        }
+        } => sso_step(resolved, options, sso, account_id, role_name),
         BaseSource::WebIdentity { role, token_file } => {
-            let duration = checked(
-                role.duration
-                    .clone()
-                    .unwrap_or_else(|| ttls.assume_role.clone()),
-                MAX_ASSUME_ROLE,
-            )?;
-            let key = cache_key(&[
-                "AssumeRoleWithWebIdentity",
-                &role.arn.value,
-                role.session_name.as_ref().map_or("-", |v| v.value.as_str()),
-                &token_file.value,
-                fingerprint,
-                &duration.value.as_secs().to_string(),
-                role.partition(),
-                endpoint,
-            ]);
-            (
-                Step {
-                    kind: StepKind::WebIdentity {
-                        role: role.clone(),
-                        token_file: token_file.clone(),
-                    },
-                    profile: resolved.base.clone(),
-                    duration: Some(duration),
-                    cache_key: Some(key.clone()),
-                    notes: Vec::new(),
-                },
-                key,
-            )
+            web_identity_step(resolved, options, parts, role, token_file)?
         }
-    };
-    let stored_key = matches!(resolved.source, BaseSource::StoredKey);
-    // Credentials of a role (instance, container, web identity, SAML) make every AssumeRole
-    // a chained one.
-    let base_is_role = match &resolved.source {
-        BaseSource::StoredKey => false,
-        BaseSource::CredentialSource(kind) => kind.value != CredentialSourceKind::Environment,
-        BaseSource::Process(_) | BaseSource::WebIdentity { .. } | BaseSource::Sso { .. } => true,
-    };
-    let mut steps = vec![first];
-    let roles: Vec<(&str, &RoleSpec)> = resolved.roles().collect();
+    })
+}
 
-    if roles.is_empty() {
-        if stored_key && !options.no_session {
-            let duration = checked(
-                options
-                    .duration
-                    .clone()
-                    .unwrap_or_else(|| ttls.session_token.clone()),
-                MAX_SESSION_TOKEN,
-            )?;
-            let mfa = serial.is_some();
-            steps.push(Step {
-                kind: StepKind::GetSessionToken { mfa },
-                profile: resolved.base.clone(),
-                cache_key: Some(cache_key(&[
-                    &key_id,
-                    "GetSessionToken",
-                    serial.unwrap_or("-"),
-                    &duration.value.as_secs().to_string(),
-                    partition,
-                    endpoint,
-                ])),
-                duration: Some(duration),
-                notes: Vec::new(),
-            });
-        }
-        return Ok(finish(resolved, ttls, steps));
+/// GetRoleCredentials from the SSO portal, as the first step.
+fn sso_step(
+    resolved: &Resolved,
+    options: &PlanOptions,
+    sso: &SsoSession,
+    account_id: &Sourced<String>,
+    role_name: &Sourced<String>,
+) -> (Step, String) {
+    let key = cache_key(&[
+        "GetRoleCredentials",
+        &sso.key,
+        &sso.start_url.value,
+        &account_id.value,
+        &role_name.value,
+        options.sso_endpoint.as_deref().unwrap_or("-"),
+    ]);
+    let note = match sso.refreshable() {
+        true => format!(
+            "signed in through {}; the token is refreshed without a browser",
+            sso.label()
+        ),
+        false => format!(
+            "legacy SSO profile (sso_start_url without sso_session): its token cannot be refreshed, so you sign in again when it expires; move the keys to an [sso-session] section to refresh ({})",
+            sso.start_url.origin
+        ),
+    };
+    let step = Step {
+        kind: StepKind::SsoRole {
+            sso: Box::new(sso.clone()),
+            account_id: account_id.clone(),
+            role_name: role_name.clone(),
+        },
+        profile: resolved.base.clone(),
+        duration: None,
+        cache_key: Some(key.clone()),
+        notes: vec![note],
+    };
+    (step, key)
+}
+
+/// AssumeRoleWithWebIdentity with the token in a file, as the first step.
+fn web_identity_step(
+    resolved: &Resolved,
+    options: &PlanOptions,
+    parts: &KeyParts<'_>,
+    role: &RoleSpec,
+    token_file: &Sourced<String>,
+) -> Result<(Step, String), DurationError> {
+    let duration = checked(
+        role.duration
+            .clone()
+            .unwrap_or_else(|| options.ttls.assume_role.clone()),
+        MAX_ASSUME_ROLE,
+    )?;
+    let key = cache_key(&[
+        "AssumeRoleWithWebIdentity",
+        &role.arn.value,
+        role.session_name.as_ref().map_or("-", |v| v.value.as_str()),
+        &token_file.value,
+        options.source_fingerprint.as_deref().unwrap_or("-"),
+        &duration.value.as_secs().to_string(),
+        role.partition(),
+        parts.endpoint,
+    ]);
+    let step = Step {
+        kind: StepKind::WebIdentity {
+            role: Box::new(role.clone()),
+            token_file: token_file.clone(),
+        },
+        profile: resolved.base.clone(),
+        duration: Some(duration),
+        cache_key: Some(key.clone()),
+        notes: Vec::new(),
+    };
+    Ok((step, key))
+}
+
+/// For a profile without a role: GetSessionToken from the stored key (with MFA when the
+/// profile names a device), unless `--no-session` or the credentials come from elsewhere.
+fn session_token_step(
+    resolved: &Resolved,
+    options: &PlanOptions,
+    parts: &KeyParts<'_>,
+    key_id: &str,
+) -> Result<Option<Step>, DurationError> {
+    if !matches!(resolved.source, BaseSource::StoredKey) || options.no_session {
+        return Ok(None);
     }
+    let duration = checked(
+        options
+            .duration
+            .clone()
+            .unwrap_or_else(|| options.ttls.session_token.clone()),
+        MAX_SESSION_TOKEN,
+    )?;
+    Ok(Some(Step {
+        kind: StepKind::GetSessionToken {
+            mfa: parts.serial.is_some(),
+        },
+        profile: resolved.base.clone(),
+        cache_key: Some(session_token_key(parts, key_id, &duration)),
+        duration: Some(duration),
+        notes: Vec::new(),
+    }))
+}
 
+/// The cache key of a GetSessionToken from `upstream`.
+fn session_token_key(parts: &KeyParts<'_>, upstream: &str, duration: &Sourced<Duration>) -> String {
+    cache_key(&[
+        upstream,
+        "GetSessionToken",
+        parts.serial.unwrap_or("-"),
+        &duration.value.as_secs().to_string(),
+        parts.partition,
+        parts.endpoint,
+    ])
+}
+
+/// For a profile with roles: the MFA session when one serves them, then one AssumeRole per
+/// role, from the one closest to the key up to the requested profile's.
+fn role_steps(
+    resolved: &Resolved,
+    options: &PlanOptions,
+    parts: &KeyParts<'_>,
+    roles: &[(&str, &RoleSpec)],
+    key_id: String,
+) -> Result<Vec<Step>, DurationError> {
+    let ttls = &options.ttls;
     let last = roles.len() - 1;
     let role_duration = |i: usize, role: &RoleSpec| -> Result<Sourced<Duration>, DurationError> {
         let asked = if i == last {
@@ -389,22 +447,19 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
         )
     };
     let first_duration = role_duration(0, roles[0].1)?;
+    let stored_key = matches!(resolved.source, BaseSource::StoredKey);
     // Session-token credentials can only assume roles for up to an hour; longer roles are
     // assumed straight from the key, with the MFA code on the AssumeRole itself.
-    let mfa_session =
-        stored_key && serial.is_some() && !options.no_session && first_duration.value <= CHAIN_CAP;
+    let mfa_session = stored_key
+        && parts.serial.is_some()
+        && !options.no_session
+        && first_duration.value <= CHAIN_CAP;
 
+    let mut steps = Vec::new();
     let mut upstream = key_id;
     if mfa_session {
         let duration = checked(ttls.chained_session_token.clone(), MAX_SESSION_TOKEN)?;
-        let key = cache_key(&[
-            &upstream,
-            "GetSessionToken",
-            serial.unwrap_or("-"),
-            &duration.value.as_secs().to_string(),
-            partition,
-            endpoint,
-        ]);
+        let key = session_token_key(parts, &upstream, &duration);
         steps.push(Step {
             kind: StepKind::GetSessionToken { mfa: true },
             profile: resolved.base.clone(),
@@ -415,65 +470,122 @@ pub fn plan(resolved: &Resolved, options: &PlanOptions) -> Result<Plan, Duration
         upstream = key;
     }
 
+    let base_is_role = base_is_role(&resolved.source);
     for (i, (profile, role)) in roles.iter().enumerate() {
-        let mut duration = if i == 0 {
+        let duration = if i == 0 {
             first_duration.clone()
         } else {
             role_duration(i, role)?
         };
-        let mut notes = Vec::new();
-        let chained = i > 0 || base_is_role;
-        let cap_reason = if chained {
-            Some("chained role sessions")
-        } else if mfa_session {
-            Some("roles assumed with session-token credentials")
-        } else {
-            None
+        let call = RoleCall {
+            profile,
+            role,
+            duration,
+            chained: i > 0 || base_is_role,
+            after_mfa_session: mfa_session,
+            mfa: i == 0 && parts.serial.is_some() && !mfa_session,
         };
-        if let Some(reason) = cap_reason
-            && duration.value > CHAIN_CAP
-        {
-            notes.push(format!(
-                "{reason} are capped at 1h by AWS; {} asked for {} ({})",
-                profile,
-                duration::display(duration.value),
-                duration.origin
-            ));
-            duration = Sourced::new(CHAIN_CAP, duration.origin);
-        }
-        let mfa = i == 0 && serial.is_some() && !mfa_session;
-        if mfa && !options.no_session {
-            notes.push(format!(
-                "longer than 1h ({}): assumed straight from the key with MFA, asking for a code at each mint",
-                duration::display(duration.value)
-            ));
-        }
-        let key = cache_key(&[
-            &upstream,
-            "AssumeRole",
-            &role.arn.value,
-            role.external_id.as_ref().map_or("-", |v| v.value.as_str()),
-            role.session_name.as_ref().map_or("-", |v| v.value.as_str()),
-            if mfa { serial.unwrap_or("-") } else { "-" },
-            &duration.value.as_secs().to_string(),
-            role.partition(),
-            endpoint,
-            &tags_text(role),
-        ]);
-        steps.push(Step {
-            kind: StepKind::AssumeRole {
-                role: Box::new((*role).clone()),
-                mfa,
-                chained,
-            },
-            profile: (*profile).to_owned(),
-            cache_key: Some(key.clone()),
-            duration: Some(duration),
-            notes,
-        });
-        upstream = key;
+        let step = assume_role_step(call, parts, &upstream, options.no_session);
+        upstream = step
+            .cache_key
+            .clone()
+            .expect("an AssumeRole step is cached");
+        steps.push(step);
     }
-    Ok(finish(resolved, ttls, steps))
+    Ok(steps)
+}
+
+/// Whether the chain's first credentials are a role's (instance, container, web identity,
+/// SAML, SSO), which makes every AssumeRole after them a chained one.
+fn base_is_role(source: &BaseSource) -> bool {
+    match source {
+        BaseSource::StoredKey => false,
+        BaseSource::CredentialSource(kind) => kind.value != CredentialSourceKind::Environment,
+        BaseSource::Process(_) | BaseSource::WebIdentity { .. } | BaseSource::Sso { .. } => true,
+    }
+}
+
+/// One AssumeRole of the chain, as [`role_steps`] decided it.
+struct RoleCall<'a> {
+    profile: &'a str,
+    role: &'a RoleSpec,
+    duration: Sourced<Duration>,
+    /// Assumed with role credentials.
+    chained: bool,
+    /// Assumed with the MFA session's credentials.
+    after_mfa_session: bool,
+    /// Carries the MFA code itself.
+    mfa: bool,
+}
+
+/// The AssumeRole step of `call`, assumed with the credentials cached under `upstream`;
+/// durations AWS would cap are capped here, with a note saying so.
+fn assume_role_step(
+    call: RoleCall<'_>,
+    parts: &KeyParts<'_>,
+    upstream: &str,
+    no_session: bool,
+) -> Step {
+    let RoleCall {
+        profile,
+        role,
+        mut duration,
+        chained,
+        after_mfa_session,
+        mfa,
+    } = call;
+    let mut notes = Vec::new();
+    let cap_reason = if chained {
+        Some("chained role sessions")
+    } else if after_mfa_session {
+        Some("roles assumed with session-token credentials")
+    } else {
+        None
+    };
+    if let Some(reason) = cap_reason
+        && duration.value > CHAIN_CAP
+    {
+        notes.push(format!(
+            "{reason} are capped at 1h by AWS; {} asked for {} ({})",
+            profile,
+            duration::display(duration.value),
+            duration.origin
+        ));
+        duration = Sourced::new(CHAIN_CAP, duration.origin);
+    }
+    if mfa && !no_session {
+        notes.push(format!(
+            "longer than 1h ({}): assumed straight from the key with MFA, asking for a code at each mint",
+            duration::display(duration.value)
+        ));
+    }
+    let key = cache_key(&[
+        upstream,
+        "AssumeRole",
+        &role.arn.value,
+        role.external_id.as_ref().map_or("-", |v| v.value.as_str()),
+        role.session_name.as_ref().map_or("-", |v| v.value.as_str()),
+        if mfa {
+            parts.serial.unwrap_or("-")
+        } else {
+            "-"
+        },
+        &duration.value.as_secs().to_string(),
+        role.partition(),
+        parts.endpoint,
+        &tags_text(role),
+    ]);
+    Step {
+        kind: StepKind::AssumeRole {
+            role: Box::new(role.clone()),
+            mfa,
+            chained,
+        },
+        profile: profile.to_owned(),
+        cache_key: Some(key),
+        duration: Some(duration),
+        notes,
+    }
 }
 
 /// Session tags, transitive keys and source identity, for the cache key.
@@ -732,4 +844,150 @@ mod tests {
                 .contains("12h")
         );
     }
+
+    /// The cache keys of every kind of step, as vaults hold them: a changed key orphans every
+    /// cached session (and makes people type MFA codes again), so a change must be deliberate.
+    /// `cache_keys_are_stable`'s plans, step by step (`-`: no cache key).
+    const GOLDEN: &[&str] = &[
+        "-",
+        "8bdf4371bc562d2d01abc113547e688d",
+        "-",
+        "0124d33ee2d95443095f79192f374f11",
+        "-",
+        "2d282bfcbde546b0d58c4f1a7e7a67c7",
+        "51a448bf340d67b8f7c04d1d4f9ee257",
+        "4f906c6ec42bb905c9bf863a122e90ff",
+        "-",
+        "2b0a71b83bb2e90820809e9233fc851d",
+        "-",
+        "c28cc58accedbefdd3de092d7fa60d83",
+        "4a5e2b38e71a919e57b787244702208a",
+        "-",
+        "a1672dd4409e4cfd06a1a62e90f34a1a",
+        "72eb252da2494fca563cd1dbef86e77e",
+        "efafc3ba1bbe66abfb5bd3c584a3ee5e",
+        "681aca469efc3e181fd286800ee791b5",
+        "391f3e564215a8853a5e4bc4a8d635da",
+        "6493c2b8600a3d3fb372f64b50c08c08",
+        "277aabe034fc2a6b59b94c36f4b64392",
+    ];
+
+    #[test]
+    fn cache_keys_are_stable() {
+        let mut tagged = role(LAB, Some(7200));
+        tagged.external_id = Some(src("ext".into()));
+        tagged.session_name = Some(src("alice".into()));
+        tagged.session_tags = Some(src(vec![("team".into(), "infra".into())]));
+        tagged.transitive_tags = Some(src(vec!["team".into()]));
+        tagged.source_identity = Some(src("alice".into()));
+        let elsewhere = PlanOptions {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            sso_endpoint: Some("http://127.0.0.1:2".into()),
+            source_fingerprint: Some("fp".into()),
+            ..options()
+        };
+        let mut in_china = resolved(vec![("lab", role(LAB, None))], true);
+        in_china.region = Some(src("cn-north-1".into()));
+        let mut plans = vec![
+            plan(&resolved(vec![], false), &options()),
+            plan(&resolved(vec![], true), &elsewhere),
+            plan(
+                &resolved(
+                    vec![("lab", role(LAB, None)), ("admin", tagged.clone())],
+                    true,
+                ),
+                &options(),
+            ),
+            plan(&resolved(vec![("lab", tagged.clone())], true), &elsewhere),
+            plan(&in_china, &options()),
+        ];
+        let sso = SsoSession {
+            key: "corp".into(),
+            session: Some("corp".into()),
+            start_url: src("https://x.awsapps.com/start".into()),
+            region: src("eu-west-1".into()),
+            scopes: vec![],
+        };
+        for source in [
+            BaseSource::CredentialSource(src(CredentialSourceKind::EcsContainer)),
+            BaseSource::Process(src("saml2aws login".into())),
+            BaseSource::WebIdentity {
+                role: Box::new(tagged.clone()),
+                token_file: src("/token".into()),
+            },
+            BaseSource::Sso {
+                sso: Box::new(sso),
+                account_id: src("123456789012".into()),
+                role_name: src("Admin".into()),
+            },
+        ] {
+            let mut r = resolved(vec![("admin", role(ADMIN, None))], false);
+            r.source = source;
+            plans.push(plan(&r, &elsewhere));
+        }
+        let keys: Vec<String> = plans
+            .into_iter()
+            .flat_map(|p| p.unwrap().steps)
+            .map(|s| s.cache_key.unwrap_or_else(|| "-".into()))
+            .collect();
+        assert_eq!(keys, GOLDEN);
+    }
+}
+
+/// Fuzz target (see `vault_fuzz`): any bytes as the AWS config file; every profile in it
+/// resolves or gives an error, and each resolved one plans or gives an error: no panic.
+#[cfg(test)]
+#[test]
+fn fuzz_config_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    let seeds: &[&[u8]] = &[
+        b"[profile base]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::123456789012:mfa/a\n\
+          [profile lab]\nsource_profile = base\nrole_arn = arn:aws:iam::123456789012:role/lab\n\
+          duration_seconds = 1h\nsession_tags = a=b,c=d\ntransitive_session_tags = a\n",
+        b"[default]\nregion = us-east-1\n[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n\
+          web_identity_token_file = /nonexistent\n[profile sr]\ncredential_source = Environment\n\
+          role_arn = arn:aws:iam::123456789012:role/x\n",
+        b"[profile a]\ninclude_profile = b\n[profile b]\ninclude_profile = a\nsource_profile = a\n\
+          role_arn = arn:aws:iam::123456789012:role/x\n[services s]\nsts =\n  endpoint_url = http://x\n",
+    ];
+    let tokens: &[&[u8]] = &[
+        b"\n[profile ",
+        b"]\n",
+        b"\nsource_profile = ",
+        b"\nrole_arn = arn:aws:iam::123456789012:role/",
+        b"\ninclude_profile = ",
+        b"\nduration_seconds = ",
+        b"\ncredential_process = ",
+        b"\nmfa_serial = ",
+        b"\n  continued = x",
+        b"#",
+        b";",
+        b"=",
+        b"\xff",
+    ];
+    let has_key = |n: &str| n.len().is_multiple_of(2);
+    vault_fuzz::fuzz("config_resolution", seeds, tokens, |input| {
+        std::fs::write(&path, input).unwrap();
+        let Ok(config) = crate::config::ConfigFile::load(&path) else {
+            return;
+        };
+        for name in config.profile_names() {
+            let Ok(resolved) =
+                crate::profile::resolve(&config, &name, &Default::default(), &has_key)
+            else {
+                continue;
+            };
+            let options = PlanOptions {
+                no_session: false,
+                duration: None,
+                ttls: Ttls::from_env(|_| None).unwrap(),
+                endpoint: None,
+                sso_endpoint: None,
+                source_fingerprint: None,
+            };
+            let _ = plan(&resolved, &options);
+            let _ = crate::config::ConfigFile::load_for(&path, &name);
+        }
+    });
 }

@@ -6,8 +6,9 @@ use std::io::Write;
 use chrono::Local;
 use vault_sts::aws::Aws;
 use vault_sts::config::ConfigFile;
+use vault_sts::origin::{Origin, Sourced};
 use vault_sts::plan::sso_owner;
-use vault_sts::profile::{self, Origin, ProfileError, Sourced, SsoSession};
+use vault_sts::profile::{self, ProfileError, SsoSession};
 use vault_sts::sso::{Sso, SsoAccount};
 
 use crate::cli::{SignInArgs, SsoCommand, SsoLoginArgs, SsoLogoutArgs, SsoPopulateArgs};

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use vault_sts::aws::Service;
+use vault_sts::aws::sts_calls::ExternalSource;
 use vault_sts::mint::MintError;
 use vault_sts::plan::Plan;
 use vault_sts::profile::ProfileError;
@@ -102,11 +103,11 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
             }
             (AwsErrorKind::Other { .. }, _) => "run again with --debug for details".to_owned(),
         },
-        MintError::Source { source_name, .. } => match *source_name {
-            "Environment" => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for credential_source = Environment".to_owned(),
-            "Ec2InstanceMetadata" => "credential_source = Ec2InstanceMetadata needs an instance role (or AWS_EC2_METADATA_SERVICE_ENDPOINT)".to_owned(),
-            "EcsContainer" => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
-            _ => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
+        MintError::Source(source) => match source.kind {
+            ExternalSource::Environment => "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) for credential_source = Environment".to_owned(),
+            ExternalSource::Ec2InstanceMetadata => "credential_source = Ec2InstanceMetadata needs an instance role (or AWS_EC2_METADATA_SERVICE_ENDPOINT)".to_owned(),
+            ExternalSource::EcsContainer => "credential_source = EcsContainer needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI".to_owned(),
+            ExternalSource::WebIdentity => "check web_identity_token_file: the file must exist and hold the token".to_owned(),
         },
         MintError::Process(_) => {
             "run the credential_process command yourself: it must print JSON with \"Version\": 1, AccessKeyId and SecretAccessKey".to_owned()

@@ -6,6 +6,9 @@
 //! Nothing is built until the first call: a warm command served from the cache never starts
 //! a runtime or reads the SDK's configuration.
 
+pub(crate) mod https;
+pub mod sts_calls;
+
 use std::cell::OnceCell;
 use std::fmt;
 use std::future::Future;
@@ -20,8 +23,9 @@ use chrono::{TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use vault_store::Credentials;
 
-pub use crate::error_chain;
-use crate::profile::{Endpoints, Sourced};
+use crate::endpoints::Endpoints;
+use crate::error_chain;
+use crate::origin::Sourced;
 
 /// The AWS services vault calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,12 +185,19 @@ impl fmt::Display for AwsError {
     }
 }
 
+/// Told when work waits on something outside this process (a lock another `vault` holds,
+/// an AWS call slower than [`SLOW_CALL_NOTICE`]), so the person knows what for. The caller
+/// decides how to say it; this crate never prints.
+pub trait Waiting {
+    fn waiting_for(&self, what: &str);
+}
+
 /// The runtime and SDK config, built on first use.
 pub struct Aws {
     settings: AwsSettings,
     inner: OnceCell<Inner>,
     /// Told when a call takes longer than [`SLOW_CALL_NOTICE`].
-    slow: Option<std::sync::Arc<dyn crate::child::Waiting + Send + Sync>>,
+    slow: Option<std::sync::Arc<dyn Waiting + Send + Sync>>,
 }
 
 /// How long a call may take before the person hears what we wait for.
@@ -215,10 +226,7 @@ impl Aws {
     }
 
     /// Tell `waiting` when a call keeps us waiting over a second.
-    pub fn telling(
-        mut self,
-        waiting: std::sync::Arc<dyn crate::child::Waiting + Send + Sync>,
-    ) -> Self {
+    pub fn telling(mut self, waiting: std::sync::Arc<dyn Waiting + Send + Sync>) -> Self {
         self.slow = Some(waiting);
         self
     }
@@ -384,51 +392,6 @@ pub fn clock_skew(aws: &Aws) -> Result<chrono::Duration, String> {
     let theirs = chrono::DateTime::parse_from_rfc2822(&date)
         .map_err(|e| format!("{endpoint} sent a Date header that is not a date ({e})"))?;
     Ok(Utc::now() - theirs.with_timezone(&Utc))
-}
-
-/// One GET over HTTPS (or HTTP, for a local stand-in) with the SDK's TLS stack.
-pub(crate) mod https {
-    use http_body_util::{BodyExt, Empty};
-    use hyper::body::Bytes;
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-
-    use crate::aws::error_chain;
-
-    /// The status, the body and the `Date` header.
-    pub async fn get(uri: hyper::Uri) -> Result<(u16, Vec<u8>, Option<String>), String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client: Client<_, Empty<Bytes>> =
-            Client::builder(TokioExecutor::new()).build(connector);
-        let request = hyper::Request::get(uri)
-            .header("user-agent", concat!("vault/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
-        let response =
-            tokio::time::timeout(std::time::Duration::from_secs(20), client.request(request))
-                .await
-                .map_err(|_| "timed out after 20 s".to_owned())?
-                .map_err(|e| error_chain(&e))?;
-        let status = response.status().as_u16();
-        let date = response
-            .headers()
-            .get(hyper::header::DATE)
-            .and_then(|d| d.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes()
-            .to_vec();
-        Ok((status, body, date))
-    }
 }
 
 /// The text of the first `<name>...</name>` element in `body`.

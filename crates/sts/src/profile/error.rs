@@ -1,0 +1,52 @@
+//! What can be wrong with a profile, each problem naming the profile and, where it helps,
+//! the file and line: one type for every part of resolving, so callers match on variants.
+
+use std::path::PathBuf;
+
+use crate::origin::Origin;
+
+/// Problems with profiles, each naming the profile and, where it helps, the file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {name:?} is not in {config} and has no stored key in the vault")]
+    Unknown { name: String, config: PathBuf },
+    #[error("source_profile cycle: {0}")]
+    Cycle(String),
+    #[error("include_profile cycle: {0}")]
+    IncludeCycle(String),
+    #[error(
+        "source_profile {missing:?} of profile {profile:?} ({origin}) is not in the config file and has no stored key"
+    )]
+    MissingSource {
+        missing: String,
+        profile: String,
+        origin: Origin,
+    },
+    #[error(
+        "include_profile {missing:?} of profile {profile:?} ({origin}) is not in the config file"
+    )]
+    MissingInclude {
+        missing: String,
+        profile: String,
+        origin: Origin,
+    },
+    #[error("profile {profile:?} needs a stored key, and the vault has none for it")]
+    NoStoredKey { profile: String },
+    #[error(
+        "profile {profile:?} sets role_arn ({origin}) but no source_profile, so there are no credentials to assume it with"
+    )]
+    NoSource { profile: String, origin: Origin },
+    #[error("sso-session {session:?} ({origin}): {reason}")]
+    SsoSession {
+        session: String,
+        origin: Origin,
+        reason: String,
+    },
+    #[error("{key} of profile {profile:?} ({origin}) is not valid: {reason}")]
+    Invalid {
+        key: &'static str,
+        profile: String,
+        origin: Origin,
+        reason: String,
+    },
+}

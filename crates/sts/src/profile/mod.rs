@@ -1,0 +1,39 @@
+//! Resolving a profile name into the chain of profiles that produces its credentials, with
+//! the origin (file:line, environment variable, flag) of every value used.
+//!
+//! The rules, written up for users in `docs/config.md`:
+//! - A profile with `role_arn` is assumed from the credentials of its `source_profile`
+//!   (`source_profile` naming the profile itself means its own stored key).
+//! - A profile without `role_arn` uses its own stored key, or, with `source_profile`, that
+//!   profile's credentials.
+//! - `include_profile = other` copies the keys of `other` that this profile does not set.
+//! - `[default]` is an ordinary profile: its keys do not leak into others (aws-vault lets
+//!   `mfa_serial` and `region` leak; write `include_profile = default` to get that).
+//! - `mfa_serial`, `mfa_process` and `region` come from the requested profile, else the
+//!   nearest profile down the chain that sets them; environment and flags override.
+//! - A profile with `sso_session` (or the legacy `sso_start_url`) and `sso_account_id` +
+//!   `sso_role_name` gets its credentials from IAM Identity Center; it is a chain source like
+//!   a stored key (`source_profile = my-sso` + `role_arn` assumes a role from them).
+//!
+//! The parts, each using only those before it: [`error`] (`ProfileError`), `read` (a key
+//! through `include_profile`), `checks` (ARNs, MFA devices, session names, account ids),
+//! `sso_session` (`[sso-session]` sections and a profile's SSO keys), `role` (`RoleSpec`),
+//! `resolve` (the chain). This file only names what the rest of the crate uses.
+
+// Profile errors carry the file and line they are about; they are built once, on the way out.
+#![allow(clippy::result_large_err)]
+
+mod checks;
+mod error;
+mod read;
+mod resolve;
+mod role;
+mod sso_session;
+#[cfg(test)]
+mod tests;
+
+pub use checks::session_name_char;
+pub use error::ProfileError;
+pub use resolve::{BaseSource, CredentialSourceKind, Link, Overrides, Resolved, resolve};
+pub use role::RoleSpec;
+pub use sso_session::{DEFAULT_SSO_SCOPE, SsoSession, sign_in_named, sso_session};

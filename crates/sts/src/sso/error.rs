@@ -1,0 +1,29 @@
+//! What can go wrong with an IAM Identity Center sign-in, one type for every part of it, so
+//! the binary can match on variants for its hints.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::aws::AwsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error(transparent)]
+    Store(#[from] vault_store::Error),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("the sign-in to {label} was denied in the browser")]
+    Denied { label: String },
+    #[error("the sign-in code for {label} expired before it was approved")]
+    Expired { label: String },
+    #[error("the sign-in to {label} was not approved within {}", crate::duration::display(*.after))]
+    TimedOut { label: String, after: Duration },
+    #[error("cannot show the sign-in page for {label}: {message}")]
+    Show { label: String, message: String },
+    #[error("the sign-in to {label} failed: {message}")]
+    Failed { label: String, message: String },
+    #[error("cannot listen on 127.0.0.1 for the browser's redirect: {0}")]
+    Listen(std::io::Error),
+    #[error("cannot write the AWS CLI's token cache {path}: {message}")]
+    CliCache { path: PathBuf, message: String },
+}

@@ -1,0 +1,346 @@
+//! A sign-in's tokens as this command keeps them: in the vault, read, refreshed or replaced
+//! under the sign-in's lock (`locks/sso-<digest>.lock`, so one process signs in for all),
+//! and copied to the AWS CLI's cache when the user chose that; with the rules for when a
+//! held token or client registration still serves.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use vault_store::{SsoSecrets, SsoToken, SsoTokenInfo, Vault};
+
+use crate::aws::{Aws, Service, Waiting};
+use crate::profile::SsoSession;
+
+use super::cli_cache::{self, cli_cache_file_name};
+use super::error::SsoError;
+use super::oidc::{self, GRANT_REFRESH, grant_of};
+use super::prompt::Flow;
+
+/// Tokens with less than this left are refreshed before use.
+pub const REFRESH_AHEAD: Duration = Duration::from_secs(15 * 60);
+/// A token that cannot be refreshed is used while at least this is left.
+const LAST_USE: Duration = Duration::from_secs(60);
+/// A client registration is renewed when less than this is left.
+const REGISTRATION_AHEAD: Duration = Duration::from_secs(3600);
+/// How long a lock may take before [`Waiting`] hears of it.
+const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+/// The vault (and the AWS CLI's cache) as the keeper of sign-ins' tokens.
+pub(super) struct Tokens<'a> {
+    pub(super) vault: &'a Vault,
+    pub(super) aws: &'a Aws,
+    pub(super) waiting: Option<&'a dyn Waiting>,
+    /// The AWS CLI's token cache directory, when there is a home.
+    pub(super) cli_cache_dir: Option<&'a Path>,
+    /// New tokens go to the AWS CLI's cache too (`--cli-cache`).
+    pub(super) cli_cache: bool,
+}
+
+impl Tokens<'_> {
+    /// The vault's token when it can be used as is.
+    pub(super) fn usable(&self, sso: &SsoSession) -> Result<Option<SecretString>, SsoError> {
+        let Some(info) = self
+            .vault
+            .sso_tokens()?
+            .into_iter()
+            .find(|t| t.key == sso.key)
+        else {
+            return Ok(None);
+        };
+        if !fresh(&info, sso) {
+            return Ok(None);
+        }
+        Ok(self
+            .vault
+            .sso_token(&sso.key)?
+            .filter(|t| t.info.start_url == sso.start_url.value)
+            .and_then(|t| t.secrets.access_token))
+    }
+
+    pub(super) fn lock(&self, sso: &SsoSession) -> Result<vault_store::FileLock, SsoError> {
+        let name = format!("sso-{}", digest(&sso.key));
+        Ok(self
+            .vault
+            .named_lock_telling(&name, WAIT_NOTICE_AFTER, &mut || {
+                if let Some(waiting) = self.waiting {
+                    waiting.waiting_for(&format!(
+                        "another vault process signing in to {}",
+                        sso.label()
+                    ));
+                }
+            })?)
+    }
+
+    /// Refreshes a held token that has a refresh token. `None` when there is nothing to
+    /// refresh with, or the refresh was refused (the tokens are dropped then).
+    pub(super) fn refresh(
+        &self,
+        sso: &SsoSession,
+        held: &SsoToken,
+    ) -> Result<Option<SecretString>, SsoError> {
+        let Some(refresh) = &held.secrets.refresh_token else {
+            return Ok(None);
+        };
+        if held.info.start_url != sso.start_url.value || !registration_fresh(&held.info) {
+            return Ok(None);
+        }
+        let request = oidc::create_token(self.aws, sso, held, GRANT_REFRESH)
+            .refresh_token(refresh.expose_secret());
+        tracing::debug!(sso = %sso.label(), "refreshing the SSO token");
+        match self
+            .aws
+            .call(Service::SsoOidc, "CreateToken", request.send())
+        {
+            Ok(out) => {
+                let mut token = held.clone();
+                apply_token(
+                    &mut token,
+                    out.access_token,
+                    out.expires_in,
+                    out.refresh_token,
+                );
+                self.keep(sso, &token)?;
+                Ok(token.secrets.access_token)
+            }
+            Err(e) => {
+                let e = self
+                    .aws
+                    .error(Service::SsoOidc, "CreateToken", &sso.label(), e);
+                match e.code() {
+                    Some(
+                        "InvalidGrantException"
+                        | "ExpiredTokenException"
+                        | "InvalidClientException"
+                        | "UnauthorizedClientException"
+                        | "AccessDeniedException",
+                    ) => {
+                        tracing::debug!(sso = %sso.label(), code = e.code(), "the refresh was refused; signing in again");
+                        let mut dropped = held.clone();
+                        forget_tokens(&mut dropped);
+                        self.vault.store_sso_token(&dropped)?;
+                        Ok(None)
+                    }
+                    // Unreachable: a token that still works is better than none.
+                    _ => match (&held.secrets.access_token, held.info.token_expires) {
+                        (Some(t), Some(expires)) if expires > Utc::now() + chrono_of(LAST_USE) => {
+                            tracing::debug!(sso = %sso.label(), "refresh failed ({e}); using the token while it lasts");
+                            Ok(Some(t.clone()))
+                        }
+                        _ => Err(e.into()),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Drops the held token if it is still `rejected` (another process may have replaced it
+    /// already), and a CLI cache file holding it.
+    pub(super) fn invalidate(
+        &self,
+        sso: &SsoSession,
+        rejected: &SecretString,
+    ) -> Result<(), SsoError> {
+        let _lock = self.lock(sso)?;
+        if let Some(mut held) = self.vault.sso_token(&sso.key)?
+            && held
+                .secrets
+                .access_token
+                .as_ref()
+                .is_some_and(|t| t.expose_secret() == rejected.expose_secret())
+        {
+            forget_tokens(&mut held);
+            self.vault.store_sso_token(&held)?;
+        }
+        if let Some(path) = self.cli_cache_path(sso)
+            && cli_cache::read(&path)
+                .is_some_and(|c| c.access_token.expose_secret() == rejected.expose_secret())
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+
+    /// A valid token the AWS CLI left in its cache (`aws sso login`), taken into the vault.
+    pub(super) fn import_cli_cache(
+        &self,
+        sso: &SsoSession,
+        held: Option<&SsoToken>,
+    ) -> Result<Option<SecretString>, SsoError> {
+        let Some(path) = self.cli_cache_path(sso) else {
+            return Ok(None);
+        };
+        let Some(cached) = cli_cache::read(&path) else {
+            return Ok(None);
+        };
+        if cached.start_url != sso.start_url.value
+            || cached.expires_at <= Utc::now() + chrono_of(LAST_USE)
+        {
+            return Ok(None);
+        }
+        tracing::debug!(sso = %sso.label(), "using the token the AWS CLI cached");
+        let (client_id, client_secret, registration_expires) =
+            match (cached.client_id, cached.client_secret) {
+                (Some(id), Some(secret)) => (
+                    id,
+                    secret,
+                    cached.registration_expires_at.unwrap_or(cached.expires_at),
+                ),
+                // The legacy cache holds no registration: keep the vault's, if any.
+                _ => match held {
+                    Some(h) => (
+                        h.secrets.client_id.clone(),
+                        h.secrets.client_secret.clone(),
+                        h.info.registration_expires,
+                    ),
+                    None => (String::new(), SecretString::from(""), Utc::now()),
+                },
+            };
+        let token = SsoToken {
+            info: SsoTokenInfo {
+                key: sso.key.clone(),
+                start_url: sso.start_url.value.clone(),
+                region: sso.region.value.clone(),
+                scopes: held.map(|h| h.info.scopes.clone()).unwrap_or_default(),
+                grant_types: held.map(|h| h.info.grant_types.clone()).unwrap_or_default(),
+                cli_cache: held.is_some_and(|h| h.info.cli_cache) || self.cli_cache,
+                registration_expires,
+                token_expires: Some(cached.expires_at),
+                refreshable: cached.refresh_token.is_some(),
+            },
+            secrets: SsoSecrets {
+                client_id,
+                client_secret,
+                access_token: Some(cached.access_token),
+                refresh_token: cached.refresh_token,
+            },
+        };
+        self.vault.store_sso_token(&token)?;
+        Ok(token.secrets.access_token)
+    }
+
+    /// The held client registration when it fits the flow and has time left, else a new one.
+    pub(super) fn registration(
+        &self,
+        sso: &SsoSession,
+        held: Option<&SsoToken>,
+        flow: Flow,
+    ) -> Result<SsoToken, SsoError> {
+        if let Some(held) = held
+            && held.info.start_url == sso.start_url.value
+            && held.info.scopes == sso.scopes
+            && registration_fresh(&held.info)
+            && !held.secrets.client_id.is_empty()
+            && (held.info.grant_types.is_empty() && flow == Flow::DeviceCode
+                || held.info.grant_types.iter().any(|g| g == grant_of(flow)))
+        {
+            return Ok(held.clone());
+        }
+        oidc::register(self.aws, sso, held, flow)
+    }
+
+    /// Stores the token in the vault, and in the AWS CLI's cache when the user chose that.
+    pub(super) fn keep(&self, sso: &SsoSession, token: &SsoToken) -> Result<(), SsoError> {
+        self.vault.store_sso_token(token)?;
+        if token.info.cli_cache
+            && let Some(path) = self.cli_cache_path(sso)
+        {
+            cli_cache::write(&path, sso, token)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn cli_cache_path(&self, sso: &SsoSession) -> Option<PathBuf> {
+        self.cli_cache_dir
+            .map(|dir| dir.join(cli_cache_file_name(&sso.key)))
+    }
+}
+
+/// Takes CreateToken's answer into `token`.
+pub(super) fn apply_token(
+    token: &mut SsoToken,
+    access: Option<String>,
+    expires_in: i32,
+    refresh: Option<String>,
+) {
+    let expires = Utc::now() + chrono::Duration::seconds(i64::from(expires_in.max(0)));
+    token.secrets.access_token = access.map(SecretString::from);
+    // A refresh answer may leave the refresh token out: the old one still holds.
+    if let Some(refresh) = refresh {
+        token.secrets.refresh_token = Some(SecretString::from(refresh));
+    }
+    token.info.token_expires = Some(expires);
+    token.info.refreshable = token.secrets.refresh_token.is_some();
+}
+
+/// Drops the tokens, keeping the registration (until it expires).
+pub(super) fn forget_tokens(token: &mut SsoToken) {
+    token.secrets.access_token = None;
+    token.secrets.refresh_token = None;
+    token.info.token_expires = None;
+    token.info.refreshable = false;
+}
+
+/// Whether the held token can be used without a refresh.
+fn fresh(info: &SsoTokenInfo, sso: &SsoSession) -> bool {
+    let Some(expires) = info.token_expires else {
+        return false;
+    };
+    let ahead = match info.refreshable {
+        true => REFRESH_AHEAD,
+        false => LAST_USE,
+    };
+    info.start_url == sso.start_url.value && expires > Utc::now() + chrono_of(ahead)
+}
+
+fn registration_fresh(info: &SsoTokenInfo) -> bool {
+    info.registration_expires > Utc::now() + chrono_of(REGISTRATION_AHEAD)
+}
+
+fn chrono_of(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn digest(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_depends_on_refreshability() {
+        let sso = SsoSession {
+            key: "corp".into(),
+            session: Some("corp".into()),
+            start_url: crate::origin::Sourced::new(
+                "https://x.awsapps.com/start".into(),
+                crate::origin::Origin::Default,
+            ),
+            region: crate::origin::Sourced::new("us-east-1".into(), crate::origin::Origin::Default),
+            scopes: vec!["sso:account:access".into()],
+        };
+        let mut info = SsoTokenInfo {
+            key: "corp".into(),
+            start_url: "https://x.awsapps.com/start".into(),
+            region: "us-east-1".into(),
+            scopes: vec![],
+            grant_types: vec![],
+            cli_cache: false,
+            registration_expires: Utc::now() + chrono::Duration::days(90),
+            token_expires: Some(Utc::now() + chrono::Duration::minutes(10)),
+            refreshable: true,
+        };
+        // Ten minutes left: refresh first.
+        assert!(!fresh(&info, &sso));
+        // Nothing to refresh with: use it while it lasts.
+        info.refreshable = false;
+        assert!(fresh(&info, &sso));
+        // Another start URL's token never serves this session.
+        info.start_url = "https://other.awsapps.com/start".into();
+        assert!(!fresh(&info, &sso));
+    }
+}
