@@ -317,15 +317,7 @@ fn fuzz_config_resolution() {
             else {
                 continue;
             };
-            let options = PlanOptions {
-                no_session: false,
-                duration: None,
-                ttls: Ttls::from_env(|_| None).unwrap(),
-                endpoint: None,
-                sso_endpoint: None,
-                source_fingerprint: None,
-            };
-            let _ = plan(&resolved, &options);
+            let _ = plan(&resolved, &options());
             let _ = crate::config::ConfigFile::load_for(&path, &name);
         }
     });
