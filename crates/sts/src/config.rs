@@ -358,27 +358,42 @@ fn parse(text: &str) -> Result<ProfileSet, String> {
     parse_as(text, ProfileFileKind::Config)
 }
 
+/// aws-config's parse, with its error as one line: "line 2: Expected an '=' sign defining a
+/// property" (the whole error chain when no line can be found in it).
 fn parse_as(text: &str, kind: ProfileFileKind) -> Result<ProfileSet, String> {
+    sdk_parse(text, kind).map_err(|chain| match parse_error_line(&chain) {
+        Some((line, reason)) if reason.is_empty() => format!("line {line}"),
+        Some((line, reason)) => format!("line {line}: {reason}"),
+        None => chain,
+    })
+}
+
+/// aws-config's own parser over `text`; the error is its message chain.
+fn sdk_parse(text: &str, kind: ProfileFileKind) -> Result<ProfileSet, String> {
     let files = ProfileFiles::builder().with_contents(kind, text).build();
     // An empty environment: AWS_PROFILE must not change which profile is "selected" here.
     let env = Env::from_slice(&[]);
     let fs = Fs::from_slice(&[]);
     let load = aws_config::profile::load(&fs, &env, &files, Some(Cow::Borrowed("default")));
-    block_on_ready(load).map_err(|e| parse_problem(&crate::error_chain(&e)))
+    block_on_ready(load).map_err(|e| crate::error_chain(&e))
 }
 
-/// aws-config's parse error as one line: "line 2: Expected an '=' sign defining a property".
-fn parse_problem(chain: &str) -> String {
-    let Some(at) = chain.find(" on line ") else {
-        return chain.to_owned();
-    };
+/// The line number and the reason in aws-config's parse error.
+///
+/// The one place vault reads a dependency's message text: aws-runtime's
+/// `EnvConfigParseError` keeps its line private and says it only in its `Display`
+/// ("error parsing PATH on line N:\n  REASON"). If that wording changes, the test
+/// `the_parsers_wording_still_names_the_line` fails; until this is fixed, messages show the
+/// whole error chain instead of the line.
+fn parse_error_line(chain: &str) -> Option<(usize, String)> {
+    let at = chain.find(" on line ")?;
     let rest = &chain[at + " on line ".len()..];
     let (line, reason) = rest.split_once(':').unwrap_or((rest, ""));
-    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-    match reason.is_empty() {
-        true => format!("line {line}"),
-        false => format!("line {line}: {reason}"),
-    }
+    let line = line.parse().ok()?;
+    Some((
+        line,
+        reason.split_whitespace().collect::<Vec<_>>().join(" "),
+    ))
 }
 
 /// Runs a future that completes without waiting on anything (the profile loader with
@@ -585,6 +600,18 @@ mod tests {
         ] {
             assert_eq!(parse(text).unwrap_err(), expected, "{text:?}");
         }
+    }
+
+    /// aws-config gives the line of a parse error only in its message: this fails when the
+    /// wording changes, before users lose the line (see `parse_error_line`).
+    #[test]
+    fn the_parsers_wording_still_names_the_line() {
+        let bad = "[profile lab]\nregion = eu-west-1\njunk\n";
+        let chain = sdk_parse(bad, ProfileFileKind::Config).unwrap_err();
+        let (line, reason) = parse_error_line(&chain)
+            .unwrap_or_else(|| panic!("no line in aws-config's message {chain:?}"));
+        assert_eq!(line, 3, "{chain:?}");
+        assert!(reason.contains("'='"), "{chain:?}");
     }
 
     #[test]

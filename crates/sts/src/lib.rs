@@ -1,17 +1,22 @@
 //! Profiles from the AWS config file, the plan of calls they imply, and minting and caching
 //! session credentials through the AWS SDK.
 //!
-//! Modules by job, each depending only on those above it in this list:
-//! [`duration`], [`config`] (the file), [`profile`] (a profile's chain), [`plan`] (pure),
-//! [`aws`] (runtime, SDK config, errors), [`mfa`] and [`child`] (what the caller supplies),
+//! Modules by job, each depending only on those before it in this list (the crate root's
+//! [`error_chain`] and [`shell_split`] depend on nothing):
+//! [`duration`] and [`origin`] (where a value came from), [`config`] (the file),
+//! [`endpoints`] (endpoint overrides), [`profile`] (a profile's chain), [`plan`] (pure),
+//! [`aws`] (runtime, SDK config, errors, [`aws::Waiting`]; [`aws::sts_calls`] builds the
+//! requests that mint credentials), [`mfa`] and [`child`] (what the caller supplies),
 //! [`credential_process`], [`iam`] (rotation calls), [`console`] (sign-in links), [`sso`]
-//! (IAM Identity Center sign-ins, tokens and role credentials), and [`mint`] (the plan runner
-//! over the cache and its locks).
+//! (IAM Identity Center sign-ins, tokens and role credentials), and [`mint`] (the plan runner:
+//! the cache and its locks). The folders `profile`, `aws` and `sso` keep the same rule among
+//! their files; each one's doc gives its order.
 //!
 //! This crate never prompts and never prints: MFA codes come from a caller-supplied
 //! [`mfa::MfaSource`], helper processes are built by a caller-supplied [`child::Launcher`],
-//! SSO sign-in pages are shown by a caller-supplied [`sso::SignIn`],
-//! and everything it has to say is returned as values or errors.
+//! SSO sign-in pages are shown by a caller-supplied [`sso::SignIn`], waits are told to a
+//! caller-supplied [`aws::Waiting`], and everything else it has to say is returned as values
+//! or errors.
 
 #![forbid(unsafe_code)]
 

@@ -5,6 +5,10 @@
 //!
 //! Nothing is built until the first call: a warm command served from the cache never starts
 //! a runtime or reads the SDK's configuration.
+//!
+//! The parts, each using only those before it: `https` (one plain GET, for what is no SDK
+//! operation), this file ([`Aws`], [`AwsError`], [`Waiting`]), and [`sts_calls`] (the
+//! requests that mint credentials, built from a profile's role).
 
 pub(crate) mod https;
 pub mod sts_calls;

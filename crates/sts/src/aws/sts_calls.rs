@@ -95,16 +95,13 @@ pub fn get_session_token(
     mfa: Option<MfaCode<'_>>,
     profile: &str,
 ) -> Result<Issued, AwsError> {
-    let mut request = aws
+    let (serial, code) = mfa_fields(mfa);
+    let request = aws
         .sts(key)
         .get_session_token()
-        .set_duration_seconds(seconds(duration));
-    if let Some(mfa) = mfa {
-        // The SDK's request builders take owned strings: this copy lives inside the request.
-        request = request
-            .serial_number(mfa.serial)
-            .token_code(mfa.code.expose_secret());
-    }
+        .set_duration_seconds(seconds(duration))
+        .set_serial_number(serial)
+        .set_token_code(code);
     let out = aws
         .call(Service::Sts, GET_SESSION_TOKEN, request.send())
         .map_err(|e| aws.error(Service::Sts, GET_SESSION_TOKEN, profile, e))?;
@@ -134,7 +131,8 @@ pub fn assume_role(
             })
             .collect::<Vec<_>>()
     });
-    let mut request = aws
+    let (serial, code) = mfa_fields(mfa);
+    let request = aws
         .sts(upstream)
         .assume_role()
         .role_arn(&role.arn.value)
@@ -143,13 +141,9 @@ pub fn assume_role(
         .set_external_id(role.external_id.as_ref().map(|e| e.value.clone()))
         .set_tags(tags)
         .set_transitive_tag_keys(role.transitive_tags.as_ref().map(|t| t.value.clone()))
-        .set_source_identity(role.source_identity.as_ref().map(|s| s.value.clone()));
-    if let Some(mfa) = mfa {
-        // The SDK's request builders take owned strings: this copy lives inside the request.
-        request = request
-            .serial_number(mfa.serial)
-            .token_code(mfa.code.expose_secret());
-    }
+        .set_source_identity(role.source_identity.as_ref().map(|s| s.value.clone()))
+        .set_serial_number(serial)
+        .set_token_code(code);
     let out = aws
         .call(Service::Sts, ASSUME_ROLE, request.send())
         .map_err(|e| aws.error(Service::Sts, ASSUME_ROLE, profile, e))?;
@@ -234,6 +228,13 @@ pub fn source_credentials(
     })
 }
 
+/// The MFA device and code as the request builders take them: owned strings, so this copy
+/// of the code lives only inside the request. `None` when the call carries no code.
+fn mfa_fields(mfa: Option<MfaCode<'_>>) -> (Option<String>, Option<String>) {
+    mfa.map(|m| (m.serial.to_owned(), m.code.expose_secret().to_owned()))
+        .unzip()
+}
+
 /// A lifetime as STS takes it: whole seconds, at most `i32::MAX`.
 fn seconds(duration: Option<Duration>) -> Option<i32> {
     duration.map(|d| d.as_secs().min(i32::MAX as u64) as i32)
@@ -303,5 +304,22 @@ mod tests {
         );
         assert_eq!(account_of_user(None), None);
         assert_eq!(seconds(Some(Duration::from_secs(u64::MAX))), Some(i32::MAX));
+    }
+
+    #[test]
+    fn mfa_codes_go_into_both_fields_or_neither() {
+        assert_eq!(mfa_fields(None), (None, None));
+        let code = SecretString::from("123456");
+        let mfa = MfaCode {
+            serial: "arn:aws:iam::123456789012:mfa/a",
+            code: &code,
+        };
+        assert_eq!(
+            mfa_fields(Some(mfa)),
+            (
+                Some("arn:aws:iam::123456789012:mfa/a".to_owned()),
+                Some("123456".to_owned())
+            )
+        );
     }
 }

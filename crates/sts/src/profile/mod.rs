@@ -15,7 +15,7 @@
 //!   `sso_role_name` gets its credentials from IAM Identity Center; it is a chain source like
 //!   a stored key (`source_profile = my-sso` + `role_arn` assumes a role from them).
 //!
-//! The parts, each using only those before it: [`error`] (`ProfileError`), `read` (a key
+//! The parts, each using only those before it: `error` (`ProfileError`), `read` (a key
 //! through `include_profile`), `checks` (ARNs, MFA devices, session names, account ids),
 //! `sso_session` (`[sso-session]` sections and a profile's SSO keys), `role` (`RoleSpec`),
 //! `resolve` (the chain). This file only names what the rest of the crate uses.

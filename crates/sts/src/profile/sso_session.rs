@@ -108,111 +108,152 @@ pub(super) fn sso_of(
     reader: &Reader<'_>,
     profile: &str,
 ) -> Result<Option<(SsoSession, Option<SsoTarget>)>, ProfileError> {
-    let session_name = reader.get(profile, "sso_session")?;
-    let start_url = reader.get(profile, "sso_start_url")?;
-    let region = reader.get(profile, "sso_region")?;
-    let account = reader.get(profile, "sso_account_id")?;
-    let role = reader.get(profile, "sso_role_name")?;
-    if session_name.is_none() && start_url.is_none() && account.is_none() && role.is_none() {
+    let keys = SsoKeys {
+        session_name: reader.get(profile, "sso_session")?,
+        start_url: reader.get(profile, "sso_start_url")?,
+        region: reader.get(profile, "sso_region")?,
+        account: reader.get(profile, "sso_account_id")?,
+        role: reader.get(profile, "sso_role_name")?,
+    };
+    if keys.session_name.is_none()
+        && keys.start_url.is_none()
+        && keys.account.is_none()
+        && keys.role.is_none()
+    {
         return Ok(None);
     }
-    let invalid = |key: &'static str, origin: &Origin, reason: String| ProfileError::Invalid {
+    let sso = match &keys.session_name {
+        Some(name) => named_session(reader.config, profile, name, &keys)?,
+        None => legacy_session(profile, &keys)?,
+    };
+    let target = target_of(profile, keys.account, keys.role)?;
+    Ok(Some((sso, target)))
+}
+
+/// A profile's SSO keys, each read through `include_profile`.
+struct SsoKeys {
+    session_name: Option<Sourced<String>>,
+    start_url: Option<Sourced<String>>,
+    region: Option<Sourced<String>>,
+    account: Option<Sourced<String>>,
+    role: Option<Sourced<String>>,
+}
+
+/// A key of `profile` that is not valid.
+fn invalid(profile: &str, key: &'static str, origin: &Origin, reason: String) -> ProfileError {
+    ProfileError::Invalid {
         key,
         profile: profile.to_owned(),
         origin: origin.clone(),
         reason,
-    };
-    let sso = match &session_name {
-        Some(name) => {
-            let session = sso_session(reader.config, &name.value).map_err(|e| match e {
-                ProfileError::SsoSession { reason, .. }
-                    if !reader.config.has_sso_session(&name.value) =>
-                {
-                    invalid("sso_session", &name.origin, reason)
-                }
-                other => other,
-            })?;
-            // The SDKs refuse a profile whose own SSO keys disagree with its session.
-            for (mine, theirs, key) in [
-                (&start_url, &session.start_url, "sso_start_url"),
-                (&region, &session.region, "sso_region"),
-            ] {
-                if let Some(mine) = mine
-                    && mine.value.trim() != theirs.value
-                {
-                    return Err(invalid(
-                        key,
-                        &mine.origin,
-                        format!(
-                            "{:?} contradicts sso-session {} ({}), which says {:?}; remove it from the profile",
-                            mine.value, name.value, theirs.origin, theirs.value
-                        ),
-                    ));
-                }
-            }
-            session
+    }
+}
+
+/// The `[sso-session]` section a profile's `sso_session` names, which the profile's own SSO
+/// keys must not contradict.
+fn named_session(
+    config: &ConfigFile,
+    profile: &str,
+    name: &Sourced<String>,
+    keys: &SsoKeys,
+) -> Result<SsoSession, ProfileError> {
+    let session = sso_session(config, &name.value).map_err(|e| match e {
+        ProfileError::SsoSession { reason, .. } if !config.has_sso_session(&name.value) => {
+            invalid(profile, "sso_session", &name.origin, reason)
         }
-        None => {
-            let Some(start_url) = start_url else {
-                let (key, origin) = match (&account, &role) {
-                    (Some(a), _) => ("sso_account_id", &a.origin),
-                    (_, Some(r)) => ("sso_role_name", &r.origin),
-                    _ => unreachable!("checked above"),
-                };
-                return Err(invalid(
-                    key,
-                    origin,
-                    "it needs sso_session (naming an [sso-session] section) or sso_start_url and sso_region".into(),
-                ));
-            };
-            let Some(region) = region else {
-                return Err(invalid(
-                    "sso_start_url",
-                    &start_url.origin,
-                    "the legacy SSO form needs sso_region too (or use sso_session, which can refresh)".into(),
-                ));
-            };
-            SsoSession {
-                key: start_url.value.trim().to_owned(),
-                session: None,
-                start_url: Sourced::new(start_url.value.trim().to_owned(), start_url.origin),
-                region: Sourced::new(region.value.trim().to_owned(), region.origin),
-                scopes: Vec::new(),
-            }
+        other => other,
+    })?;
+    // The SDKs refuse a profile whose own SSO keys disagree with its session.
+    for (mine, theirs, key) in [
+        (&keys.start_url, &session.start_url, "sso_start_url"),
+        (&keys.region, &session.region, "sso_region"),
+    ] {
+        if let Some(mine) = mine
+            && mine.value.trim() != theirs.value
+        {
+            return Err(invalid(
+                profile,
+                key,
+                &mine.origin,
+                format!(
+                    "{:?} contradicts sso-session {} ({}), which says {:?}; remove it from the profile",
+                    mine.value, name.value, theirs.origin, theirs.value
+                ),
+            ));
         }
+    }
+    Ok(session)
+}
+
+/// The legacy form: `sso_start_url` and `sso_region` in the profile itself.
+fn legacy_session(profile: &str, keys: &SsoKeys) -> Result<SsoSession, ProfileError> {
+    let Some(start_url) = &keys.start_url else {
+        let (key, origin) = match (&keys.account, &keys.role) {
+            (Some(a), _) => ("sso_account_id", &a.origin),
+            (_, Some(r)) => ("sso_role_name", &r.origin),
+            _ => unreachable!("checked above"),
+        };
+        return Err(invalid(
+            profile,
+            key,
+            origin,
+            "it needs sso_session (naming an [sso-session] section) or sso_start_url and sso_region".into(),
+        ));
     };
-    let target = match (account, role) {
+    let Some(region) = &keys.region else {
+        return Err(invalid(
+            profile,
+            "sso_start_url",
+            &start_url.origin,
+            "the legacy SSO form needs sso_region too (or use sso_session, which can refresh)"
+                .into(),
+        ));
+    };
+    Ok(SsoSession {
+        key: start_url.value.trim().to_owned(),
+        session: None,
+        start_url: Sourced::new(start_url.value.trim().to_owned(), start_url.origin.clone()),
+        region: Sourced::new(region.value.trim().to_owned(), region.origin.clone()),
+        scopes: Vec::new(),
+    })
+}
+
+/// The account and role an SSO profile signs in to: both or neither.
+fn target_of(
+    profile: &str,
+    account: Option<Sourced<String>>,
+    role: Option<Sourced<String>>,
+) -> Result<Option<SsoTarget>, ProfileError> {
+    match (account, role) {
         (Some(account), Some(role)) => {
             let digits = account.value.trim();
             if !is_account_id(digits) {
                 return Err(invalid(
+                    profile,
                     "sso_account_id",
                     &account.origin,
                     format!("{:?} is not a 12-digit AWS account id", account.value),
                 ));
             }
-            Some((
+            Ok(Some((
                 Sourced::new(digits.to_owned(), account.origin),
                 Sourced::new(role.value.trim().to_owned(), role.origin),
-            ))
+            )))
         }
-        (Some(account), None) => {
-            return Err(invalid(
-                "sso_account_id",
-                &account.origin,
-                "it needs sso_role_name too: the role to sign in to in that account".into(),
-            ));
-        }
-        (None, Some(role)) => {
-            return Err(invalid(
-                "sso_role_name",
-                &role.origin,
-                "it needs sso_account_id too: the account the role is in".into(),
-            ));
-        }
-        (None, None) => None,
-    };
-    Ok(Some((sso, target)))
+        (Some(account), None) => Err(invalid(
+            profile,
+            "sso_account_id",
+            &account.origin,
+            "it needs sso_role_name too: the role to sign in to in that account".into(),
+        )),
+        (None, Some(role)) => Err(invalid(
+            profile,
+            "sso_role_name",
+            &role.origin,
+            "it needs sso_account_id too: the account the role is in".into(),
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The sign-in `name` means for `vault sso login|logout`: an `[sso-session NAME]`, else the

@@ -4,7 +4,7 @@
 use crate::config::ConfigFile;
 use crate::origin::Origin;
 
-use super::{Overrides, ProfileError, resolve};
+use super::{BaseSource, Overrides, ProfileError, resolve, sign_in_named};
 
 fn config(text: &str) -> (tempfile::TempDir, ConfigFile) {
     let dir = tempfile::tempdir().unwrap();
@@ -152,4 +152,95 @@ fn self_source_and_vault_only_profiles() {
     let r = resolve(&c, "ghost", &Overrides::default(), &only(&["ghost"])).unwrap();
     assert_eq!(r.base, "ghost");
     assert_eq!(r.roles().count(), 0);
+}
+
+#[test]
+fn sso_profiles_are_checked_as_the_sdks_check_them() {
+    let (_d, c) = config(
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
+         [profile dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [profile legacy]\nsso_start_url = https://old.awsapps.com/start\nsso_region = us-east-1\n\
+         sso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [profile clash]\nsso_session = corp\nsso_region = us-east-1\nsso_account_id = 123456789012\n\
+         sso_role_name = Dev\n\
+         [profile nosession]\nsso_session = gone\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [profile noregion]\nsso_start_url = https://old.awsapps.com/start\n\
+         sso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [profile short]\nsso_session = corp\nsso_account_id = 1234\nsso_role_name = Dev\n\
+         [profile half]\nsso_session = corp\nsso_account_id = 123456789012\n\
+         [profile bare]\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [profile signin]\nsso_session = corp\n",
+    );
+    let none = only(&[]);
+    let sso_of = |name: &str| match resolve(&c, name, &Overrides::default(), &none)
+        .unwrap()
+        .source
+    {
+        BaseSource::Sso {
+            sso,
+            account_id,
+            role_name,
+        } => (*sso, account_id.value, role_name.value),
+        other => panic!("{name}: {other:?}"),
+    };
+    let (sso, account, role) = sso_of("dev");
+    assert_eq!((sso.key.as_str(), sso.refreshable()), ("corp", true));
+    assert_eq!((account.as_str(), role.as_str()), ("123456789012", "Dev"));
+    let (sso, _, _) = sso_of("legacy");
+    assert_eq!(sso.key, "https://old.awsapps.com/start");
+    assert!(!sso.refreshable());
+    assert_eq!(sign_in_named(&c, "dev").unwrap().key, "corp");
+    assert_eq!(
+        sign_in_named(&c, "corp")
+            .unwrap()
+            .start_url
+            .origin
+            .to_string(),
+        format!("{}:2", c.path.display())
+    );
+
+    let path = c.path.display().to_string();
+    let problem = |name: &str| {
+        let e = resolve(&c, name, &Overrides::default(), &none).unwrap_err();
+        e.to_string().replace(&path, "CONFIG")
+    };
+    for (name, wanted) in [
+        (
+            "clash",
+            r#"sso_region of profile "clash" (CONFIG:15) is not valid: "us-east-1" contradicts sso-session corp (CONFIG:3), which says "eu-west-1"; remove it from the profile"#,
+        ),
+        (
+            "nosession",
+            r#"sso_session of profile "nosession" (CONFIG:19) is not valid: there is no [sso-session gone] section in the file; add one with sso_start_url and sso_region"#,
+        ),
+        (
+            "noregion",
+            r#"sso_start_url of profile "noregion" (CONFIG:23) is not valid: the legacy SSO form needs sso_region too (or use sso_session, which can refresh)"#,
+        ),
+        (
+            "short",
+            r#"sso_account_id of profile "short" (CONFIG:28) is not valid: "1234" is not a 12-digit AWS account id"#,
+        ),
+        (
+            "half",
+            r#"sso_account_id of profile "half" (CONFIG:32) is not valid: it needs sso_role_name too: the role to sign in to in that account"#,
+        ),
+        (
+            "bare",
+            r#"sso_account_id of profile "bare" (CONFIG:34) is not valid: it needs sso_session (naming an [sso-session] section) or sso_start_url and sso_region"#,
+        ),
+        (
+            "signin",
+            r#"sso_session of profile "signin" (CONFIG:2) is not valid: the profile names a sign-in (sso-session corp) but no role; add sso_account_id and sso_role_name (or sign in with `vault sso login`)"#,
+        ),
+    ] {
+        assert_eq!(problem(name), wanted, "{name}");
+    }
+    assert_eq!(
+        sign_in_named(&c, "nope")
+            .unwrap_err()
+            .to_string()
+            .replace(&path, "CONFIG"),
+        r#"sso-session "nope" (CONFIG): no [sso-session nope] section and no profile "nope" that signs in with SSO; sessions here: corp"#
+    );
 }

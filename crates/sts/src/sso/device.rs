@@ -11,17 +11,15 @@ use crate::profile::SsoSession;
 
 use super::error::SsoError;
 use super::oidc::{self, GRANT_DEVICE_CODE, TokenAnswer};
-use super::prompt::{Flow, SignIn, SignInPrompt};
+use super::prompt::{Approval, Flow};
 
 /// The device authorization flow: the person approves a code on any device; we poll until
-/// `deadline` (`timeout` after the sign-in began) or the code expires.
+/// they do, the code expires, or the approval's deadline passes.
 pub(super) fn device_code(
     aws: &Aws,
-    sign_in: &dyn SignIn,
+    approval: &Approval<'_>,
     sso: &SsoSession,
     token: &SsoToken,
-    deadline: Instant,
-    timeout: Duration,
 ) -> Result<TokenAnswer, SsoError> {
     let label = sso.label();
     let oidc = aws.sso_oidc(&sso.region.value);
@@ -41,31 +39,18 @@ pub(super) fn device_code(
         .verification_uri_complete
         .or(device.verification_uri)
         .ok_or_else(|| incomplete("verificationUri"))?;
-    sign_in
-        .show(&SignInPrompt {
-            label: &label,
-            url: &url,
-            user_code: device.user_code.as_deref(),
-            flow: Flow::DeviceCode,
-        })
-        .map_err(|message| SsoError::Show {
-            label: label.clone(),
-            message,
-        })?;
+    approval.show(&label, &url, device.user_code.as_deref(), Flow::DeviceCode)?;
     let expires = Instant::now() + Duration::from_secs(device.expires_in.max(1) as u64);
     let mut interval = Duration::from_secs(device.interval.clamp(1, 60) as u64);
     loop {
         let now = Instant::now();
-        if now >= deadline {
-            return Err(SsoError::TimedOut {
-                label,
-                after: timeout,
-            });
+        if now >= approval.deadline {
+            return Err(approval.timed_out(label));
         }
         if now >= expires {
             return Err(SsoError::Expired { label });
         }
-        std::thread::sleep(interval.min(deadline - now));
+        std::thread::sleep(interval.min(approval.deadline - now));
         let request = oidc::create_token(aws, sso, token, GRANT_DEVICE_CODE)
             .device_code(device_code.as_str());
         match aws.block_on(request.send()) {

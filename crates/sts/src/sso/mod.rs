@@ -13,12 +13,12 @@
 //! to the caller's [`SignIn`], then either serves the loopback redirect (authorization code
 //! with PKCE, RFC 7636/8252) or polls for the device code's approval (RFC 8628).
 //!
-//! The parts, each using only those before it: `error` (`SsoError`) and `prompt` (what the
-//! caller's [`SignIn`] shows) → `cli_cache` (the AWS CLI's token files) → `oidc`
-//! (RegisterClient, CreateToken) → `token` (the vault's tokens: lock, freshness, refresh,
-//! import, keep) → `loopback` (the redirect listener) → `pkce`, `device` (the two sign-in
-//! flows) → `portal` (role credentials, accounts, Logout) → this file ([`Sso`], which
-//! ties them together).
+//! The parts, each using only those before it: `error` (`SsoError`) → `prompt` (what the
+//! caller's [`SignIn`] shows, and `Approval`: the wait for the person) → `cli_cache` (the
+//! AWS CLI's token files) → `oidc` (RegisterClient, CreateToken) → `token` (the vault's
+//! tokens: lock, freshness, refresh, import, keep) → `loopback` (the redirect listener) →
+//! `pkce`, `device` (the two sign-in flows) → `portal` (role credentials, accounts, Logout)
+//! → this file ([`Sso`], which ties them together).
 
 mod cli_cache;
 mod device;
@@ -31,7 +31,7 @@ mod prompt;
 mod token;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use secrecy::SecretString;
@@ -46,6 +46,7 @@ pub use portal::SsoAccount;
 pub use prompt::{Flow, SignIn, SignInPrompt};
 pub use token::REFRESH_AHEAD;
 
+use prompt::Approval;
 use token::{Tokens, apply_token, forget_tokens};
 
 /// Choices for the SSO side of one command.
@@ -208,15 +209,11 @@ impl<'a> Sso<'a> {
             false => Flow::DeviceCode,
         };
         let mut token = self.tokens.registration(sso, held, flow)?;
-        let (aws, timeout) = (self.tokens.aws, self.options.timeout);
-        let deadline = Instant::now() + timeout;
+        let approval = Approval::new(self.sign_in, self.options.timeout);
+        let aws = self.tokens.aws;
         let out = match flow {
-            Flow::AuthorizationCode => {
-                pkce::authorization_code(aws, self.sign_in, sso, &token, deadline, timeout)?
-            }
-            Flow::DeviceCode => {
-                device::device_code(aws, self.sign_in, sso, &token, deadline, timeout)?
-            }
+            Flow::AuthorizationCode => pkce::authorization_code(aws, &approval, sso, &token)?,
+            Flow::DeviceCode => device::device_code(aws, &approval, sso, &token)?,
         };
         apply_token(&mut token, out.0, out.1, out.2);
         token.info.cli_cache = token.info.cli_cache || self.options.cli_cache;

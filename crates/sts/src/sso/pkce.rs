@@ -2,8 +2,6 @@
 //! on this machine, which is redirected to a one-shot listener on 127.0.0.1 with the code;
 //! `state` and the PKCE verifier tie that code to this process.
 
-use std::time::{Duration, Instant};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest, Sha256};
@@ -15,18 +13,15 @@ use crate::profile::SsoSession;
 use super::error::SsoError;
 use super::loopback;
 use super::oidc::{self, GRANT_AUTHORIZATION_CODE, TokenAnswer};
-use super::prompt::{Flow, SignIn, SignInPrompt};
+use super::prompt::{Approval, Flow};
 
 /// The authorization code flow: the browser approves and is redirected to a one-shot
-/// server on 127.0.0.1 with the code; `state` and the PKCE verifier tie it to us. The
-/// person has until `deadline` (`timeout` after the sign-in began).
+/// server on 127.0.0.1 with the code; `state` and the PKCE verifier tie it to us.
 pub(super) fn authorization_code(
     aws: &Aws,
-    sign_in: &dyn SignIn,
+    approval: &Approval<'_>,
     sso: &SsoSession,
     token: &SsoToken,
-    deadline: Instant,
-    timeout: Duration,
 ) -> Result<TokenAnswer, SsoError> {
     let label = sso.label();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(SsoError::Listen)?;
@@ -49,27 +44,14 @@ pub(super) fn authorization_code(
             .append_pair("code_challenge", &challenge)
             .finish()
     );
-    sign_in
-        .show(&SignInPrompt {
-            label: &label,
-            url: &url,
-            user_code: None,
-            flow: Flow::AuthorizationCode,
-        })
-        .map_err(|message| SsoError::Show {
-            label: label.clone(),
-            message,
-        })?;
+    approval.show(&label, &url, None, Flow::AuthorizationCode)?;
     let code = aws
-        .block_on(loopback::wait_for_code(listener, &state, deadline))
+        .block_on(loopback::wait_for_code(listener, &state, approval.deadline))
         .map_err(|end| match end {
             loopback::End::Denied => SsoError::Denied {
                 label: label.clone(),
             },
-            loopback::End::TimedOut => SsoError::TimedOut {
-                label: label.clone(),
-                after: timeout,
-            },
+            loopback::End::TimedOut => approval.timed_out(label.clone()),
             loopback::End::Failed(message) => SsoError::Failed {
                 label: label.clone(),
                 message,

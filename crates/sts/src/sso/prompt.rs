@@ -1,5 +1,10 @@
 //! What the caller is asked to show the person for a new sign-in: this crate never opens a
 //! browser or prints; the binary's [`SignIn`] does (a browser, or a line on the terminal).
+//! [`Approval`] is what both sign-in flows share while they wait for the person.
+
+use std::time::{Duration, Instant};
+
+use super::error::SsoError;
 
 /// How the person approves a new sign-in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,4 +31,53 @@ pub struct SignInPrompt<'a> {
 pub trait SignIn {
     /// The error is a message for the user.
     fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), String>;
+}
+
+/// A new sign-in waiting for the person: where its page is shown, and until when.
+pub(super) struct Approval<'a> {
+    sign_in: &'a dyn SignIn,
+    /// When the sign-in gives up.
+    pub(super) deadline: Instant,
+    /// How long it waits in all, for the message when it gives up.
+    timeout: Duration,
+}
+
+impl<'a> Approval<'a> {
+    /// Waits at most `timeout` from now.
+    pub(super) fn new(sign_in: &'a dyn SignIn, timeout: Duration) -> Self {
+        Approval {
+            sign_in,
+            deadline: Instant::now() + timeout,
+            timeout,
+        }
+    }
+
+    /// Shows the page through the caller's [`SignIn`].
+    pub(super) fn show(
+        &self,
+        label: &str,
+        url: &str,
+        user_code: Option<&str>,
+        flow: Flow,
+    ) -> Result<(), SsoError> {
+        self.sign_in
+            .show(&SignInPrompt {
+                label,
+                url,
+                user_code,
+                flow,
+            })
+            .map_err(|message| SsoError::Show {
+                label: label.to_owned(),
+                message,
+            })
+    }
+
+    /// The person did not approve before the deadline.
+    pub(super) fn timed_out(&self, label: String) -> SsoError {
+        SsoError::TimedOut {
+            label,
+            after: self.timeout,
+        }
+    }
 }
