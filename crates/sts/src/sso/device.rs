@@ -48,9 +48,9 @@ pub(super) fn device_code(
             user_code: device.user_code.as_deref(),
             flow: Flow::DeviceCode,
         })
-        .map_err(|message| SsoError::Show {
+        .map_err(|reason| SsoError::Show {
             label: label.clone(),
-            message,
+            reason,
         })?;
     let expires = Instant::now() + Duration::from_secs(device.expires_in.max(1) as u64);
     let mut interval = Duration::from_secs(device.interval.clamp(1, 60) as u64);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::aws::AwsError;
 
+use super::prompt::ShowError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SsoError {
     #[error(transparent)]
@@ -18,8 +20,8 @@ pub enum SsoError {
     Expired { label: String },
     #[error("the sign-in to {label} was not approved within {}", crate::duration::display(*.after))]
     TimedOut { label: String, after: Duration },
-    #[error("cannot show the sign-in page for {label}: {message}")]
-    Show { label: String, message: String },
+    #[error("cannot show the sign-in page for {label}: {reason}")]
+    Show { label: String, reason: ShowError },
     #[error("the sign-in to {label} failed: {message}")]
     Failed { label: String, message: String },
     #[error("cannot listen on 127.0.0.1 for the browser's redirect: {0}")]

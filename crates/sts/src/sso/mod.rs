@@ -43,7 +43,7 @@ use crate::profile::SsoSession;
 pub use cli_cache::cli_cache_file_name;
 pub use error::SsoError;
 pub use portal::SsoAccount;
-pub use prompt::{Flow, SignIn, SignInPrompt};
+pub use prompt::{Flow, ShowError, SignIn, SignInPrompt};
 pub use token::REFRESH_AHEAD;
 
 use token::{Tokens, apply_token, forget_tokens};

@@ -56,9 +56,9 @@ pub(super) fn authorization_code(
             user_code: None,
             flow: Flow::AuthorizationCode,
         })
-        .map_err(|message| SsoError::Show {
+        .map_err(|reason| SsoError::Show {
             label: label.clone(),
-            message,
+            reason,
         })?;
     let code = aws
         .block_on(loopback::wait_for_code(listener, &state, deadline))

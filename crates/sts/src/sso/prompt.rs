@@ -24,6 +24,16 @@ pub struct SignInPrompt<'a> {
 
 /// The caller's way of getting a person to a page: a browser, or a line on the terminal.
 pub trait SignIn {
-    /// The error is a message for the user.
-    fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), String>;
+    fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), ShowError>;
+}
+
+/// Why a sign-in page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ShowError {
+    /// `$BROWSER` is not a command line vault can run.
+    #[error("{0}")]
+    BadBrowser(String),
+    /// The browser could not be started.
+    #[error("cannot start the browser ({0}); set BROWSER, or pass --no-browser")]
+    CannotStart(std::io::Error),
 }
