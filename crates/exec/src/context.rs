@@ -177,7 +177,7 @@ impl PassphraseSource for Passphrase {
                             hidden: true,
                         },
                     )
-                    .map_err(PassphraseError::NotAnswered),
+                    .map_err(|e| PassphraseError::NotAnswered(e.to_string())),
             }
         };
         if !creating {

@@ -8,12 +8,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use vault_sts::mfa::{MfaOrigin, MfaSource};
+use vault_sts::mfa::{CodeUnavailable, MfaOrigin, MfaSource};
 use vault_sts::origin::Sourced;
 
 use crate::cli::PromptKind;
 use crate::process;
-use crate::prompt::{self, Prompts};
+use crate::prompt::{self, PromptError, Prompts};
 
 pub struct MfaCodes {
     /// `--mfa-token`: used for the first code asked (one plan asks at most one).
@@ -55,7 +55,7 @@ pub struct AheadCodes {
 
 impl AheadCodes {
     /// A code for `serial`; `why` is shown with the question.
-    pub fn ask(&self, serial: &str, why: &str) -> Result<SecretString, String> {
+    pub fn ask(&self, serial: &str, why: &str) -> Result<SecretString, CodeUnavailable> {
         if let Some(process) = &self.process {
             return run_mfa_process(process, self.prompts.helper_timeout);
         }
@@ -78,11 +78,10 @@ impl MfaSource for OneCode {
         MfaOrigin::Terminal
     }
 
-    fn code(&self, serial: &str) -> Result<SecretString, String> {
-        self.0
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| format!("a second MFA code for {serial} was needed"))
+    fn code(&self, serial: &str) -> Result<SecretString, CodeUnavailable> {
+        self.0.borrow_mut().take().ok_or_else(|| {
+            CodeUnavailable::NotGiven(format!("a second MFA code for {serial} was needed"))
+        })
     }
 }
 
@@ -99,7 +98,7 @@ impl MfaSource for MfaCodes {
         }
     }
 
-    fn code(&self, serial: &str) -> Result<SecretString, String> {
+    fn code(&self, serial: &str) -> Result<SecretString, CodeUnavailable> {
         if let Some(token) = self.token.borrow_mut().take() {
             return Ok(token);
         }
@@ -129,50 +128,66 @@ fn by_prompt(
     serial: &str,
     question: &str,
     none: impl FnOnce() -> String,
-) -> Result<SecretString, String> {
+) -> Result<SecretString, CodeUnavailable> {
     match kind {
         Some(PromptKind::Ykman) => ykman(serial, prompts.helper_timeout),
         Some(PromptKind::Terminal) => match prompt::ask_line(&format!("{question}: ")) {
             Ok(Some(code)) => Ok(SecretString::from(code)),
             // The hint says what to do instead.
-            Ok(None) => Err(none()),
-            Err(e) => Err(format!("cannot read the MFA code from the terminal: {e}")),
+            Ok(None) => Err(CodeUnavailable::NoOneToAsk(none())),
+            Err(e) => Err(CodeUnavailable::NotGiven(format!(
+                "cannot read the MFA code from the terminal: {e}"
+            ))),
         },
-        Some(gui) => prompts.ask_gui(
-            gui,
-            &prompt::Question {
-                text: question,
-                hidden: false,
-            },
-        ),
-        None => Err(none()),
+        Some(gui) => prompts
+            .ask_gui(
+                gui,
+                &prompt::Question {
+                    text: question,
+                    hidden: false,
+                },
+            )
+            .map_err(|e| match e {
+                PromptError::Helper(helper) => CodeUnavailable::Helper(helper),
+                other => CodeUnavailable::NotGiven(other.to_string()),
+            }),
+        None => Err(CodeUnavailable::NoOneToAsk(none())),
     }
 }
 
 /// Runs `mfa_process` through the shell; its stdout (trimmed) is the code. Its stdin and
 /// stderr stay on ours, so it can talk to the person (e.g. touch a key).
-fn run_mfa_process(command: &Sourced<String>, timeout: Duration) -> Result<SecretString, String> {
+fn run_mfa_process(
+    command: &Sourced<String>,
+    timeout: Duration,
+) -> Result<SecretString, CodeUnavailable> {
     let what = format!("mfa_process ({})", command.origin);
     let mut cmd = process::shell(&command.value);
     cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
     let output = process::run_helper(cmd, &what, timeout)?;
     if !output.status.success() {
-        return Err(format!("{what} failed ({})", output.status));
+        return Err(CodeUnavailable::NotGiven(format!(
+            "{what} failed ({})",
+            output.status
+        )));
     }
-    let text = std::str::from_utf8(&output.stdout)
-        .map_err(|_| format!("{what} printed something that is not text"))?;
+    let text = std::str::from_utf8(&output.stdout).map_err(|_| {
+        CodeUnavailable::NotGiven(format!("{what} printed something that is not text"))
+    })?;
     Ok(SecretString::from(text.trim().to_owned()))
 }
 
-fn ykman(serial: &str, timeout: Duration) -> Result<SecretString, String> {
+fn ykman(serial: &str, timeout: Duration) -> Result<SecretString, CodeUnavailable> {
     let mut cmd = process::helper("ykman");
     cmd.args(["oath", "accounts", "code", "--single", serial])
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit());
-    let output = process::run_helper(cmd, "ykman", timeout)
-        .map_err(|e| format!("AWS_VAULT_PROMPT=ykman, but {e}"))?;
+    let output = process::run_helper(cmd, "ykman (AWS_VAULT_PROMPT=ykman)", timeout)?;
     if !output.status.success() {
-        return Err(format!("ykman failed ({})", output.status));
+        return Err(CodeUnavailable::NotGiven(format!(
+            "ykman failed ({})",
+            output.status
+        )));
     }
     Ok(SecretString::from(
         String::from_utf8_lossy(&output.stdout).trim().to_owned(),

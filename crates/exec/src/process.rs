@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use vault_store::Credentials;
-use vault_sts::child::HelperOutput;
+use vault_sts::child::{HelperError, HelperOutput};
 use zeroize::Zeroizing;
 
 use crate::error::{CommandError, CommandResult, Kind};
@@ -77,7 +77,7 @@ impl vault_sts::child::Launcher for Helpers {
         helper(program)
     }
 
-    fn output(&self, cmd: Command, what: &str) -> Result<HelperOutput, String> {
+    fn output(&self, cmd: Command, what: &str) -> Result<HelperOutput, HelperError> {
         run_helper(cmd, what, self.timeout)
     }
 }
@@ -85,12 +85,19 @@ impl vault_sts::child::Launcher for Helpers {
 /// Runs a helper whose answer is its stdout; its stdin and stderr stay ours, so it can talk
 /// to the person. Time-boxed: past the limit its whole process group is killed. On a
 /// terminal it gets the foreground while it runs (its own group could not read it otherwise).
-pub fn run_helper(mut cmd: Command, what: &str, timeout: Duration) -> Result<HelperOutput, String> {
+pub fn run_helper(
+    mut cmd: Command,
+    what: &str,
+    timeout: Duration,
+) -> Result<HelperOutput, HelperError> {
     use std::io::Read;
     cmd.stdout(Stdio::piped());
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|error| HelperError::Start {
+        what: what.to_owned(),
+        error,
+    })?;
     let terminal = foreground::hand_over(child.id());
     let mut stdout = child.stdout.take().expect("piped");
     let (sent, read) = std::sync::mpsc::channel();
@@ -101,18 +108,21 @@ pub fn run_helper(mut cmd: Command, what: &str, timeout: Duration) -> Result<Hel
     });
     let limit = timeout;
     let start = Instant::now();
-    let stopped = || {
-        format!(
-            "{what} did not finish within {} and was stopped (set {} to allow longer)",
-            vault_sts::duration::display(limit),
-            settings::HELPER_TIMEOUT
-        )
+    let stopped = || HelperError::TimedOut {
+        what: what.to_owned(),
+        limit: vault_sts::duration::display(limit),
+        variable: settings::HELPER_TIMEOUT,
     };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => {}
-            Err(e) => return Err(format!("waiting for {what}: {e}")),
+            Err(error) => {
+                return Err(HelperError::Wait {
+                    what: what.to_owned(),
+                    error,
+                });
+            }
         }
         if start.elapsed() >= limit {
             kill_group(&mut child);

@@ -7,6 +7,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::time::Duration;
 
 use secrecy::SecretString;
+use vault_sts::child::HelperError;
 
 use crate::cli::PromptKind;
 use crate::settings::Settings;
@@ -90,6 +91,17 @@ impl vault_sts::aws::Waiting for Notices {
     }
 }
 
+/// Why a GUI prompt gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error(transparent)]
+    Helper(#[from] HelperError),
+    #[error("the {0} prompt was cancelled")]
+    Cancelled(&'static str),
+    #[error("the {0} prompt answered something that is not text")]
+    NotText(&'static str),
+}
+
 /// What to ask.
 pub struct Question<'a> {
     pub text: &'a str,
@@ -168,7 +180,7 @@ impl Prompts {
         &self,
         kind: PromptKind,
         question: &Question<'_>,
-    ) -> Result<SecretString, String> {
+    ) -> Result<SecretString, PromptError> {
         ask_gui(kind, question, self.helper_timeout)
     }
 }
@@ -177,7 +189,7 @@ fn ask_gui(
     kind: PromptKind,
     question: &Question<'_>,
     timeout: Duration,
-) -> Result<SecretString, String> {
+) -> Result<SecretString, PromptError> {
     let mut cmd = match kind {
         PromptKind::Zenity => {
             let mut c = crate::process::helper("zenity");
@@ -236,14 +248,10 @@ fn ask_gui(
     cmd.stdin(std::process::Stdio::null());
     let output = crate::process::run_helper(cmd, kind.name(), timeout)?;
     if !output.status.success() {
-        return Err(format!("the {} prompt was cancelled", kind.name()));
+        return Err(PromptError::Cancelled(kind.name()));
     }
-    let text = std::str::from_utf8(&output.stdout).map_err(|_| {
-        format!(
-            "the {} prompt answered something that is not text",
-            kind.name()
-        )
-    })?;
+    let text =
+        std::str::from_utf8(&output.stdout).map_err(|_| PromptError::NotText(kind.name()))?;
     // Only the line break the helper adds goes; the answer is taken as typed.
     let answer = text.strip_suffix('\n').unwrap_or(text);
     Ok(SecretString::from(

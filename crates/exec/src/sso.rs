@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use vault_sts::sso::{Flow, SignIn, SignInPrompt, SsoOptions};
+use vault_sts::sso::{Flow, ShowError, SignIn, SignInPrompt, SsoOptions};
 
 use crate::cli::SignInArgs;
 use crate::error::escaped;
@@ -58,7 +58,7 @@ impl Browser {
 }
 
 impl SignIn for Browser {
-    fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), String> {
+    fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), ShowError> {
         let label = escaped(prompt.label);
         let code = prompt
             .user_code
@@ -76,15 +76,14 @@ impl SignIn for Browser {
             return Ok(());
         }
         eprintln!("vault: signing in to {label} in your browser{code}…");
-        let mut cmd = process::browser(self.command.as_deref()).map_err(|e| e.message)?;
+        let mut cmd = process::browser(self.command.as_deref())
+            .map_err(|e| ShowError::BadBrowser(e.message))?;
         cmd.arg(prompt.url)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         // Not waited for here: the browser's redirect comes back to us while it runs. A
         // thread reaps it.
-        let mut child = cmd.spawn().map_err(|e| {
-            format!("cannot start the browser ({e}); set BROWSER, or pass --no-browser")
-        })?;
+        let mut child = cmd.spawn().map_err(ShowError::CannotStart)?;
         std::thread::spawn(move || {
             let _ = child.wait();
         });

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use vault_sts::mfa::CodeUnavailable;
 use vault_sts::plan::{Plan, StepKind};
 
 use crate::error::{CommandError, CommandResult};
@@ -26,7 +27,7 @@ use crate::server::{self, Protocol, Published, RenewReply, Shared};
 enum Event {
     Renew(RenewReply),
     /// A code asked for ahead of time, or why there is none.
-    MfaCode(Result<SecretString, String>),
+    MfaCode(Result<SecretString, CodeUnavailable>),
     Child(std::io::Result<ExitStatus>),
     // Only Unix forwards signals to the child.
     #[cfg_attr(not(unix), allow(dead_code))]
@@ -304,12 +305,12 @@ impl AskAhead {
         &mut self,
         prepared: &Prepared,
         plan: &Plan,
-        code: Result<SecretString, String>,
+        code: Result<SecretString, CodeUnavailable>,
         profile: &str,
     ) {
         self.asking = false;
         let profile = crate::error::escaped(profile);
-        let renewed = code.and_then(|code| {
+        let renewed = code.map_err(|e| e.to_string()).and_then(|code| {
             let (index, ends) = self.session.ok_or("no MFA session to renew")?;
             let one = OneCode(std::cell::RefCell::new(Some(code)));
             prepared

@@ -10,9 +10,30 @@ use zeroize::Zeroizing;
 /// Makes and runs helper programs; the caller sets their environment and time limit.
 pub trait Launcher {
     fn command(&self, program: &OsStr) -> Command;
-    /// Runs `cmd` with its stdout captured (its answer); `what` names it in messages. The
-    /// error is a message for the user (could not start, or stopped after the time limit).
-    fn output(&self, cmd: Command, what: &str) -> Result<HelperOutput, String>;
+    /// Runs `cmd` with its stdout captured (its answer); `what` names it in messages.
+    fn output(&self, cmd: Command, what: &str) -> Result<HelperOutput, HelperError>;
+}
+
+/// Why a helper gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperError {
+    /// It could not be started (not found, not executable).
+    #[error("cannot run {what}: {error}")]
+    Start { what: String, error: std::io::Error },
+    /// Waiting for it failed.
+    #[error("waiting for {what}: {error}")]
+    Wait { what: String, error: std::io::Error },
+    /// It ran past its time limit and was stopped, with every process it started.
+    #[error(
+        "{what} did not finish within {limit} and was stopped (set {variable} to allow longer)"
+    )]
+    TimedOut {
+        what: String,
+        /// The limit, as a duration is written (`2m`).
+        limit: String,
+        /// The variable that sets the limit.
+        variable: &'static str,
+    },
 }
 
 /// A helper's exit status and what it printed on stdout (wiped when dropped: it is often

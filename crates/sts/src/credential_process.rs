@@ -49,7 +49,9 @@ pub fn run(
     cmd.args(args)
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit());
-    let output = launcher.output(cmd, "credential_process").map_err(fail)?;
+    let output = launcher
+        .output(cmd, "credential_process")
+        .map_err(|e| fail(e.to_string()))?;
     if !output.status.success() {
         return Err(fail(format!("failed ({})", output.status)));
     }

@@ -3,10 +3,12 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::child::HelperError;
+
 /// Where MFA codes come from; implemented by the binary (flag, `mfa_process`, ykman, prompt).
 pub trait MfaSource {
-    /// A current code for the device `serial`. The error is a message for the user.
-    fn code(&self, serial: &str) -> Result<SecretString, String>;
+    /// A current code for the device `serial`.
+    fn code(&self, serial: &str) -> Result<SecretString, CodeUnavailable>;
     /// Where the next code will come from.
     fn origin(&self) -> MfaOrigin;
 }
@@ -32,11 +34,29 @@ impl std::fmt::Display for MfaOrigin {
     }
 }
 
+/// Why an [`MfaSource`] gave no code.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeUnavailable {
+    /// Nothing here can ask for one: no terminal, no GUI prompt, no `mfa_process`; the
+    /// message says what was looked for.
+    #[error("{0}")]
+    NoOneToAsk(String),
+    /// The helper that gives codes (`mfa_process`, ykman, a GUI prompt) did not answer.
+    #[error(transparent)]
+    Helper(#[from] HelperError),
+    /// It was asked and gave none: cancelled, failed, or an answer that is not text.
+    #[error("{0}")]
+    NotGiven(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MfaError {
-    /// The source could not give a code (its own message).
-    #[error("{message}")]
-    Unavailable { from: MfaOrigin, message: String },
+    /// The source could not give a code.
+    #[error("{reason}")]
+    Unavailable {
+        from: MfaOrigin,
+        reason: CodeUnavailable,
+    },
     /// What the source gave is not a code; `gave` says what it was without showing it.
     #[error("{from} gave {gave}; an MFA code is 6 digits")]
     BadCode { from: MfaOrigin, gave: String },
@@ -62,9 +82,9 @@ pub fn code_from(source: &dyn MfaSource, serial: &str) -> Result<SecretString, M
     let from = source.origin();
     let code = source
         .code(serial)
-        .map_err(|message| MfaError::Unavailable {
+        .map_err(|reason| MfaError::Unavailable {
             from: from.clone(),
-            message,
+            reason,
         })?;
     check_code(code.expose_secret()).map_err(|gave| MfaError::BadCode { from, gave })?;
     Ok(code)

@@ -449,7 +449,7 @@ mod tests {
     /// Fails the test if a step asks for a code: none of these plans needs one.
     struct NoMfa;
     impl MfaSource for NoMfa {
-        fn code(&self, serial: &str) -> Result<SecretString, String> {
+        fn code(&self, serial: &str) -> Result<SecretString, crate::mfa::CodeUnavailable> {
             panic!("asked for an MFA code for {serial}")
         }
         fn origin(&self) -> crate::mfa::MfaOrigin {
@@ -466,7 +466,7 @@ mod tests {
             &self,
             _: std::process::Command,
             what: &str,
-        ) -> Result<crate::child::HelperOutput, String> {
+        ) -> Result<crate::child::HelperOutput, crate::child::HelperError> {
             panic!("ran {what}")
         }
     }

@@ -18,12 +18,23 @@ pub enum SsoError {
     Expired { label: String },
     #[error("the sign-in to {label} was not approved within {}", crate::duration::display(*.after))]
     TimedOut { label: String, after: Duration },
-    #[error("cannot show the sign-in page for {label}: {message}")]
-    Show { label: String, message: String },
+    #[error("cannot show the sign-in page for {label}: {reason}")]
+    Show { label: String, reason: ShowError },
     #[error("the sign-in to {label} failed: {message}")]
     Failed { label: String, message: String },
     #[error("cannot listen on 127.0.0.1 for the browser's redirect: {0}")]
     Listen(std::io::Error),
     #[error("cannot write the AWS CLI's token cache {path}: {message}")]
     CliCache { path: PathBuf, message: String },
+}
+
+/// Why a sign-in page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ShowError {
+    /// `$BROWSER` is not a command line vault can run.
+    #[error("{0}")]
+    BadBrowser(String),
+    /// The browser could not be started.
+    #[error("cannot start the browser ({0}); set BROWSER, or pass --no-browser")]
+    CannotStart(std::io::Error),
 }

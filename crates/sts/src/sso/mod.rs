@@ -41,7 +41,7 @@ use crate::aws::{Aws, Waiting};
 use crate::profile::SsoSession;
 
 pub use cli_cache::cli_cache_file_name;
-pub use error::SsoError;
+pub use error::{ShowError, SsoError};
 pub use portal::SsoAccount;
 pub use prompt::{Flow, SignIn, SignInPrompt};
 pub use token::REFRESH_AHEAD;

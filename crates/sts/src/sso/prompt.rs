@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::SsoError;
+use super::error::{ShowError, SsoError};
 
 /// How the person approves a new sign-in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,8 +29,7 @@ pub struct SignInPrompt<'a> {
 
 /// The caller's way of getting a person to a page: a browser, or a line on the terminal.
 pub trait SignIn {
-    /// The error is a message for the user.
-    fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), String>;
+    fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), ShowError>;
 }
 
 /// A new sign-in waiting for the person: where its page is shown, and until when.
@@ -67,9 +66,9 @@ impl<'a> Approval<'a> {
                 user_code,
                 flow,
             })
-            .map_err(|message| SsoError::Show {
+            .map_err(|reason| SsoError::Show {
                 label: label.to_owned(),
-                message,
+                reason,
             })
     }
 
