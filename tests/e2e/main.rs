@@ -9,6 +9,7 @@ mod hardening;
 mod kept_key;
 mod login;
 mod messages;
+mod output;
 mod prompts;
 mod rotate;
 mod scripts;

@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, request: Request, args: ExportArgs) -> CommandResult {
         }
     }
     let obtained = prepared.obtain()?;
-    let text = render(&request.profile, &obtained, args.format, args.for_use);
+    let text = render(&request.profile, &obtained, args.format, args.for_use)?;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -58,7 +58,7 @@ fn render(
     obtained: &Obtained,
     format: ExportFormat,
     for_use: bool,
-) -> Zeroizing<String> {
+) -> CommandResult<Zeroizing<String>> {
     let c = &obtained.credentials;
     let mut out = Zeroizing::new(String::with_capacity(4096));
     match format {
@@ -76,6 +76,16 @@ fn render(
             out.push('\n');
         }
         ExportFormat::Ini => {
+            refuse_unsafe("the profile name", profile, format)?;
+            refuse_unsafe("aws_access_key_id", c.access_key_id.expose_secret(), format)?;
+            refuse_unsafe(
+                "aws_secret_access_key",
+                c.secret_access_key.expose_secret(),
+                format,
+            )?;
+            if let Some(token) = &c.session_token {
+                refuse_unsafe("aws_session_token", token.expose_secret(), format)?;
+            }
             let _ = write!(
                 out,
                 "[{profile}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
@@ -94,6 +104,9 @@ fn render(
                 vars.push((USE_VARS, Zeroizing::new(names.join(" "))));
             }
             for (name, value) in &vars {
+                refuse_unsafe(name, value, format)?;
+            }
+            for (name, value) in &vars {
                 let value = value.as_str();
                 // Values are base64-like; quoting is belt and braces. Written straight into
                 // `out` so no unzeroized copy of a value is made.
@@ -101,33 +114,70 @@ fn render(
                     ExportFormat::Env => {
                         let _ = writeln!(out, "{name}={value}");
                     }
-                    ExportFormat::ExportEnv | ExportFormat::Fish => {
-                        let _ = match format {
-                            ExportFormat::Fish => write!(out, "set -gx {name} "),
-                            _ => write!(out, "export {name}="),
-                        };
-                        push_quoted(&mut out, value, r"'\''");
+                    ExportFormat::ExportEnv => {
+                        let _ = write!(out, "export {name}=");
+                        push_quoted(&mut out, value, &[('\'', r"'\''")]);
+                    }
+                    ExportFormat::Fish => {
+                        // In fish, `\'` and `\\` are escapes even inside single quotes.
+                        let _ = write!(out, "set -gx {name} ");
+                        push_quoted(&mut out, value, &[('\'', r"\'"), ('\\', r"\\")]);
                     }
                     ExportFormat::Powershell => {
+                        // The typographic single quotes were refused above.
                         let _ = write!(out, "$env:{name} = ");
-                        push_quoted(&mut out, value, "''");
+                        push_quoted(&mut out, value, &[('\'', "''")]);
                     }
                     ExportFormat::Json | ExportFormat::Ini => unreachable!(),
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
-/// `value` in single quotes followed by a newline, each `'` written as `escaped_quote`.
-fn push_quoted(out: &mut String, value: &str, escaped_quote: &str) {
+/// `value` in single quotes followed by a newline, each character of `escapes` written as
+/// its replacement.
+fn push_quoted(out: &mut String, value: &str, escapes: &[(char, &str)]) {
     out.push('\'');
     for c in value.chars() {
-        match c {
-            '\'' => out.push_str(escaped_quote),
-            c => out.push(c),
+        match escapes.iter().find(|(e, _)| *e == c) {
+            Some((_, replacement)) => out.push_str(replacement),
+            None => out.push(c),
         }
     }
     out.push_str("'\n");
+}
+
+/// The first character of `value` that would change what `format`'s output means once a
+/// shell or parser reads it: any control character (a line break in `env` or `ini` starts
+/// a new entry, NUL ends a C string, escape sequences drive a terminal), and for PowerShell
+/// the typographic single quotes (U+2018–U+201B) it takes for `'`. Credentials, regions and
+/// profile names never hold one.
+fn unsafe_char(value: &str, format: ExportFormat) -> Option<(usize, char)> {
+    value.chars().enumerate().find(|(_, c)| {
+        c.is_control()
+            || (format == ExportFormat::Powershell && ('\u{2018}'..='\u{201B}').contains(c))
+    })
+}
+
+/// Refuses a value [`unsafe_char`] finds a character in. The value is never shown (it may
+/// be a secret): only which one, the character's code point and its position.
+fn refuse_unsafe(name: &str, value: &str, format: ExportFormat) -> CommandResult {
+    let Some((at, c)) = unsafe_char(value, format) else {
+        return Ok(());
+    };
+    let format_name = clap::ValueEnum::to_possible_value(&format)
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    Err(CommandError::user(format!(
+        "{name} holds the character U+{:04X} (at position {}), which --format {format_name} \
+         cannot carry safely; nothing was printed",
+        c as u32,
+        at + 1
+    ))
+    .hint(
+        "check where the value comes from: the profile's region or name in the config file, \
+         or what its credential_process prints",
+    ))
 }
