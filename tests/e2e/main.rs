@@ -9,6 +9,7 @@ mod hardening;
 mod kept_key;
 mod login;
 mod messages;
+mod odd_files;
 mod output;
 mod prompts;
 mod rotate;

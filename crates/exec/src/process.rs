@@ -82,6 +82,10 @@ impl vault_sts::child::Launcher for Helpers {
     }
 }
 
+/// The most a helper may print: a credential_process answer is about 2 KiB, a code or a
+/// passphrase far less; `cat /dev/zero` must not fill the memory.
+const HELPER_OUTPUT_LIMIT: u64 = 1024 * 1024;
+
 /// Runs a helper whose answer is its stdout; its stdin and stderr stay ours, so it can talk
 /// to the person. Time-boxed: past the limit its whole process group is killed. On a
 /// terminal it gets the foreground while it runs (its own group could not read it otherwise).
@@ -103,9 +107,17 @@ pub fn run_helper(
     let (sent, read) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Zeroizing::new(Vec::new());
-        let _ = stdout.read_to_end(&mut buf);
-        let _ = sent.send(buf);
+        let _ = (&mut stdout)
+            .take(HELPER_OUTPUT_LIMIT + 1)
+            .read_to_end(&mut buf);
+        let over = buf.len() as u64 > HELPER_OUTPUT_LIMIT;
+        let _ = sent.send((buf, over));
     });
+    let too_much = || HelperError::TooMuch {
+        what: what.to_owned(),
+        limit: HELPER_OUTPUT_LIMIT,
+    };
+    let mut answer = None;
     let limit = timeout;
     let start = Instant::now();
     let stopped = || HelperError::TimedOut {
@@ -114,6 +126,17 @@ pub fn run_helper(
         variable: settings::HELPER_TIMEOUT,
     };
     let status = loop {
+        if answer.is_none()
+            && let Ok(got) = read.try_recv()
+        {
+            let (_, over) = &got;
+            if *over {
+                kill_group(&mut child);
+                let _ = child.wait();
+                return Err(too_much());
+            }
+            answer = Some(got);
+        }
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => {}
@@ -137,10 +160,17 @@ pub fn run_helper(
     let left = limit
         .saturating_sub(start.elapsed())
         .max(Duration::from_millis(100));
-    let stdout = read.recv_timeout(left).map_err(|_| {
+    let (stdout, over) = match answer {
+        Some(got) => got,
+        None => read.recv_timeout(left).map_err(|_| {
+            kill_group(&mut child);
+            stopped()
+        })?,
+    };
+    if over {
         kill_group(&mut child);
-        stopped()
-    })?;
+        return Err(too_much());
+    }
     Ok(HelperOutput { status, stdout })
 }
 

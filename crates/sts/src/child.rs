@@ -23,6 +23,9 @@ pub enum HelperError {
     /// Waiting for it failed.
     #[error("waiting for {what}: {error}")]
     Wait { what: String, error: std::io::Error },
+    /// It printed more than any answer can be (`cat /dev/zero`), and was stopped.
+    #[error("{what} printed more than {} KiB and was stopped", .limit / 1024)]
+    TooMuch { what: String, limit: u64 },
     /// It ran past its time limit and was stopped, with every process it started.
     #[error(
         "{what} did not finish within {limit} and was stopped (set {variable} to allow longer)"

@@ -17,26 +17,104 @@ use aws_runtime::env_config::file::{
     EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles,
 };
 use aws_types::os_shim_internal::{Env, Fs};
+use vault_store::ReadError;
 
 /// Errors about the config file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the AWS config file {path}: {source}")]
+    #[error("cannot read {file} {path}: {source}")]
     Read {
+        file: AwsFile,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot write the AWS config file {path}: {source}")]
+    /// A FIFO, a device, a directory: never read (it could block or never end).
+    #[error("{file} {path} is {what}, not a regular file")]
+    NotRegular {
+        file: AwsFile,
+        path: PathBuf,
+        what: &'static str,
+    },
+    #[error("{file} {path} is larger than {} MiB, more than any real one", .limit / (1024 * 1024))]
+    TooBig {
+        file: AwsFile,
+        path: PathBuf,
+        limit: u64,
+    },
+    #[error("cannot write {file} {path}: {source}")]
     Write {
+        file: AwsFile,
         path: PathBuf,
         #[source]
         source: vault_store::Error,
     },
-    #[error("the AWS config file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{file} {path} is not valid: {message}")]
+    Parse {
+        file: AwsFile,
+        path: PathBuf,
+        message: String,
+    },
     #[error("no home directory to find ~/.aws/config in; set AWS_CONFIG_FILE")]
     NoHome,
+}
+
+impl ConfigError {
+    /// Which file the error is about (none for [`ConfigError::NoHome`]).
+    pub fn file(&self) -> Option<AwsFile> {
+        match self {
+            ConfigError::Read { file, .. }
+            | ConfigError::NotRegular { file, .. }
+            | ConfigError::TooBig { file, .. }
+            | ConfigError::Write { file, .. }
+            | ConfigError::Parse { file, .. } => Some(*file),
+            ConfigError::NoHome => None,
+        }
+    }
+}
+
+/// The AWS CLI's two files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsFile {
+    Config,
+    Credentials,
+}
+
+impl AwsFile {
+    /// The variable that names the file.
+    pub fn variable(self) -> &'static str {
+        match self {
+            AwsFile::Config => "AWS_CONFIG_FILE",
+            AwsFile::Credentials => "AWS_SHARED_CREDENTIALS_FILE",
+        }
+    }
+}
+
+impl std::fmt::Display for AwsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AwsFile::Config => "the AWS config file",
+            AwsFile::Credentials => "the shared credentials file",
+        })
+    }
+}
+
+/// The most either file may hold: a config of 5,000 profiles is about 0.5 MiB.
+const FILE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The most a `web_identity_token_file` may hold (a JWT is a few KiB).
+const TOKEN_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// The token in a file the config names (`web_identity_token_file`): a regular file of at
+/// most 1 MiB of UTF-8, or a message saying what it is instead.
+pub fn read_token_file(path: &Path) -> Result<zeroize::Zeroizing<String>, String> {
+    match vault_store::read_regular(path, TOKEN_FILE_LIMIT) {
+        Ok(Some(bytes)) => String::from_utf8(bytes)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| "it is not text".to_owned()),
+        Ok(None) => Err("it does not exist".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Where the config file is: `AWS_CONFIG_FILE` (with `~/` expanded), else `~/.aws/config`.
@@ -83,8 +161,9 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads and parses the file; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let text = read_text(path)?.unwrap_or_default();
+        let text = read_text(path, AwsFile::Config)?.unwrap_or_default();
         let profiles = parse(&text).map_err(|message| ConfigError::Parse {
+            file: AwsFile::Config,
             path: path.to_owned(),
             message,
         })?;
@@ -103,7 +182,7 @@ impl ConfigFile {
     /// parse. Falls back to the full parse when the subset does not parse (so errors name the
     /// right line).
     pub fn load_for(path: &Path, profile: &str) -> Result<ConfigFile, ConfigError> {
-        let Some(text) = read_text(path)? else {
+        let Some(text) = read_text(path, AwsFile::Config)? else {
             return ConfigFile::load(path);
         };
         let all = sections(&text);
@@ -197,20 +276,37 @@ impl ConfigFile {
 }
 
 /// The file as UTF-8 text; `None` when it does not exist.
-fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
-    match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| ConfigError::Parse {
-                path: path.to_owned(),
-                message: "the file is not UTF-8".to_owned(),
-            }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::Read {
-            path: path.to_owned(),
-            source: e,
-        }),
-    }
+/// The file's text; `None` when it does not exist. Only a regular file of at most
+/// [`FILE_LIMIT`] is read (`/dev/null` reads as empty).
+fn read_text(path: &Path, file: AwsFile) -> Result<Option<String>, ConfigError> {
+    let path_buf = || path.to_owned();
+    let bytes = vault_store::read_regular(path, FILE_LIMIT).map_err(|e| match e {
+        ReadError::Io(source) => ConfigError::Read {
+            file,
+            path: path_buf(),
+            source,
+        },
+        ReadError::NotRegular { what } => ConfigError::NotRegular {
+            file,
+            path: path_buf(),
+            what,
+        },
+        ReadError::TooBig { limit } => ConfigError::TooBig {
+            file,
+            path: path_buf(),
+            limit,
+        },
+    })?;
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| ConfigError::Parse {
+            file,
+            path: path_buf(),
+            message: "the file is not UTF-8".to_owned(),
+        })
 }
 
 /// Finds where each profile key is assigned, for messages and `--explain`. Values come from
@@ -413,7 +509,8 @@ fn block_on_ready<F: std::future::Future>(future: F) -> F::Output {
 /// byte of the file stays as it was. Returns whether it wrote anything.
 pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigError> {
     let config = ConfigFile::load(path)?;
-    if config.has_profile(name) {
+    // `/dev/null` is an empty config that is never written.
+    if config.has_profile(name) || vault_store::is_dev_null(path) {
         return Ok(false);
     }
     let header = if name == "default" {
@@ -444,6 +541,7 @@ pub fn replace_config(path: &Path, text: &str) -> Result<(), ConfigError> {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir).map_err(|source| ConfigError::Write {
+            file: AwsFile::Config,
             path: path.to_owned(),
             source: vault_store::Error::Io {
                 path: dir.to_owned(),
@@ -452,6 +550,7 @@ pub fn replace_config(path: &Path, text: &str) -> Result<(), ConfigError> {
         })?;
     }
     vault_store::replace_file(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+        file: AwsFile::Config,
         path: path.to_owned(),
         source,
     })
@@ -474,9 +573,10 @@ pub struct CredentialsFile {
 impl CredentialsFile {
     /// Reads and parses the file; a missing file has no profiles.
     pub fn load(path: &Path) -> Result<CredentialsFile, ConfigError> {
-        let text = read_text(path)?.unwrap_or_default();
+        let text = read_text(path, AwsFile::Credentials)?.unwrap_or_default();
         let profiles = parse_as(&text, ProfileFileKind::Credentials).map_err(|message| {
             ConfigError::Parse {
+                file: AwsFile::Credentials,
                 path: path.to_owned(),
                 message,
             }

@@ -86,6 +86,10 @@ pub enum Error {
     #[error("invalid profile name {name:?}: {reason}")]
     InvalidProfileName { name: String, reason: &'static str },
 
+    /// A file vault would replace is not a regular file (a device, a FIFO, a directory).
+    #[error("{path} is {what}, not a regular file; vault replaces only regular files")]
+    NotRegular { path: PathBuf, what: &'static str },
+
     /// The vault directory or one of its files can be read or changed by others: vault will
     /// not use it (someone could plant sessions or read what is kept there).
     #[error("{path} is not private: {reason}")]

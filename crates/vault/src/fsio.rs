@@ -7,6 +7,96 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// Why [`read_regular`] gave no content.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// A FIFO would block the reader, a device may never end, a directory has no text.
+    #[error("it is {what}, not a regular file")]
+    NotRegular { what: &'static str },
+    #[error("it is larger than {} MiB", .limit / (1024 * 1024))]
+    TooBig { limit: u64 },
+}
+
+/// The whole content of a file someone else wrote (the AWS config, a token file): only a
+/// regular file, at most `limit` bytes. `None`: it does not exist. `/dev/null` reads as
+/// empty (a common way to say "no config").
+///
+/// Opened non-blocking, so a FIFO put there between the check and the open cannot hang us,
+/// and checked again on the open handle.
+pub fn read_regular(path: &Path, limit: u64) -> std::result::Result<Option<Vec<u8>>, ReadError> {
+    match fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+        Ok(meta) if is_dev_null(path) && !meta.is_file() => return Ok(Some(Vec::new())),
+        Ok(meta) if !meta.is_file() => {
+            return Err(ReadError::NotRegular {
+                what: file_kind(&meta),
+            });
+        }
+        Ok(_) => {}
+    }
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = match options.open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        other => other?,
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            what: file_kind(&meta),
+        });
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooBig { limit });
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooBig { limit });
+    }
+    Ok(Some(bytes))
+}
+
+/// `path` is the null device: read as empty, never written.
+pub fn is_dev_null(path: &Path) -> bool {
+    #[cfg(unix)]
+    return fs::canonicalize(path).is_ok_and(|p| p == Path::new("/dev/null"));
+    #[cfg(not(unix))]
+    return path
+        .file_name()
+        .is_some_and(|n| n.eq_ignore_ascii_case("nul"));
+}
+
+/// What kind of file `meta` describes, for messages.
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
+}
+
 /// Reads a whole file; `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     let mut file = match File::open(path) {
@@ -127,6 +217,16 @@ fn replace(path: &Path, bytes: &[u8], keep_permissions: bool) -> Result<()> {
     // A symlinked file (dotfiles) is written through: the link stays, its target changes.
     let target = resolve_links(path)?;
     let path = target.as_path();
+    // Only a regular file is ever replaced: renaming over a device (`/dev/null`, as root)
+    // or a FIFO would put an ordinary file in its place.
+    if let Ok(meta) = fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(Error::NotRegular {
+            path: path.to_owned(),
+            what: file_kind(&meta),
+        });
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -153,11 +153,15 @@ impl From<BadSetting> for CommandError {
 impl From<vault_sts::config::ConfigError> for CommandError {
     fn from(e: vault_sts::config::ConfigError) -> Self {
         use vault_sts::config::ConfigError as E;
+        let variable = e.file().map_or("AWS_CONFIG_FILE", |f| f.variable());
         let hint = match &e {
-            E::Parse { .. } => "fix the file, or point AWS_CONFIG_FILE at another one",
-            E::NoHome => "set HOME, or AWS_CONFIG_FILE to the config file's path",
+            E::Parse { .. } => format!("fix the file, or point {variable} at another one"),
+            E::NoHome => "set HOME, or AWS_CONFIG_FILE to the config file's path".to_owned(),
+            E::NotRegular { .. } | E::TooBig { .. } => {
+                format!("point {variable} at the regular file you mean (nothing was changed)")
+            }
             E::Read { .. } | E::Write { .. } => {
-                "check the file's permissions, or set AWS_CONFIG_FILE"
+                format!("check the file's permissions, or set {variable}")
             }
         };
         CommandError::from_error(Kind::Config, e).hint(hint)

@@ -78,6 +78,10 @@ impl From<vault_store::Error> for CommandError {
                  nothing was written"
                     .into(),
             ],
+            E::NotRegular { .. } => vec![
+                "point the variable that names this file at a regular file (nothing was changed)"
+                    .into(),
+            ],
             E::NotPrivate { fix, .. } => vec![match fix {
                 Some(fix) => format!(
                     "if that is your vault, make it private: {fix}; else choose a directory of \

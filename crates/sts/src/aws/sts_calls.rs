@@ -156,16 +156,16 @@ pub fn web_identity_token(
     token_file: &Sourced<String>,
     profile: &str,
 ) -> Result<Zeroizing<String>, SourceError> {
-    std::fs::read_to_string(&token_file.value)
-        .map(Zeroizing::new)
-        .map_err(|e| SourceError {
+    crate::config::read_token_file(std::path::Path::new(&token_file.value)).map_err(|e| {
+        SourceError {
             kind: ExternalSource::WebIdentity,
             profile: profile.to_owned(),
             message: format!(
                 "cannot read {} ({}): {e}",
                 token_file.value, token_file.origin
             ),
-        })
+        }
+    })
 }
 
 /// AssumeRoleWithWebIdentity of `role` with `token`; unsigned, as the token is the proof.

@@ -110,7 +110,9 @@ impl BaseSource {
                 }
             },
             BaseSource::WebIdentity { token_file, .. } => {
-                std::fs::read_to_string(&token_file.value).ok()?
+                crate::config::read_token_file(std::path::Path::new(&token_file.value))
+                    .ok()?
+                    .to_string()
             }
             BaseSource::StoredKey | BaseSource::Process(_) | BaseSource::Sso { .. } => {
                 return None;
