@@ -169,3 +169,132 @@ fn a_bad_credentials_file_names_itself() {
         .stderr_has("the shared credentials file")
         .stderr_has("AWS_SHARED_CREDENTIALS_FILE");
 }
+
+/// Odd config files get one verdict from every command, and it is the AWS CLI's: botocore
+/// (the venv's, the parser `aws` itself uses) decides whether the file is valid and whether
+/// `base` asks for MFA; `list`, `exec --explain` and `add` must agree with it.
+#[test]
+fn odd_configs_get_the_aws_clis_verdict_from_every_command() {
+    let mfa = "mfa_serial = arn:aws:iam::123456789012:mfa/a\n";
+    let cases: &[(&str, String)] = &[
+        (
+            "plain",
+            format!("[profile base]\nregion = us-east-1\n{mfa}"),
+        ),
+        (
+            "crlf",
+            format!(
+                "[profile base]\r\nregion = us-east-1\r\n{}",
+                mfa.replace('\n', "\r\n")
+            ),
+        ),
+        (
+            "bom",
+            format!("\u{feff}[profile base]\nregion = us-east-1\n{mfa}"),
+        ),
+        (
+            "indented first",
+            format!("  [profile base]\nregion = us-east-1\n{mfa}"),
+        ),
+        (
+            "tab-indented first",
+            format!("\t[profile base]\nregion = us-east-1\n{mfa}"),
+        ),
+        (
+            "indented after a header",
+            format!("[default]\n  [profile base]\n{mfa}"),
+        ),
+        (
+            "indented after a key",
+            format!("[default]\nregion = eu-west-1\n  [profile base]\nregion = us-east-1\n{mfa}"),
+        ),
+        (
+            "indented after a blank",
+            format!("[default]\nregion = eu-west-1\n\n  [profile base]\nregion = us-east-1\n{mfa}"),
+        ),
+        (
+            "a key twice",
+            format!("[profile base]\nregion = us-east-1\nregion = eu-west-1\n{mfa}"),
+        ),
+        (
+            "a section twice",
+            format!("[profile base]\n{mfa}[profile base]\nregion = us-east-1\n"),
+        ),
+        (
+            "a broken section elsewhere",
+            format!("[profile base]\n{mfa}[profile other]\nthis is not a key\n"),
+        ),
+    ];
+    let python = vault_harness::venv().join("bin/python");
+    for (name, text) in cases {
+        let env = env();
+        env.store_key("base", KEY_ID, SECRET);
+        env.write_config(text);
+        let config = env.config_path();
+        let botocore = env.output(
+            env.command(&python)
+                .args(["-c", "import sys, botocore.configloader as c; p = c.raw_config_parse(sys.argv[1]).get('profile base', {}); print('mfa' if 'mfa_serial' in p else 'none')"])
+                .arg(&config),
+        );
+        let valid = botocore.status.success();
+        let asks_mfa = valid && botocore.stdout.trim() == "mfa";
+        let list = env.run(&["list", "--profiles"]);
+        let explain = env.run(&["exec", "--explain", "base"]);
+        let before = fs::read(&config).unwrap();
+        let add = env.run_with(
+            &[
+                ("AWS_ACCESS_KEY_ID", KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ],
+            &["add", "--env", "newp"],
+        );
+        for (command, run) in [("list", &list), ("exec --explain", &explain), ("add", &add)] {
+            assert_eq!(
+                run.status.success(),
+                valid,
+                "{name}: `vault {command}` disagrees with the AWS CLI (valid: {valid}): {}",
+                run.stderr
+            );
+        }
+        if valid {
+            assert_eq!(
+                explain.stdout.contains("MFA device"),
+                asks_mfa,
+                "{name}: MFA as the AWS CLI reads it: {asks_mfa}\n{}",
+                explain.stdout
+            );
+        } else {
+            assert_eq!(
+                fs::read(&config).unwrap(),
+                before,
+                "{name}: the config changed"
+            );
+            assert!(!stored(&env).contains("newp"), "{name}: the key was stored");
+            assert!(
+                explain.stderr.contains("is not valid"),
+                "{name}: {}",
+                explain.stderr
+            );
+        }
+    }
+}
+
+/// A config with CRLF line endings (edited on Windows) keeps them when `add` appends.
+#[test]
+fn add_keeps_the_configs_line_endings() {
+    let env = env();
+    env.write_config("[profile a]\r\nregion = us-east-1\r\n");
+    env.store_key("b", KEY_ID, SECRET);
+    env.run_with(
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ],
+        &["add", "--env", "--force", "b"],
+    )
+    .success();
+    assert_eq!(
+        fs::read_to_string(env.config_path()).unwrap(),
+        "[profile a]\r\nregion = us-east-1\r\n[profile b]\r\n"
+    );
+}
