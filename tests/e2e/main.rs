@@ -22,3 +22,4 @@ mod terminal_rig;
 mod tidy;
 mod unlock;
 mod windows;
+mod writers;

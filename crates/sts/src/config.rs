@@ -619,9 +619,33 @@ fn block_on_ready<F: std::future::Future>(future: F) -> F::Output {
 /// Appends `[profile NAME]` (or `[default]`) unless the profile already exists. Every existing
 /// byte of the file stays as it was. Returns whether it wrote anything.
 pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigError> {
+    // `/dev/null` is an empty config that is never written (nor locked).
+    if vault_store::is_dev_null(path) {
+        return Ok(false);
+    }
+    locked(path, AwsFile::Config, || append_profile_section(path, name))
+}
+
+/// Runs `change`, which reads `path` afresh and writes it, holding the lock beside the file:
+/// every writer of an AWS file (any vault directory, any command) takes turns, and none
+/// writes text it read before another's change.
+pub fn locked<T>(
+    path: &Path,
+    file: AwsFile,
+    change: impl FnOnce() -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    make_parent_dir(path, file)?;
+    let _lock = vault_store::lock_beside(path).map_err(|source| ConfigError::Write {
+        file,
+        path: path.to_owned(),
+        source,
+    })?;
+    change()
+}
+
+fn append_profile_section(path: &Path, name: &str) -> Result<bool, ConfigError> {
     let config = ConfigFile::load(path)?;
-    // `/dev/null` is an empty config that is never written.
-    if config.has_profile(name) || vault_store::is_dev_null(path) {
+    if config.has_profile(name) {
         return Ok(false);
     }
     let header = if name == "default" {
@@ -643,29 +667,41 @@ pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigErr
 
 /// Writes the config file atomically (through a symlink, keeping its mode), making `~/.aws`
 /// (0700) first when it is missing.
+///
+/// Callers hold [`locked`] and read the text under it.
 pub fn replace_config(path: &Path, text: &str) -> Result<(), ConfigError> {
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-    {
-        // A new ~/.aws is the user's alone, whatever the umask (as the AWS CLI makes it).
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(|source| ConfigError::Write {
-            file: AwsFile::Config,
-            path: path.to_owned(),
-            source: vault_store::Error::Io {
-                path: dir.to_owned(),
-                source,
-            },
-        })?;
-    }
+    replace_aws_file(path, AwsFile::Config, text)
+}
+
+/// [`replace_config`] for either file.
+pub fn replace_aws_file(path: &Path, file: AwsFile, text: &str) -> Result<(), ConfigError> {
+    make_parent_dir(path, file)?;
     vault_store::replace_file(path, text.as_bytes()).map_err(|source| ConfigError::Write {
-        file: AwsFile::Config,
+        file,
         path: path.to_owned(),
         source,
+    })
+}
+
+/// A missing `~/.aws`, made the user's alone whatever the umask (as the AWS CLI makes it).
+fn make_parent_dir(path: &Path, file: AwsFile) -> Result<(), ConfigError> {
+    let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    else {
+        return Ok(());
+    };
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| ConfigError::Write {
+        file,
+        path: path.to_owned(),
+        source: vault_store::Error::Io {
+            path: dir.to_owned(),
+            source,
+        },
     })
 }
 

@@ -227,15 +227,7 @@ fn replace(path: &Path, bytes: &[u8], keep_permissions: bool) -> Result<()> {
             what: file_kind(&meta),
         });
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::io(path, io::Error::other("not a file name")))?
-        .to_string_lossy()
-        .into_owned();
+    let (dir, name) = dir_and_name(path)?;
     remove_stale_temps(dir, &name);
     let mut suffix = [0u8; 6];
     getrandom::fill(&mut suffix).map_err(|e| Error::io(dir, io::Error::other(e)))?;
@@ -286,8 +278,10 @@ fn resolve_links(path: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// Temp files of `name` left by a writer that crashed. Callers hold the lock that every
-/// writer of `name` takes, so no temp file of a live writer can be among them.
+/// Temp files of `name` left by a writer that crashed. A temp file's name carries its
+/// writer's PID (`.NAME.PID.RANDOM.tmp`); one is removed only when that process is gone, so
+/// a writer that does not share our lock (another vault directory writing the same AWS
+/// config, before the lock beside it existed) never loses its file mid-write.
 fn remove_stale_temps(dir: &Path, name: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -296,11 +290,61 @@ fn remove_stale_temps(dir: &Path, name: &str) {
     for entry in entries.flatten() {
         let file = entry.file_name();
         let file = file.to_string_lossy();
-        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+        let Some(middle) = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let writer = middle
+            .split('.')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if writer.is_some_and(writer_is_gone) {
             tracing::debug!(file = %file, "removing a temp file left by a crash");
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// The process `pid` no longer runs (so its temp files are left-overs).
+#[cfg(unix)]
+fn writer_is_gone(pid: u32) -> bool {
+    use nix::errno::Errno;
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    pid != std::process::id() as i32
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(Errno::ESRCH)
+}
+
+/// Without a way to ask here, a temp file is left alone (it is hidden and small).
+#[cfg(not(unix))]
+fn writer_is_gone(_pid: u32) -> bool {
+    false
+}
+
+/// The lock every writer of `path` takes: a hidden `.NAME.lock` beside the file (beside its
+/// target, for a symlink), so two writers that share nothing else (two vault directories
+/// writing one AWS config) still take turns.
+pub fn lock_beside(path: &Path) -> Result<FileLock> {
+    let target = resolve_links(path)?;
+    let (dir, name) = dir_and_name(&target)?;
+    FileLock::acquire(&dir.join(format!(".{name}.lock")))
+}
+
+/// The directory `path` is in (`.` for a bare name) and its file name.
+fn dir_and_name(path: &Path) -> Result<(&Path, String)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::io(path, io::Error::other("not a file name")))?
+        .to_string_lossy()
+        .into_owned();
+    Ok((dir, name))
 }
 
 #[cfg(unix)]

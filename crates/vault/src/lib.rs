@@ -25,7 +25,7 @@ pub mod unlocked;
 
 pub use backend::probe as probe_backend;
 pub use error::{Error, PassphraseError, Result};
-pub use fsio::{FileLock, ReadError, is_dev_null, read_regular, replace_file};
+pub use fsio::{FileLock, ReadError, is_dev_null, lock_beside, read_regular, replace_file};
 pub use names::{BackendKind, UnknownBackend};
 pub use secret::{Credentials, redact_key_id};
 pub use sso::{SsoSecrets, SsoToken, SsoTokenInfo};

@@ -55,12 +55,7 @@ pub fn run(ctx: &Context, args: AddArgs) -> CommandResult {
         vault.dir().display()
     );
 
-    // Read-modify-write of the config file: one vault process at a time.
-    let _config_lock = if add_config {
-        Some(vault.named_lock("aws-config")?)
-    } else {
-        None
-    };
+    // Under the lock beside the config file, read afresh (config::ensure_profile_section).
     if add_config && config::ensure_profile_section(&ctx.config_path, &args.profile)? {
         eprintln!(
             "Added [profile {}] to {}.",

@@ -5,7 +5,7 @@
 
 use secrecy::SecretString;
 use vault_store::{Credentials, validate_profile_name};
-use vault_sts::config::{self, CredentialsFile};
+use vault_sts::config::{self, AwsFile, CredentialsFile};
 
 use crate::cli::ImportArgs;
 use crate::context::Context;
@@ -96,26 +96,26 @@ pub fn run(ctx: &Context, args: ImportArgs) -> CommandResult {
             escaped(profile)
         );
     }
-    {
-        let _lock = vault.named_lock("aws-config")?;
-        for (profile, _) in &pairs {
-            config::ensure_profile_section(&ctx.config_path, profile)?;
-        }
+    for (profile, _) in &pairs {
+        config::ensure_profile_section(&ctx.config_path, profile)?;
     }
     if args.remove {
-        let _lock = vault.named_lock("aws-credentials")?;
-        // Re-read under the lock: someone may have edited it meanwhile.
-        let current = CredentialsFile::load(&path)?;
-        let mut text = current.text.clone();
-        for (profile, _) in &pairs {
-            text = config::without_key_pair(&text, profile);
-        }
-        if text != current.text {
-            vault_store::replace_file(&path, text.as_bytes()).map_err(|e| {
-                CommandError::from_error(Kind::User, e)
-                    .hint("the keys are in the vault; delete them from the file by hand")
-            })?;
-        }
+        // Re-read under the lock beside the file: someone may have edited it meanwhile.
+        config::locked(&path, AwsFile::Credentials, || {
+            let current = CredentialsFile::load(&path)?;
+            let mut text = current.text.clone();
+            for (profile, _) in &pairs {
+                text = config::without_key_pair(&text, profile);
+            }
+            if text != current.text {
+                config::replace_aws_file(&path, AwsFile::Credentials, &text)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| {
+            CommandError::from(e)
+                .hint("the keys are in the vault; delete them from the file by hand")
+        })?;
         eprintln!(
             "Removed {} from {}; every other line is as it was.",
             match pairs.len() {

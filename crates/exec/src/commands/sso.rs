@@ -5,7 +5,7 @@ use std::io::Write;
 
 use chrono::Local;
 use vault_sts::aws::Aws;
-use vault_sts::config::ConfigFile;
+use vault_sts::config::{AwsFile, ConfigFile};
 use vault_sts::origin::{Origin, Sourced};
 use vault_sts::plan::sso_owner;
 use vault_sts::profile::{self, ProfileError, SsoSession};
@@ -240,10 +240,10 @@ fn populate(ctx: &Context, args: SsoPopulateArgs) -> CommandResult {
         .map_err(sso_error)?;
     let generated = wanted(&args, &accounts);
 
-    let before = config.text.clone();
-    let (after, added, pruned) = rewrite(&before, &config, &args, &generated);
     if args.dry_run {
-        let diff = similar::TextDiff::from_lines(&before, &after);
+        let (after, added, pruned) = rewrite(&config.text, &config, &args, &generated);
+        let before = config.text.as_str();
+        let diff = similar::TextDiff::from_lines(before, after.as_str());
         let path = ctx.config_path.display().to_string();
         let mut out = std::io::stdout().lock();
         write!(
@@ -258,9 +258,17 @@ fn populate(ctx: &Context, args: SsoPopulateArgs) -> CommandResult {
         );
         return Ok(());
     }
-    if after != before {
-        vault_sts::config::replace_config(&ctx.config_path, &after)?;
-    }
+    // The sign-in may have taken minutes: the change is made to the file as it is now,
+    // read again under the lock every writer of it takes, so no edit made meanwhile is lost.
+    let path = &ctx.config_path;
+    let (added, pruned) = vault_sts::config::locked(path, AwsFile::Config, || {
+        let current = ConfigFile::load(path)?;
+        let (after, added, pruned) = rewrite(&current.text, &current, &args, &generated);
+        if after != current.text {
+            vault_sts::config::replace_config(path, &after)?;
+        }
+        Ok((added, pruned))
+    })?;
     eprintln!(
         "{} reaches {} roles in {} accounts: added {added} profiles{} in {}.",
         escaped(&sso.label()),
