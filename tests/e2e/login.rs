@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use vault_harness::{World, parse_form, percent_decode};
 
@@ -244,4 +245,42 @@ fn browser_gets_the_link_and_bad_durations_are_refused() {
         )
         .failure(1)
         .stderr_has("federation endpoint");
+}
+
+/// SIGTERM or SIGHUP while the browser has the page (not only Ctrl+C) removes the page and
+/// the sign-in token in it.
+#[cfg(unix)]
+#[test]
+fn a_signal_while_the_browser_has_the_page_removes_it() {
+    use vault_harness::{Signal, kill};
+    let (w, _federation) = world();
+    let runtime = w.env.dir.path().join("run");
+    let script = w.env.dir.path().join("slow-browser.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 3\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let pages = || -> Vec<String> {
+        std::fs::read_dir(&runtime)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("vault-login-"))
+            .collect()
+    };
+    for signal in [Signal::SIGTERM, Signal::SIGHUP] {
+        let mut cmd = w.env.vault(&["login", "lab"]);
+        cmd.env("BROWSER", &script)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut vault = cmd.spawn().unwrap();
+        vault_harness::wait_for(Duration::from_secs(30), "the sign-in page", || {
+            !pages().is_empty()
+        });
+        kill(vault.id(), signal);
+        let status = vault.wait().unwrap();
+        assert!(!status.success(), "{signal:?}: {status}");
+        assert!(pages().is_empty(), "{signal:?} left {:?}", pages());
+    }
 }

@@ -1176,3 +1176,29 @@ fn a_neighbour_holding_connections_cannot_starve_the_child() {
     let _ = holder.wait();
     served.finish().success();
 }
+
+/// `kill -9` of `vault exec --server` ends its child too (Linux: the kernel's parent-death
+/// signal, set before the child's program runs), so no job runs on against a dead endpoint.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_killed_server_takes_its_child_with_it() {
+    let world = lab();
+    for kind in ["--server", "--imds"] {
+        let mut run = Background::start(&world, &[], &["exec", kind, "lab"], IDLE);
+        run.wait_for_file("env");
+        let child: u32 = fs::read_to_string(run.path("child.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The child's parent is vault itself (the tie became the program, same PID).
+        let parent = fs::read_to_string(run.path("parent.cmdline")).unwrap();
+        assert!(parent.contains("exec\0"), "{parent:?}");
+        kill(run.pid(), Signal::SIGKILL);
+        vault_harness::wait_for(Duration::from_secs(10), "the child to end", || {
+            !std::path::Path::new(&format!("/proc/{child}")).exists()
+                || fs::read_to_string(format!("/proc/{child}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        });
+    }
+}

@@ -82,6 +82,18 @@ pub enum Command {
     /// Write the man pages (vault.1 and one per subcommand) into a directory.
     #[command(hide = true)]
     Man(ManArgs),
+    /// Internal: become COMMAND, ending with the process PARENT (`--server`'s child).
+    #[command(hide = true, name = "__tie-to-parent")]
+    TieToParent(TieArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TieArgs {
+    /// The process whose end ends this one.
+    #[arg(long)]
+    pub parent: u32,
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -300,6 +300,54 @@ fn user_shell(settings: &Settings) -> OsString {
         .unwrap_or_else(|| fallback.into())
 }
 
+/// The credential child of a server run (`--server`, `--imds`): on Linux it starts as
+/// `vault __tie-to-parent`, which asks the kernel to end it with SIGTERM when vault ends,
+/// however vault ends (`kill -9` included), then becomes the program (same PID), so a child
+/// never runs on against a dead endpoint. Elsewhere the program itself (see docs/exec.md).
+pub fn tied_child(program: &OsStr, args: &[OsString]) -> Command {
+    #[cfg(target_os = "linux")]
+    if let Ok(vault) = std::env::current_exe() {
+        let mut cmd = credential_child(vault);
+        cmd.arg("__tie-to-parent")
+            .arg(format!("--parent={}", std::process::id()))
+            .arg("--")
+            .arg(program)
+            .args(args);
+        return cmd;
+    }
+    let mut cmd = credential_child(program);
+    cmd.args(args);
+    cmd
+}
+
+/// `vault __tie-to-parent --parent PID -- COMMAND`: the death signal set, then COMMAND in
+/// this process. Exits 1 without running it when PID is no longer the parent (vault died
+/// before the signal was set).
+#[cfg(target_os = "linux")]
+pub fn tie_to_parent(args: crate::cli::TieArgs) -> CommandResult<ExitCode> {
+    use nix::sys::signal::Signal;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
+        .map_err(|e| CommandError::user(format!("cannot tie the child to vault: {e}")))?;
+    if nix::unistd::getppid().as_raw() as u32 != args.parent {
+        return Ok(ExitCode::from(1));
+    }
+    let mut command = args.command.into_iter();
+    let program = command.next().expect("clap requires a command");
+    let shown = program.to_string_lossy().into_owned();
+    // The environment is already the child's (vault made it): exec as it is.
+    let mut cmd = Command::new(&program);
+    cmd.args(command);
+    exec(cmd, &shown)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn tie_to_parent(_: crate::cli::TieArgs) -> CommandResult<ExitCode> {
+    Err(CommandError::new(
+        Kind::Usage,
+        "__tie-to-parent is for Linux",
+    ))
+}
+
 /// Runs the credential child with `vars` set. On Unix it replaces this process, so signals
 /// and the exit status are its own; elsewhere we wait and pass the code on.
 pub fn run(

@@ -200,8 +200,7 @@ fn listen(
 
 /// The child: our environment without stale credentials, pointed at our endpoint.
 fn child_command(options: &Options, region: &str, shared: &Shared) -> std::process::Command {
-    let mut cmd = process::credential_child(&options.program);
-    cmd.args(&options.args);
+    let mut cmd = process::tied_child(&options.program, &options.args);
     cmd.env_remove("AWS_EC2_METADATA_DISABLED");
     cmd.env("AWS_VAULT", &options.profile);
     cmd.env("AWS_REGION", region);

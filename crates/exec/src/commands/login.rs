@@ -7,6 +7,8 @@
 
 use std::io::Write;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -112,6 +114,9 @@ fn check_range(d: Duration, max: Duration, what: &str) -> CommandResult {
 /// (`ps`): the browser gets the path of a page, readable only by us, that sends it on.
 fn open_browser(url: &SecretString, settings: &Settings) -> CommandResult {
     let mut cmd = process::browser(settings.browser.as_deref())?;
+    // SIGINT, SIGTERM or SIGHUP while the page exists must not leave it (and the sign-in
+    // token in it) on disk: they only set this flag, and the page is dropped on the way out.
+    let stop = stop_on_signals();
     let page = redirect_page(url, settings.runtime_dir.as_deref())
         .map_err(|e| CommandError::user(format!("cannot write the sign-in page: {e}")))?;
     cmd.arg(page.path())
@@ -121,13 +126,20 @@ fn open_browser(url: &SecretString, settings: &Settings) -> CommandResult {
         CommandError::user(format!("cannot open a browser: {e}"))
             .hint("set BROWSER, or pass --stdout and open the link yourself")
     })?;
+    let stopped = || CommandError::user("stopped by a signal; the sign-in page was removed");
+    if stop.load(Ordering::Relaxed) {
+        return Err(stopped());
+    }
     if !status.success() {
         return Err(
             CommandError::user(format!("the browser command failed ({status})"))
                 .hint("set BROWSER, or pass --stdout and open the link yourself"),
         );
     }
-    wait_until_read(page.path(), Duration::from_secs(3));
+    wait_until_read(page.path(), Duration::from_secs(3), &stop);
+    if stop.load(Ordering::Relaxed) {
+        return Err(stopped());
+    }
     eprintln!("Opened the AWS console in your browser.");
     // Dropping `page` deletes it.
     Ok(())
@@ -170,11 +182,26 @@ fn redirect_page(
 
 /// Openers hand the path to a running browser and return before it reads the page; give it
 /// a moment (the access time changes when it does), then the page is deleted.
-fn wait_until_read(path: &std::path::Path, limit: Duration) {
+/// A flag the signals that would end vault set instead, for as long as the process runs
+/// (`vault login` ends right after).
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    #[cfg(unix)]
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        let _ = signal_hook::flag::register(signal, stop.clone());
+    }
+    stop
+}
+
+fn wait_until_read(path: &std::path::Path, limit: Duration, stop: &AtomicBool) {
     let accessed = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.accessed()).ok();
     let written = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let start = std::time::Instant::now();
-    while start.elapsed() < limit {
+    while start.elapsed() < limit && !stop.load(Ordering::Relaxed) {
         if let (Some(read), Some(written)) = (accessed(path), written)
             && read > written
         {

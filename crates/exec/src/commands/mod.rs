@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Use(args) => {
             return shell_init::use_without_function(args).map(|()| ExitCode::SUCCESS);
         }
+        Command::TieToParent(args) => return crate::process::tie_to_parent(args),
         _ => {}
     }
     let ctx = Context::from_cli(&cli, Settings::from_env()?)?;
@@ -69,7 +70,11 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::MigrateBackend(args) => migrate::run(&ctx, args),
         Command::Sso(command) => sso::run(&ctx, command),
-        Command::Completion(_) | Command::Man(_) | Command::ShellInit(_) | Command::Use(_) => {
+        Command::Completion(_)
+        | Command::Man(_)
+        | Command::ShellInit(_)
+        | Command::Use(_)
+        | Command::TieToParent(_) => {
             unreachable!("run above")
         }
     }?;
