@@ -1,0 +1,164 @@
+//! Writing the AWS CLI's files: under the lock beside each, read again under it, replaced
+//! atomically; and the one edit `vault import --remove` makes to the credentials file.
+
+use std::fs;
+use std::path::Path;
+
+use super::{AwsFile, ConfigError, ConfigFile};
+
+/// Appends `[profile NAME]` (or `[default]`) unless the profile already exists. Every existing
+/// byte of the file stays as it was. Returns whether it wrote anything.
+pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigError> {
+    // `/dev/null` is an empty config that is never written (nor locked).
+    if vault_store::is_dev_null(path) {
+        return Ok(false);
+    }
+    locked(path, AwsFile::Config, || append_profile_section(path, name))
+}
+
+/// Runs `change`, which reads `path` afresh and writes it, holding the lock beside the file:
+/// every writer of an AWS file (any vault directory, any command) takes turns, and none
+/// writes text it read before another's change.
+pub fn locked<T>(
+    path: &Path,
+    file: AwsFile,
+    change: impl FnOnce() -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    make_parent_dir(path, file)?;
+    let _lock = vault_store::lock_beside(path).map_err(|source| ConfigError::Write {
+        file,
+        path: path.to_owned(),
+        source,
+    })?;
+    change()
+}
+
+fn append_profile_section(path: &Path, name: &str) -> Result<bool, ConfigError> {
+    let config = ConfigFile::load(path)?;
+    if config.has_profile(name) {
+        return Ok(false);
+    }
+    let header = if name == "default" {
+        "[default]".to_owned()
+    } else {
+        format!("[profile {name}]")
+    };
+    let mut text = config.text;
+    // The file's own line ending (a file edited on Windows keeps its CRLF).
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push_str(newline);
+    }
+    text.push_str(&header);
+    text.push_str(newline);
+    replace_config(path, &text)?;
+    Ok(true)
+}
+
+/// Writes the config file atomically (through a symlink, keeping its mode), making `~/.aws`
+/// (0700) first when it is missing.
+///
+/// Callers hold [`locked`] and read the text under it.
+pub fn replace_config(path: &Path, text: &str) -> Result<(), ConfigError> {
+    replace_aws_file(path, AwsFile::Config, text)
+}
+
+/// [`replace_config`] for either file.
+pub fn replace_aws_file(path: &Path, file: AwsFile, text: &str) -> Result<(), ConfigError> {
+    make_parent_dir(path, file)?;
+    vault_store::replace_file(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+        file,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A missing `~/.aws`, made the user's alone whatever the umask (as the AWS CLI makes it).
+fn make_parent_dir(path: &Path, file: AwsFile) -> Result<(), ConfigError> {
+    let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    else {
+        return Ok(());
+    };
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| ConfigError::Write {
+        file,
+        path: path.to_owned(),
+        source: vault_store::Error::Io {
+            path: dir.to_owned(),
+            source,
+        },
+    })
+}
+
+/// The keys of a long-lived key pair (and the token that would make it temporary).
+const KEY_PAIR_KEYS: [&str; 3] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
+/// `text` (a credentials file) without the key pair lines of `[profile]`, and without the
+/// section header when nothing but blank lines and comments is left in it. Every other
+/// byte stays.
+pub fn without_key_pair(text: &str, profile: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let is_header =
+        |line: &str| !line.starts_with(char::is_whitespace) && line.trim_start().starts_with('[');
+    let header_name = |line: &str| {
+        line.trim()
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if !(is_header(line) && header_name(line) == profile) {
+            out.push_str(line);
+            i += 1;
+            continue;
+        }
+        let end = (i + 1..lines.len())
+            .find(|&j| is_header(lines[j]))
+            .unwrap_or(lines.len());
+        let mut kept: Vec<&str> = Vec::new();
+        let mut skipping_value = false;
+        for body in &lines[i + 1..end] {
+            // An indented line continues the property above it.
+            if skipping_value && body.starts_with(char::is_whitespace) && !body.trim().is_empty() {
+                continue;
+            }
+            skipping_value = false;
+            let key = body
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if body.contains('=') && KEY_PAIR_KEYS.contains(&key.as_str()) {
+                skipping_value = true;
+                continue;
+            }
+            kept.push(body);
+        }
+        let has_property = kept.iter().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with(['#', ';'])
+        });
+        if has_property {
+            out.push_str(line);
+            kept.iter().for_each(|l| out.push_str(l));
+        }
+        i = end;
+    }
+    out
+}
