@@ -184,10 +184,17 @@ fn temp_files_left_by_a_crash_are_cleaned_and_new_files_are_private_under_umask_
     assert_eq!(mode(&env.config_path()), 0o600);
     assert_eq!(mode(&env.vault_dir()), 0o700);
 
-    // What a writer killed mid-write leaves behind.
+    // What a writer killed mid-write leaves behind: its temp file names its PID, which no
+    // process has now (a child that has exited).
+    let dead = {
+        let mut child = env.command("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    };
     let stale = [
-        env.vault_dir().join(".credentials.json.4242.a1b2c3.tmp"),
-        aws.join(".config.vault-4242.tmp"),
+        env.vault_dir()
+            .join(format!(".credentials.json.{dead}.a1b2c3.tmp")),
+        aws.join(format!(".config.vault-{dead}.tmp")),
     ];
     for path in &stale {
         fs::write(path, b"half").unwrap();
@@ -424,4 +431,19 @@ fn a_full_disk_still_hands_out_the_credentials_sts_gave() {
     assert!(!run.stderr.contains(".tmp"), "{}", run.stderr);
     drop(moto);
     drop(disk);
+}
+
+/// A temp file whose writer still runs is that writer's: another writer (say, of another
+/// vault directory sharing the AWS config) must not delete it mid-write.
+#[test]
+fn a_live_writers_temp_file_is_left_alone() {
+    let env = env();
+    let aws = env.config_path().parent().unwrap().to_owned();
+    let mut live = env.command("sleep").arg("30").spawn().unwrap();
+    let theirs = aws.join(format!(".config.{}.a1b2c3.tmp", live.id()));
+    fs::write(&theirs, b"half").unwrap();
+    add_env(&env, "lab").success();
+    assert!(theirs.exists(), "a live writer's temp file was deleted");
+    live.kill().unwrap();
+    live.wait().unwrap();
 }

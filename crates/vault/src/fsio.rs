@@ -296,9 +296,11 @@ fn remove_stale_temps(dir: &Path, name: &str) {
         else {
             continue;
         };
+        // `.NAME.PID.RANDOM.tmp`, or `.NAME.vault-PID.tmp` from before the random part.
         let writer = middle
             .split('.')
             .next()
+            .map(|pid| pid.trim_start_matches("vault-"))
             .and_then(|pid| pid.parse::<u32>().ok());
         if writer.is_some_and(writer_is_gone) {
             tracing::debug!(file = %file, "removing a temp file left by a crash");
