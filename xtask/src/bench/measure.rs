@@ -145,7 +145,7 @@ pub(super) fn measure(make: &dyn Fn() -> Command) -> Result<Sample> {
 /// maximum across exec, so for `vault exec` it covers vault and the program it became.
 // wait4(2) has no safe wrapper in std; see the SAFETY comments inside.
 #[allow(unsafe_code)]
-pub(super) fn wait_rusage(child: Child) -> Result<(ExitStatus, u64)> {
+pub(crate) fn wait_rusage(child: Child) -> Result<(ExitStatus, u64)> {
     use std::os::unix::process::ExitStatusExt;
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;

@@ -39,7 +39,7 @@ mod awsume;
 mod cli_parallel;
 mod cold_chain;
 mod config_scale;
-mod measure;
+pub(crate) mod measure;
 mod memory;
 mod nginx;
 mod parallel_cold;

@@ -2,7 +2,7 @@
 //! file or the new one", "bad input changes nothing", the servers cannot be starved) as
 //! figures, every one measured in this run.
 //!
-//! Seven scenarios, each bounded in count and time, all traffic on 127.0.0.1 (moto via
+//! Nine scenarios, each bounded in count and time, all traffic on 127.0.0.1 (moto via
 //! `vault_harness`), every process stopped by its PID:
 //!
 //! 1. SIGKILL at random points of `vault add --env` runs (`kills`);
@@ -11,12 +11,17 @@
 //! 4. a mixed load of every command (`load`);
 //! 5. the `--server` endpoint under wrk with idle connections held by a neighbour (`servers`);
 //! 6. a full disk (`inputs`, root only);
-//! 7. the bad-input catalogue (`inputs`).
+//! 7. the bad-input catalogue (`inputs`);
+//! 8. writers of the AWS config from two vault directories, a user's edits, `recent` under
+//!    parallel exports (`files`);
+//! 9. odd files as the config (time, peak memory) and hostile values into real shells
+//!    (`files`).
 //!
 //! The report goes to `target/stress/report.md` and `report.json`; a full run also rewrites
 //! the generated section of `docs/reliability.md`. The command fails when any must-be-zero
 //! figure is not zero.
 
+mod files;
 mod inputs;
 mod kills;
 mod load;
@@ -189,7 +194,7 @@ pub fn run(root: &Path, options: &Options) -> Result {
     };
 
     type Scenario = fn(&Ctx<'_>, &mut Rng) -> Result<Section>;
-    let scenarios: [(u8, &str, Scenario); 7] = [
+    let scenarios: [(u8, &str, Scenario); 9] = [
         (1, "SIGKILL during `vault add`", kills::adds),
         (2, "SIGKILL during cold mints", kills::mints),
         (3, "concurrent writers", load::writers),
@@ -197,6 +202,16 @@ pub fn run(root: &Path, options: &Options) -> Result {
         (5, "credential server under idle connections", servers::run),
         (6, "full disk", inputs::full_disk),
         (7, "bad-input catalogue", inputs::catalogue),
+        (
+            8,
+            "writers of the AWS config and `recent`",
+            files::config_writers,
+        ),
+        (
+            9,
+            "odd files and hostile output",
+            files::odd_files_and_output,
+        ),
     ];
     let mut sections = Vec::new();
     for (id, title, scenario) in scenarios {
