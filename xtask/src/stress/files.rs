@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{Ctx, Rng, Row, Section, fake_key, first_line, temp_files, write_dirs};
+use super::{Ctx, Rng, Row, Section, fake_key, temp_files, wait_all, write_dirs};
 use crate::Result;
 use crate::bench::measure::wait_rusage;
 
@@ -48,15 +48,7 @@ pub(super) fn config_writers(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
                 children.push((profile, child));
             }
         }
-        for (profile, child) in children {
-            let out = child.wait_with_output().map_err(|e| e.to_string())?;
-            if !out.status.success() {
-                failed.push(format!(
-                    "{profile}: {}",
-                    first_line(&String::from_utf8_lossy(&out.stderr))
-                ));
-            }
-        }
+        failed.extend(wait_all(children)?);
         // The user edits the file between bursts, as an editor would: the whole file.
         let edit = format!("# the user's edit {round}");
         let mut text = fs::read_to_string(env.config_path()).map_err(|e| e.to_string())?;

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use vault_harness::TestEnv;
 
-use super::{Ctx, Rng, Row, Section, fake_key, first_line, role_config, temp_files, write_dirs};
+use super::{
+    Ctx, Rng, Row, Section, fake_key, first_line, role_config, temp_files, wait_all, write_dirs,
+};
 use crate::Result;
 
 fn add_vars(i: u64) -> [(String, String); 2] {
@@ -76,15 +78,7 @@ pub(super) fn writers(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
             })
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| format!("cannot start vault: {e}"))?;
-        for (profile, child) in children {
-            let out = child.wait_with_output().map_err(|e| e.to_string())?;
-            if !out.status.success() {
-                failed.push(format!(
-                    "{profile}: {}",
-                    first_line(&String::from_utf8_lossy(&out.stderr))
-                ));
-            }
-        }
+        failed.extend(wait_all(children)?);
         burst_ms.push(start.elapsed().as_secs_f64() * 1e3);
         let (listed, sections) = store_state(ctx, &env)?;
         missing_keys += expected.keys().filter(|p| !listed.contains(*p)).count();

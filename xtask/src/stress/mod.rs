@@ -386,6 +386,22 @@ pub(crate) fn write_dirs(env: &TestEnv) -> Vec<PathBuf> {
 }
 
 /// The first non-empty line, at most 160 characters.
+/// Waits for every named child (stderr piped); "NAME: first line of stderr" for each that
+/// failed.
+pub(crate) fn wait_all(children: Vec<(String, Child)>) -> Result<Vec<String>> {
+    let mut failed = Vec::new();
+    for (name, child) in children {
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            failed.push(format!(
+                "{name}: {}",
+                first_line(&String::from_utf8_lossy(&out.stderr))
+            ));
+        }
+    }
+    Ok(failed)
+}
+
 pub(crate) fn first_line(text: &str) -> String {
     let line = text
         .lines()
