@@ -104,13 +104,13 @@ fn recent_under_load(ctx: &Ctx<'_>) -> Result<usize> {
     let env = ctx.file_env(false);
     let _unlocked = ctx.seed(&env, &fake_key(0))?;
     let script = env.dir.path().join("cp.sh");
-    fs::write(
-        &script,
-        "#!/bin/sh\nprintf '%s' '{\"Version\": 1, \"AccessKeyId\": \"ASIAIOSFODNN7STRESS1\", \
-         \"SecretAccessKey\": \"stresssecretstresssecretstresssecret0000\", \
-         \"SessionToken\": \"t\", \"Expiration\": \"2999-01-01T00:00:00Z\"}'\n",
-    )
-    .map_err(|e| e.to_string())?;
+    let (id, secret) = fake_key(1);
+    let answer = json!({
+        "Version": 1, "AccessKeyId": id, "SecretAccessKey": secret,
+        "SessionToken": "t", "Expiration": "2999-01-01T00:00:00Z",
+    });
+    fs::write(&script, format!("#!/bin/sh\nprintf '%s' '{answer}'\n"))
+        .map_err(|e| e.to_string())?;
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
     let names: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
     env.write_config(
@@ -254,9 +254,9 @@ fn hostile_output(ctx: &Ctx<'_>) -> Result<(usize, usize)> {
     ];
     let (mut ran, mut misread) = (0, 0);
     for value in &values {
+        let (id, secret) = fake_key(2);
         let json = json!({
-            "Version": 1, "AccessKeyId": "ASIAIOSFODNN7STRESS2",
-            "SecretAccessKey": "stresssecretstresssecretstresssecret0001",
+            "Version": 1, "AccessKeyId": id, "SecretAccessKey": secret,
             "SessionToken": value, "Expiration": "2999-01-01T00:00:00Z",
         });
         fs::write(&answer, json.to_string()).map_err(|e| e.to_string())?;
