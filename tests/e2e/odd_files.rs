@@ -45,6 +45,14 @@ fn add_env(env: &TestEnv, config: &Path, profile: &str) -> Run {
     )
 }
 
+/// A character device 1:3 (what `/dev/null` is) at `path`; `false` when mknod is not
+/// allowed (not root).
+fn null_device_at(env: &TestEnv, path: &Path) -> bool {
+    env.output(env.command("mknod").arg(path).args(["c", "1", "3"]))
+        .status
+        .success()
+}
+
 fn stored(env: &TestEnv) -> String {
     env.run(&["list", "--credentials"]).stdout.clone()
 }
@@ -55,10 +63,7 @@ fn stored(env: &TestEnv) -> String {
 fn a_device_as_the_config_is_refused_and_never_replaced() {
     let env = env();
     let device = env.dir.path().join("fakenull");
-    let made = env
-        .output(env.command("mknod").arg(&device).args(["c", "1", "3"]))
-        .status
-        .success();
+    let made = null_device_at(&env, &device);
     if !made {
         skip("mknod needs root");
         return;
@@ -78,10 +83,7 @@ fn a_device_as_the_config_is_refused_and_never_replaced() {
 fn dev_null_is_an_empty_config_that_is_never_written() {
     let env = env();
     let node = env.dir.path().join("null");
-    let made = env
-        .output(env.command("mknod").arg(&node).args(["c", "1", "3"]))
-        .status
-        .success();
+    let made = null_device_at(&env, &node);
     if !made || !env.require_program("unshare", "util-linux") {
         skip("a private /dev/null needs root (mknod, unshare --mount)");
         return;

@@ -110,6 +110,15 @@ impl<'w> Background<'w> {
         self.dir.join(name)
     }
 
+    /// The PID the child wrote (the IDLE script's first line).
+    fn child_pid(&self) -> u32 {
+        fs::read_to_string(self.path("child.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     /// Waits until the run's file `name` exists, panicking with vault's output if vault
     /// exits first or it takes over a minute.
     #[track_caller]
@@ -917,11 +926,7 @@ exit 9"#;
     // The child is vault's child, not vault itself.
     let mut run = Background::start(&world, &[], &["exec", "--server", "lab"], IDLE);
     run.wait_for_file("env");
-    let child: u32 = fs::read_to_string(run.path("child.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let child = run.child_pid();
     assert_ne!(child, run.pid());
     let status = fs::read_to_string(format!("/proc/{child}/status")).unwrap();
     let ppid = status
@@ -1186,11 +1191,7 @@ fn a_killed_server_takes_its_child_with_it() {
     for kind in ["--server", "--imds"] {
         let mut run = Background::start(&world, &[], &["exec", kind, "lab"], IDLE);
         run.wait_for_file("env");
-        let child: u32 = fs::read_to_string(run.path("child.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let child = run.child_pid();
         // The child's parent is vault itself (the tie became the program, same PID).
         let parent = fs::read_to_string(run.path("parent.cmdline")).unwrap();
         assert!(parent.contains("exec\0"), "{parent:?}");
