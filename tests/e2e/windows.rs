@@ -363,3 +363,60 @@ fn server_child_fetches_from_the_ecs_endpoint() {
     assert_eq!(world.moto.count("GetCallerIdentity"), before + 1);
     world.assert_no_secrets(&[]);
 }
+
+/// `taskkill /f` of `vault exec --server` (here: SIGKILL of its Wine process) ends its
+/// child too, through the job object vault put it in: the child's stdout, which only the
+/// child then holds, reaches end of file while the test still holds the child's stdin open.
+#[test]
+fn a_killed_server_takes_its_child_with_it() {
+    use std::io::{Read, Write};
+    let Some(wine) = Wine::get() else { return };
+    let world = World::new(PASSPHRASE, CONFIG);
+    let mut cmd = wine.vault(&world.env, &["exec", "--server", "base", "--", "cmd"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut vault = cmd.spawn().expect("wine starts");
+    let guard_pid = vault.id();
+    let mut stdin = vault.stdin.take().unwrap();
+    let mut stdout = vault.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    let _ = tx.send(String::from_utf8_lossy(&seen).into_owned());
+                }
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    stdin
+        .write_all(b"echo child-of-%AWS_VAULT%-up\r\n")
+        .unwrap();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(seen) if seen.contains("child-of-base-up") => break,
+            Ok(_) => continue,
+            Err(e) => panic!("the child never answered: {e}"),
+        }
+    }
+    // The loader became Wine's preloader in place: this PID is vault.exe's process.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(guard_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = vault.wait();
+    vault_harness::wait_for(
+        std::time::Duration::from_secs(30),
+        "the child's stdout to close",
+        || reader.is_finished(),
+    );
+    drop(stdin);
+    reader.join().unwrap();
+}

@@ -303,7 +303,8 @@ fn user_shell(settings: &Settings) -> OsString {
 /// The credential child of a server run (`--server`, `--imds`): on Linux it starts as
 /// `vault __tie-to-parent`, which asks the kernel to end it with SIGTERM when vault ends,
 /// however vault ends (`kill -9` included), then becomes the program (same PID), so a child
-/// never runs on against a dead endpoint. Elsewhere the program itself (see docs/exec.md).
+/// never runs on against a dead endpoint. On Windows [`tie`] does this once it runs;
+/// elsewhere (macOS) nothing does (see docs/exec.md).
 pub fn tied_child(program: &OsStr, args: &[OsString]) -> Command {
     #[cfg(target_os = "linux")]
     if let Ok(vault) = std::env::current_exe() {
@@ -318,6 +319,43 @@ pub fn tied_child(program: &OsStr, args: &[OsString]) -> Command {
     let mut cmd = credential_child(program);
     cmd.args(args);
     cmd
+}
+
+/// Keeps a server run's child tied to vault while it is held (see [`tie`]).
+pub struct Tie {
+    #[cfg(windows)]
+    _job: Option<win32job::Job>,
+}
+
+impl Tie {
+    /// Nothing tied (tying failed, and the run goes on without it).
+    pub fn none() -> Tie {
+        Tie {
+            #[cfg(windows)]
+            _job: None,
+        }
+    }
+}
+
+/// On Windows: puts the child in a job object that ends every process in it when its last
+/// handle closes. vault holds the only handle, and Windows closes it however vault ends
+/// (`taskkill /f` included), so the child and what it started since end with vault. The
+/// child runs for the few instructions between its start and this call untied. Elsewhere
+/// nothing ([`tied_child`] did it on Linux).
+#[cfg(windows)]
+pub fn tie(child: &std::process::Child) -> Result<Tie, String> {
+    use std::os::windows::io::AsRawHandle;
+    let mut limits = win32job::ExtendedLimitInfo::new();
+    limits.limit_kill_on_job_close();
+    let job = win32job::Job::create_with_limit_info(&limits).map_err(|e| e.to_string())?;
+    job.assign_process(child.as_raw_handle() as isize)
+        .map_err(|e| e.to_string())?;
+    Ok(Tie { _job: Some(job) })
+}
+
+#[cfg(not(windows))]
+pub fn tie(_child: &std::process::Child) -> Result<Tie, String> {
+    Ok(Tie::none())
 }
 
 /// `vault __tie-to-parent --parent PID -- COMMAND`: the death signal set, then COMMAND in

@@ -108,6 +108,11 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
         .spawn()
         .map_err(|e| process::spawn_error(e, &options.program.to_string_lossy()))?;
     let pid = child.id();
+    // Held until vault returns; on Windows its drop (or vault's death) ends the child.
+    let _tie = process::tie(&child).unwrap_or_else(|e| {
+        eprintln!("vault: warning: the child will not end with vault: {e}");
+        process::Tie::none()
+    });
     {
         let events = events.clone();
         std::thread::spawn(move || {

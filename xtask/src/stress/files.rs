@@ -1,8 +1,9 @@
 //! Scenarios 8 and 9: the files vault shares with others, and what it prints for shells.
 //!
-//! 8. Writers of the AWS config from two vault directories at once (the lock is beside the
-//!    file, so they take turns), a user's edits between bursts, and `recent` written by
-//!    parallel exports: nothing any of them wrote may be lost.
+//! 8. Writers of the AWS files from two vault directories at once through every path that
+//!    writes them (`add`, `import --remove`, `sso populate`; the lock is beside the file, so
+//!    they take turns), a user's edits between bursts, and `recent` written by parallel
+//!    exports: nothing any of them wrote may be lost or written twice.
 //! 9. The odd-file catalogue (a device, a FIFO, `/dev/zero`, a huge file, a BOM, indented
 //!    headers) as the config, each refused or read with its time and peak memory; and
 //!    hostile values through every shell format into its real shell: nothing may run.
@@ -19,30 +20,100 @@ use super::{Ctx, Rng, Row, Section, fake_key, temp_files, wait_all, write_dirs};
 use crate::Result;
 use crate::bench::measure::wait_rusage;
 
+/// The SSO session every vault directory of scenario 8 signs in to once; its `populate`
+/// then writes the stand-in's four account/role profiles.
+const SSO_SESSION: &str = "\
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = us-east-1
+sso_registration_scopes = sso:account:access
+";
+
+/// The profiles the stand-in's accounts and roles give `sso populate corp`.
+const POPULATED: [&str; 4] = [
+    "Lab/Admin",
+    "Lab/ReadOnly",
+    "Prod-Account/ReadOnly",
+    "Sandbox/Dev",
+];
+
 pub(super) fn config_writers(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
     let (n, rounds) = ((ctx.opts.writers / 2).max(2), ctx.opts.writer_rounds);
-    let env = ctx.file_env(false);
-    env.write_config("[profile base]\nregion = us-east-1\n");
+    let mut env = ctx.file_env(false);
+    let stand_in = vault_harness::sso::SsoStandIn::start(&env, &ctx.moto.endpoint);
+    stand_in.control(json!({"accounts": [
+        {"accountId": "111111111111", "accountName": "Lab", "roles": ["ReadOnly", "Admin"]},
+        {"accountId": "222222222222", "accountName": "Prod Account", "roles": ["ReadOnly"]},
+        {"accountId": "333333333333", "accountName": "Sandbox", "roles": ["Dev"]},
+    ]}));
+    let browser = vault_harness::sso::browser_script(&env, &env.dir.path().join("browser-calls"));
+    env.set("AWS_ENDPOINT_URL_SSO", &stand_in.endpoint)
+        .set("AWS_ENDPOINT_URL_SSO_OIDC", &stand_in.endpoint)
+        .set("BROWSER", browser);
+    env.write_config(&format!(
+        "[profile base]\nregion = us-east-1\n\n{SSO_SESSION}"
+    ));
+    let credentials = env.home().join(".aws/credentials");
+    let kept = "[kept]\naws_access_key_id = user-kept-id\naws_secret_access_key = user-kept\n";
+    fs::write(&credentials, kept).map_err(|e| e.to_string())?;
     let dirs = [env.dir.path().join("v1"), env.dir.path().join("v2")];
+    for dir in &dirs {
+        let mut cmd = ctx.vault(&env, &["sso", "login", "corp"]);
+        cmd.env("AWS_VAULT_FILE_DIR", dir);
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot start vault: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "sso login in {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
     let mut failed = Vec::new();
     let mut expected = Vec::new();
+    let mut imported = Vec::new();
     let mut edits = Vec::new();
-    let add = |dir: &std::path::Path, profile: &str, i: u64| {
-        let (id, secret) = fake_key(i);
-        let mut cmd = ctx.vault(&env, &["add", "--env", profile]);
+    let vault_in = |dir: &std::path::Path, args: &[&str]| {
+        let mut cmd = ctx.vault(&env, args);
         cmd.env("AWS_VAULT_FILE_DIR", dir)
-            .env("AWS_ACCESS_KEY_ID", id)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        cmd.spawn()
+        cmd
     };
     for round in 0..rounds {
+        // The user puts two key pairs in the credentials file for `import --remove` to take.
+        let mut text = fs::read_to_string(&credentials).map_err(|e| e.to_string())?;
+        for d in 0..dirs.len() {
+            let (id, secret) = fake_key((90_000 + round * 10 + d) as u64);
+            let _ = writeln!(
+                text,
+                "[imp-d{d}-r{round}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}"
+            );
+        }
+        fs::write(&credentials, text).map_err(|e| e.to_string())?;
         let mut children = Vec::new();
+        for (d, dir) in dirs.iter().enumerate() {
+            let profile = format!("imp-d{d}-r{round}");
+            let child = vault_in(dir, &["import", "--remove", &profile])
+                .spawn()
+                .map_err(|e| format!("cannot start vault: {e}"))?;
+            imported.push(profile.clone());
+            children.push((format!("import {profile}"), child));
+            let child = vault_in(dir, &["sso", "populate", "corp"])
+                .spawn()
+                .map_err(|e| format!("cannot start vault: {e}"))?;
+            children.push((format!("populate in v{d}"), child));
+        }
         for i in 0..n {
             for (d, dir) in dirs.iter().enumerate() {
                 let profile = format!("d{d}-r{round}-{i}");
-                let child = add(dir, &profile, (round * 1000 + i * 2 + d) as u64 + 1)
+                let (id, secret) = fake_key((round * 1000 + i * 2 + d) as u64 + 1);
+                let child = vault_in(dir, &["add", "--env", &profile])
+                    .env("AWS_ACCESS_KEY_ID", id)
+                    .env("AWS_SECRET_ACCESS_KEY", secret)
+                    .spawn()
                     .map_err(|e| format!("cannot start vault: {e}"))?;
                 expected.push(profile.clone());
                 children.push((profile, child));
@@ -57,43 +128,75 @@ pub(super) fn config_writers(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
         edits.push(edit);
     }
     let config = fs::read_to_string(env.config_path()).map_err(|e| e.to_string())?;
-    let lost_sections = expected
+    let lost: Vec<&str> = expected
         .iter()
+        .map(String::as_str)
+        .chain(POPULATED)
         .filter(|p| !config.contains(&format!("[profile {p}]\n")))
-        .count();
+        .collect();
+    let lost_sections = lost.len();
     let lost_edits = edits
         .iter()
         .filter(|e| !config.contains(e.as_str()))
         .count();
+    let mut headers = std::collections::BTreeMap::new();
+    for line in config.lines().filter(|l| l.starts_with('[')) {
+        *headers.entry(line).or_insert(0usize) += 1;
+    }
+    let duplicates: usize = headers.values().map(|c| c - 1).sum();
+    let left = fs::read_to_string(&credentials).map_err(|e| e.to_string())?;
+    let not_removed = imported
+        .iter()
+        .filter(|p| left.contains(&format!("[{p}]")))
+        .count();
+    let kept_lost = usize::from(!left.contains(kept));
     let mut aws_dir = write_dirs(&env);
     aws_dir.extend(dirs.iter().cloned());
     let temps = temp_files(&aws_dir);
     let lost_recent = recent_under_load(ctx)?;
+    drop(stand_in);
 
     let mut s = Section::new(8, "");
     let _ = writeln!(
         s.md,
-        "{rounds} round(s) of {n} `vault add --env` into each of two vault directories at once, \
-         all appending to one AWS config; the user edits the file between rounds. Then 10 \
-         exports of 10 profiles at once, each putting its name first in `recent`."
+        "{rounds} round(s) in which two vault directories, each signed in to one SSO session, \
+         write the same AWS files at once: per directory {n} `vault add --env`, one \
+         `vault import --remove` of a key pair the user just put in the credentials file and \
+         one `vault sso populate`; the user edits the config between rounds. Then 10 exports \
+         of 10 profiles at once, each putting its name first in `recent`."
     );
     if !failed.is_empty() {
         let _ = writeln!(s.md, "\nfailed: {}", failed.join("; "));
     }
-    let total = expected.len();
+    if !lost.is_empty() {
+        let _ = writeln!(s.md, "\nsections lost: {}", lost.join(", "));
+    }
+    let total = expected.len() + POPULATED.len();
     s.rows = vec![
         Row::zero(
             8,
             &format!("config sections lost (of {total})"),
             lost_sections,
         ),
+        Row::zero(8, "config sections written twice", duplicates),
         Row::zero(8, &format!("user edits lost (of {rounds})"), lost_edits),
-        Row::zero(8, "adds that failed", failed.len()),
+        Row::zero(
+            8,
+            &format!(
+                "imported keys left in the credentials file (of {})",
+                imported.len()
+            ),
+            not_removed,
+        ),
+        Row::zero(8, "the user's own credentials section lost", kept_lost),
+        Row::zero(8, "adds, imports and populates that failed", failed.len()),
         Row::zero(8, "temp files left", temps),
         Row::zero(8, "names lost from `recent` (of 10)", lost_recent),
     ];
     s.json = json!({
-        "adds": total, "sections_lost": lost_sections, "edits_lost": lost_edits,
+        "adds": expected.len(), "imports": imported.len(), "populates": rounds * 2,
+        "sections_lost": lost_sections, "duplicates": duplicates, "edits_lost": lost_edits,
+        "imports_left": not_removed, "kept_lost": kept_lost,
         "failed": failed, "temp_files": temps, "recent_lost": lost_recent,
     });
     Ok(s)
