@@ -29,6 +29,7 @@ client secret handed out (for the tests' no-secret-leaks checks; never in the st
   device_code_ttl        expiresIn of device codes (default 600)
   device_interval        interval of device authorizations (default 1)
   deny_device            the next /device visits deny instead of approving
+  deny_authorize         /authorize redirects with error=access_denied (the person denied)
   slow_down_once         the next device-code poll gets SlowDownException (re-arms when set)
   refresh_invalid_grant  a count: refuse that many refreshes, revoking the refresh token
   portal_unauthorized    a count: that many portal calls get 401, invalidating the token
@@ -382,6 +383,17 @@ class StandIn:
             raise Fail(
                 "InvalidRequestException", "redirect_uri, state and code_challenge are required"
             )
+        separator = "&" if "?" in redirect_uri else "?"
+        if self.setting("deny_authorize", False):
+            query = urllib.parse.urlencode(
+                {
+                    "error": "access_denied",
+                    "error_description": "The user denied the request",
+                    "state": args["state"],
+                },
+                quote_via=urllib.parse.quote,
+            )
+            return Response("", 302, headers={"Location": f"{redirect_uri}{separator}{query}"})
         with self.lock:
             client = self.clients.get(args.get("client_id", ""))
             if client is None or client["expires"] <= now():
@@ -397,7 +409,6 @@ class StandIn:
         query = urllib.parse.urlencode(
             {"code": code, "state": args["state"]}, quote_via=urllib.parse.quote
         )
-        separator = "&" if "?" in redirect_uri else "?"
         return Response("", 302, headers={"Location": f"{redirect_uri}{separator}{query}"})
 
     def create_token(self, request, call):

@@ -325,6 +325,49 @@ fn thirty_two_cold_exports_sign_in_once() {
     }
 }
 
+/// 16 cold commands, and the person denies the one sign-in: every one fails at once with
+/// the same message. Before, each waiter in turn opened a browser of its own.
+#[test]
+fn a_denied_sign_in_fails_every_waiter_with_one_browser() {
+    let s = world(CONFIG);
+    s.stand_in.control(json!({"deny_authorize": true}));
+    let children: Vec<_> = (0..16)
+        .map(|_| {
+            s.w.env
+                .vault(&["export", "--format", "json", "lab-ro"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("vault starts")
+        })
+        .collect();
+    let mut messages = BTreeSet::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{stderr}");
+        assert!(out.stdout.is_empty());
+        let first = stderr
+            .lines()
+            .find(|l| l.starts_with("vault: error: "))
+            .unwrap_or_else(|| panic!("no message: {stderr}"))
+            .to_owned();
+        messages.insert(first);
+    }
+    assert_eq!(s.browser_opens(), 1);
+    assert_eq!(s.count("Authorize"), 1);
+    assert_eq!(s.count("CreateToken"), 0);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = messages.into_iter().next().unwrap();
+    assert!(message.contains("denied"), "{message}");
+
+    // Not a ban: the next command, a while later, signs in.
+    s.stand_in.control(json!({"deny_authorize": false}));
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    s.export("lab-ro");
+    assert_eq!(s.browser_opens(), 2);
+}
+
 #[test]
 fn a_token_near_its_end_is_refreshed_once_without_a_browser() {
     let s = world(CONFIG);

@@ -378,19 +378,47 @@ impl FileLock {
 
     /// Blocks until the lock is ours; if that takes longer than `patience`, calls `waiting`
     /// once (so the person knows what the command waits for).
+    /// [`FileLock::acquire_telling`], giving up (`None`) once `limit` has passed.
+    pub fn acquire_within(
+        path: &Path,
+        patience: std::time::Duration,
+        limit: std::time::Duration,
+        waiting: &mut dyn FnMut(),
+    ) -> Result<Option<FileLock>> {
+        let file = open_lock_file(path)?;
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    return Ok(Some(FileLock {
+                        file,
+                        path: path.to_owned(),
+                    }));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+            }
+            let waited = start.elapsed();
+            if waited >= limit {
+                return Ok(None);
+            }
+            if !told && waited >= patience {
+                told = true;
+                waiting();
+            }
+            // Polled, not blocking: a blocking lock cannot give up. 50 ms is unnoticeable
+            // next to a sign-in and costs nothing.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     pub fn acquire_telling(
         path: &Path,
         patience: std::time::Duration,
         waiting: &mut dyn FnMut(),
     ) -> Result<FileLock> {
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(path).map_err(|e| Error::io(path, e))?;
+        let file = open_lock_file(path)?;
         if patience != std::time::Duration::MAX {
             let start = std::time::Instant::now();
             loop {
@@ -423,6 +451,18 @@ impl FileLock {
     }
 }
 
+/// A lock file, created private if missing; its content is never read or written.
+fn open_lock_file(path: &Path) -> Result<std::fs::File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map_err(|e| Error::io(path, e))
+}
+
 impl Drop for FileLock {
     fn drop(&mut self) {
         let _ = self.file.unlock();
@@ -432,6 +472,24 @@ impl Drop for FileLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bounded wait gives up while the lock is held, tells once, and gets it once free.
+    #[test]
+    fn a_bounded_lock_wait_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.lock");
+        let held = FileLock::acquire(&path).unwrap();
+        let mut told = 0;
+        let limit = std::time::Duration::from_millis(200);
+        let got =
+            FileLock::acquire_within(&path, std::time::Duration::ZERO, limit, &mut || told += 1)
+                .unwrap();
+        assert!(got.is_none());
+        assert_eq!(told, 1);
+        drop(held);
+        let got = FileLock::acquire_within(&path, limit, limit, &mut || {}).unwrap();
+        assert!(got.is_some());
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {

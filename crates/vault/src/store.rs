@@ -224,6 +224,61 @@ impl Vault {
         FileLock::acquire_telling(&dir.join(format!("{name}.lock")), patience, waiting)
     }
 
+    /// [`Vault::named_lock_telling`] that gives up (`None`) once `limit` has passed.
+    pub fn named_lock_within(
+        &self,
+        name: &str,
+        patience: Duration,
+        limit: Duration,
+        waiting: &mut dyn FnMut(),
+    ) -> Result<Option<FileLock>> {
+        debug_assert!(!name.contains(['/', '\\']));
+        let dir = self.dir.join("locks");
+        fsio::create_private_dir(&dir)?;
+        FileLock::acquire_within(&dir.join(format!("{name}.lock")), patience, limit, waiting)
+    }
+
+    /// Notes beside lock `name` that the work it guards just failed, and why: waiters that
+    /// get the lock next read it ([`Vault::failure_since`]) instead of each trying again.
+    /// `message` must hold no secret: it is stored in the clear.
+    pub fn note_failure(&self, name: &str, message: &str) -> Result<()> {
+        let note = FailureNote {
+            at_ms: millis_since_epoch(std::time::SystemTime::now()),
+            message: message.to_owned(),
+        };
+        let bytes = serde_json::to_vec(&note).expect("a note serialises");
+        fsio::write_atomic(&self.failure_path(name), &bytes)
+    }
+
+    /// The failure noted beside lock `name` at or after `since`, if any. A note that does
+    /// not read counts as none.
+    pub fn failure_since(
+        &self,
+        name: &str,
+        since: std::time::SystemTime,
+    ) -> Result<Option<String>> {
+        let Some(bytes) = fsio::read_optional(&self.failure_path(name))? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<FailureNote>(&bytes)
+            .ok()
+            .filter(|note| note.at_ms >= millis_since_epoch(since))
+            .map(|note| note.message))
+    }
+
+    /// Removes the note beside lock `name` (the work succeeded).
+    pub fn clear_failure(&self, name: &str) -> Result<()> {
+        let path = self.failure_path(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn failure_path(&self, name: &str) -> PathBuf {
+        self.dir.join("locks").join(format!("{name}.failed"))
+    }
+
     /// The entries of `R`'s file; none when there is no file yet.
     fn read_entries<R>(&self) -> Result<Entries<R>>
     where
@@ -306,4 +361,17 @@ fn shown_name(name: &str) -> String {
         Some((end, _)) => format!("{}…", &name[..end]),
         None => name.to_owned(),
     }
+}
+
+/// What [`Vault::note_failure`] keeps beside a lock.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FailureNote {
+    at_ms: u64,
+    message: String,
+}
+
+fn millis_since_epoch(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

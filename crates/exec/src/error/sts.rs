@@ -39,6 +39,19 @@ pub fn profile_error(
             "an [sso-session {session}] section needs sso_start_url and sso_region (docs/sso.md); fix {}",
             config_path.display()
         ),
+        ProfileError::RoleBesideSignIn {
+            profile,
+            sign_in,
+            role_arn,
+            ..
+        } => {
+            let own = format!("{profile}-sso");
+            format!(
+                "give the sign-in a profile of its own and name it as the role's source, in {}:\n\n  [profile {own}]\n  {}\n\n  [profile {profile}]\n  source_profile = {own}\n  role_arn = {role_arn}",
+                config_path.display(),
+                sign_in.join("\n  "),
+            )
+        }
         ProfileError::NoSource { profile, .. } => format!(
             "add `source_profile = NAME` to [profile {profile}], naming the profile whose key assumes the role"
         ),
@@ -156,6 +169,12 @@ pub fn sso_error(e: SsoError) -> CommandError {
                 .to_owned()
         }
         SsoError::Failed { .. } => "run `vault sso login NAME` again".to_owned(),
+        SsoError::FailedElsewhere { .. } => {
+            "that was another vault process's sign-in, which this one waited for; run the command again to sign in anew".to_owned()
+        }
+        SsoError::Busy { .. } => {
+            "another vault is still waiting for its sign-in (a browser, a device code): finish or stop it, then run the command again".to_owned()
+        }
         SsoError::Listen(_) => {
             "use the device flow instead: vault sso login --use-device-code NAME".to_owned()
         }

@@ -292,6 +292,20 @@ impl Aws {
         )
     }
 
+    /// Where the SSO OIDC service of `region` is, as the SDK resolves it for its own calls:
+    /// the endpoint override when set, else the partition's host (`amazonaws.com.cn` in
+    /// China), FIPS and dual-stack as configured. The browser's authorize page is there.
+    pub fn sso_oidc_endpoint(&self, region: &str) -> Result<String, String> {
+        let config = &self.inner().config;
+        let endpoint = self.settings().endpoints.sso_oidc.as_ref();
+        self.block_on(sso_oidc_url(
+            region,
+            config.use_fips().unwrap_or(false),
+            config.use_dual_stack().unwrap_or(false),
+            endpoint.map(|e| e.value.clone()),
+        ))
+    }
+
     /// An SSO portal client in the sign-in's region (its calls carry the bearer token).
     pub fn sso_portal(&self, region: &str) -> aws_sdk_sso::Client {
         aws_sdk_sso::Client::from_conf(
@@ -333,6 +347,7 @@ impl Aws {
                         .message()
                         .map(str::to_owned)
                         .or_else(|| xml_field(&body, "Message"))
+                        .or_else(|| oauth_description(&body))
                         .unwrap_or_else(|| "no message".to_owned()),
                 }
             }
@@ -405,6 +420,14 @@ fn xml_field(body: &str, name: &str) -> Option<String> {
     Some(body[start..end].to_owned())
 }
 
+/// SSO OIDC answers errors as OAuth does (RFC 6749 §5.2): the reason is in
+/// `error_description`, which the SDK does not take for the message.
+fn oauth_description(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let description = value.get("error_description")?.as_str()?.trim();
+    (!description.is_empty()).then(|| description.to_owned())
+}
+
 fn provider_of(c: &Credentials) -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new(
         c.access_key_id.expose_secret(),
@@ -469,5 +492,79 @@ mod tests {
         assert_eq!(xml_field(body, "Code").as_deref(), Some("AccessDenied"));
         assert_eq!(xml_field(body, "Message").as_deref(), Some("no"));
         assert_eq!(xml_field(body, "Missing"), None);
+    }
+
+    #[test]
+    fn oauth_errors_give_their_description() {
+        let body =
+            r#"{"error":"invalid_grant","error_description":"Invalid refresh token provided"}"#;
+        assert_eq!(
+            oauth_description(body).as_deref(),
+            Some("Invalid refresh token provided")
+        );
+        assert_eq!(oauth_description(r#"{"error":"invalid_grant"}"#), None);
+        assert_eq!(oauth_description("<xml/>"), None);
+    }
+}
+
+/// The SSO OIDC endpoint the SDK's own resolver gives for these settings.
+async fn sso_oidc_url(
+    region: &str,
+    fips: bool,
+    dual_stack: bool,
+    endpoint: Option<String>,
+) -> Result<String, String> {
+    use aws_sdk_ssooidc::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let params = Params::builder()
+        .region(region)
+        .use_fips(fips)
+        .use_dual_stack(dual_stack)
+        .set_endpoint(endpoint)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resolved = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(resolved.url().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::sso_oidc_url;
+
+    fn url(region: &str, fips: bool, endpoint: Option<&str>) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(sso_oidc_url(
+                region,
+                fips,
+                false,
+                endpoint.map(str::to_owned),
+            ))
+            .unwrap()
+    }
+
+    /// The authorize page is in the sign-in's partition, as the SDK's calls are.
+    #[test]
+    fn the_authorize_host_follows_the_partition() {
+        assert_eq!(
+            url("eu-west-1", false, None),
+            "https://oidc.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            url("cn-north-1", false, None),
+            "https://oidc.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            url("eusc-de-east-1", false, None),
+            "https://oidc.eusc-de-east-1.amazonaws.eu"
+        );
+        assert_eq!(
+            url("us-east-1", false, Some("http://127.0.0.1:9/")),
+            "http://127.0.0.1:9"
+        );
     }
 }

@@ -36,6 +36,19 @@ pub enum ProfileError {
         "profile {profile:?} sets role_arn ({origin}) but no source_profile, so there are no credentials to assume it with"
     )]
     NoSource { profile: String, origin: Origin },
+    /// `role_arn` beside a sign-in's keys with no `source_profile`: botocore ("Partial
+    /// credentials found in assume-role") and aws-sdk-rust ("profile must contain
+    /// `source_profile` or `credential_source`") both refuse it, so vault does too.
+    #[error(
+        "profile {profile:?} sets role_arn ({origin}) and the keys of an IAM Identity Center sign-in, but no source_profile; the AWS CLI and the SDKs refuse such a profile"
+    )]
+    RoleBesideSignIn {
+        profile: String,
+        origin: Origin,
+        /// The profile's sign-in keys, as `key = value` lines for a profile of their own.
+        sign_in: Vec<String>,
+        role_arn: String,
+    },
     #[error("sso-session {session:?} ({origin}): {reason}")]
     SsoSession {
         session: String,

@@ -14,6 +14,8 @@
 //! - A profile with `sso_session` (or the legacy `sso_start_url`) and `sso_account_id` +
 //!   `sso_role_name` gets its credentials from IAM Identity Center; it is a chain source like
 //!   a stored key (`source_profile = my-sso` + `role_arn` assumes a role from them).
+//!   `role_arn` in the SSO profile itself, with no `source_profile`, is an error, as in
+//!   botocore and aws-sdk-rust.
 //!
 //! The parts, each using only those before it: `error` (`ProfileError`), `read` (a key
 //! through `include_profile`), `checks` (ARNs, MFA devices, session names, account ids),

@@ -334,6 +334,9 @@ fn next_link(
     if keys.source_profile.is_none()
         && let Some((sso, target)) = keys.sso
     {
+        if let Some(role) = links.last().and_then(|l| l.role.as_ref()) {
+            return Err(role_beside_sign_in(current, role, &sso, target.as_ref()));
+        }
         return sso_base(sso, target, current).map(Next::Base);
     }
     match keys.source_profile {
@@ -366,6 +369,33 @@ fn next_link(
             })
         }
         None => Ok(Next::Base(BaseSource::StoredKey)),
+    }
+}
+
+/// A profile that would assume `role` from its own sign-in: refused as the AWS CLI and the
+/// SDKs refuse it, with the sign-in's keys for the profile of their own that the fix needs.
+fn role_beside_sign_in(
+    profile: &str,
+    role: &RoleSpec,
+    sso: &SsoSession,
+    target: Option<&SsoTarget>,
+) -> ProfileError {
+    let mut sign_in = match &sso.session {
+        Some(name) => vec![format!("sso_session = {name}")],
+        None => vec![
+            format!("sso_start_url = {}", sso.start_url.value),
+            format!("sso_region = {}", sso.region.value),
+        ],
+    };
+    if let Some((account, role_name)) = target {
+        sign_in.push(format!("sso_account_id = {}", account.value));
+        sign_in.push(format!("sso_role_name = {}", role_name.value));
+    }
+    ProfileError::RoleBesideSignIn {
+        profile: profile.to_owned(),
+        origin: role.arn.origin.clone(),
+        sign_in,
+        role_arn: role.arn.value.clone(),
     }
 }
 

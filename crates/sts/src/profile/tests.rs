@@ -244,3 +244,54 @@ fn sso_profiles_are_checked_as_the_sdks_check_them() {
         r#"sso-session "nope" (CONFIG): no [sso-session nope] section and no profile "nope" that signs in with SSO; sessions here: corp"#
     );
 }
+
+/// `role_arn` beside a sign-in with no `source_profile`: botocore and aws-sdk-rust refuse
+/// it ("missing: source_profile or credential_source"), so vault does too, and keeps the
+/// sign-in's keys for the fix. With `source_profile` naming the sign-in's profile it works.
+#[test]
+fn a_role_beside_a_sign_in_needs_a_source_profile() {
+    let (_d, c) = config(
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
+         [profile both]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+         role_arn = arn:aws:iam::123456789012:role/deploy\n\
+         [profile legacy-both]\nsso_start_url = https://old.awsapps.com/start\nsso_region = us-east-1\n\
+         sso_account_id = 123456789012\nsso_role_name = Dev\nrole_arn = arn:aws:iam::123456789012:role/x\n\
+         [profile dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [profile deploy]\nsource_profile = dev\nrole_arn = arn:aws:iam::123456789012:role/deploy\n",
+    );
+    let none = only(&[]);
+    let e = resolve(&c, "both", &Overrides::default(), &none).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!(
+            "profile \"both\" sets role_arn ({}:8) and the keys of an IAM Identity Center sign-in, but no source_profile",
+            c.path.display()
+        )),
+        "{e}"
+    );
+    match e {
+        ProfileError::RoleBesideSignIn {
+            sign_in, role_arn, ..
+        } => {
+            assert_eq!(
+                sign_in,
+                [
+                    "sso_session = corp",
+                    "sso_account_id = 123456789012",
+                    "sso_role_name = Dev"
+                ]
+            );
+            assert_eq!(role_arn, "arn:aws:iam::123456789012:role/deploy");
+        }
+        other => panic!("{other:?}"),
+    }
+    match resolve(&c, "legacy-both", &Overrides::default(), &none).unwrap_err() {
+        ProfileError::RoleBesideSignIn { sign_in, .. } => {
+            assert_eq!(sign_in[0], "sso_start_url = https://old.awsapps.com/start");
+            assert_eq!(sign_in[1], "sso_region = us-east-1");
+        }
+        other => panic!("{other:?}"),
+    }
+    let deploy = resolve(&c, "deploy", &Overrides::default(), &none).unwrap();
+    assert!(matches!(deploy.source, BaseSource::Sso { .. }));
+    assert_eq!(deploy.links.len(), 2);
+}

@@ -41,7 +41,7 @@ pub(super) fn device_code(
         .ok_or_else(|| incomplete("verificationUri"))?;
     approval.show(&label, &url, device.user_code.as_deref(), Flow::DeviceCode)?;
     let expires = Instant::now() + Duration::from_secs(device.expires_in.max(1) as u64);
-    let mut interval = Duration::from_secs(device.interval.clamp(1, 60) as u64);
+    let mut interval = poll_interval(device.interval);
     loop {
         let now = Instant::now();
         if now >= approval.deadline {
@@ -67,5 +67,27 @@ pub(super) fn device_code(
                 }
             }
         }
+    }
+}
+
+/// How long to wait between polls: the service's `interval`, else 5 seconds (RFC 8628
+/// §3.2); the SDK reads a missing one as 0.
+fn poll_interval(given: i32) -> Duration {
+    match given {
+        ..=0 => Duration::from_secs(5),
+        n => Duration::from_secs(n.min(60) as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_interval_is_five_seconds() {
+        assert_eq!(poll_interval(0), Duration::from_secs(5));
+        assert_eq!(poll_interval(-3), Duration::from_secs(5));
+        assert_eq!(poll_interval(1), Duration::from_secs(1));
+        assert_eq!(poll_interval(600), Duration::from_secs(60));
     }
 }

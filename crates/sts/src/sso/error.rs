@@ -22,6 +22,13 @@ pub enum SsoError {
     Show { label: String, reason: ShowError },
     #[error("the sign-in to {label} failed: {message}")]
     Failed { label: String, message: String },
+    /// Another process's sign-in failed while this one waited for it (or just before): its
+    /// message, so every waiter says the same and none opens a browser of its own.
+    #[error("{message}")]
+    FailedElsewhere { label: String, message: String },
+    /// Another process held the sign-in's lock longer than any sign-in may take.
+    #[error("another vault process has been signing in to {label} for {}; stopped waiting", crate::duration::display(*.waited))]
+    Busy { label: String, waited: Duration },
     #[error("cannot listen on 127.0.0.1 for the browser's redirect: {0}")]
     Listen(std::io::Error),
     #[error("cannot write the AWS CLI's token cache {path}: {message}")]

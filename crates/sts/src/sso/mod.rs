@@ -31,7 +31,7 @@ mod prompt;
 mod token;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 use secrecy::SecretString;
@@ -48,6 +48,11 @@ pub use token::REFRESH_AHEAD;
 
 use prompt::Approval;
 use token::{Tokens, apply_token, forget_tokens};
+
+/// A failed sign-in also fails the commands that asked for a token up to this long after it
+/// failed (and all that asked before): a burst of commands started together fails together,
+/// even those that reached the lock only after the sign-in's process gave it up.
+const FAILURE_COVERS_BEFORE: Duration = Duration::from_secs(5);
 
 /// Choices for the SSO side of one command.
 #[derive(Clone, Debug)]
@@ -91,6 +96,7 @@ impl<'a> Sso<'a> {
                 waiting: None,
                 cli_cache_dir: options.cli_cache_dir.as_deref(),
                 cli_cache: options.cli_cache,
+                sign_in_timeout: options.timeout,
             },
             sign_in,
             options,
@@ -131,6 +137,7 @@ impl<'a> Sso<'a> {
     /// CLI's cache, else a new sign-in.
     pub fn access_token(&self, sso: &SsoSession) -> Result<SecretString, SsoError> {
         let tokens = &self.tokens;
+        let asked = SystemTime::now();
         if let Some(token) = tokens.usable(sso)? {
             return Ok(token);
         }
@@ -138,6 +145,15 @@ impl<'a> Sso<'a> {
         if let Some(token) = tokens.usable(sso)? {
             tracing::debug!(sso = %sso.label(), "another process signed in");
             return Ok(token);
+        }
+        // The sign-in we waited for failed: say why, as its process did, instead of opening
+        // a browser of our own (16 waiters would be 16 tabs, one after the other).
+        let since = asked.checked_sub(FAILURE_COVERS_BEFORE).unwrap_or(asked);
+        if let Some(message) = tokens.vault.failure_since(&token::lock_name(sso), since)? {
+            return Err(SsoError::FailedElsewhere {
+                label: sso.label(),
+                message,
+            });
         }
         let held = tokens.vault.sso_token(&sso.key)?;
         if let Some(held) = &held
@@ -196,8 +212,31 @@ impl<'a> Sso<'a> {
         Ok(portal::accounts(self.tokens.aws, sso, &token)?)
     }
 
-    /// Registers if needed, runs the flow, stores the token. The caller holds the lock.
+    /// [`Sso::sign_in_flow`], noting its failure beside the lock for the processes waiting
+    /// on it (and clearing the note on success). The caller holds the lock.
     fn sign_in_locked(
+        &self,
+        sso: &SsoSession,
+        held: Option<&SsoToken>,
+    ) -> Result<SsoToken, SsoError> {
+        let vault = self.tokens.vault;
+        let name = token::lock_name(sso);
+        match self.sign_in_flow(sso, held) {
+            Ok(token) => {
+                vault.clear_failure(&name)?;
+                Ok(token)
+            }
+            Err(e) => {
+                if let Err(note) = vault.note_failure(&name, &e.to_string()) {
+                    tracing::debug!(error = %note, "cannot note the failed sign-in");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Registers if needed, runs the flow, stores the token. The caller holds the lock.
+    fn sign_in_flow(
         &self,
         sso: &SsoSession,
         held: Option<&SsoToken>,

@@ -31,9 +31,17 @@ pub(super) fn authorization_code(
     let verifier = zeroize::Zeroizing::new(random_url_safe(64));
     let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
     let state = random_url_safe(16);
+    let base = aws
+        .sso_oidc_endpoint(&sso.region.value)
+        .map_err(|message| SsoError::Failed {
+            label: label.clone(),
+            message: format!(
+                "no SSO OIDC endpoint for region {}: {message}",
+                sso.region.value
+            ),
+        })?;
     let url = format!(
-        "{}/authorize?{}",
-        authorize_base(aws, sso),
+        "{base}/authorize?{}",
         form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")
             .append_pair("client_id", &token.secrets.client_id)
@@ -66,15 +74,6 @@ pub(super) fn authorization_code(
         .block_on(request.send())
         .map_err(|e| aws.error(Service::SsoOidc, "CreateToken", &label, e))?;
     Ok((out.access_token, out.expires_in, out.refresh_token))
-}
-
-/// Where the browser goes for the authorization code flow: the OIDC endpoint override
-/// when there is one (as the SDK resolves it), else the region's OIDC host.
-fn authorize_base(aws: &Aws, sso: &SsoSession) -> String {
-    match &aws.settings().endpoints.sso_oidc {
-        Some(e) => e.value.trim_end_matches('/').to_owned(),
-        None => format!("https://oidc.{}.amazonaws.com", sso.region.value),
-    }
 }
 
 /// `bytes` random bytes as base64url (the PKCE verifier, the `state`).

@@ -28,6 +28,11 @@ const REGISTRATION_AHEAD: Duration = Duration::from_secs(3600);
 /// How long a lock may take before [`Waiting`] hears of it.
 const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(1);
 
+/// The name of a sign-in's lock in the vault (and of the failure noted beside it).
+pub(super) fn lock_name(sso: &SsoSession) -> String {
+    format!("sso-{}", digest(&sso.key))
+}
+
 /// The vault (and the AWS CLI's cache) as the keeper of sign-ins' tokens.
 pub(super) struct Tokens<'a> {
     pub(super) vault: &'a Vault,
@@ -37,7 +42,12 @@ pub(super) struct Tokens<'a> {
     pub(super) cli_cache_dir: Option<&'a Path>,
     /// New tokens go to the AWS CLI's cache too (`--cli-cache`).
     pub(super) cli_cache: bool,
+    /// The longest a sign-in may take: no wait for another process's is longer.
+    pub(super) sign_in_timeout: Duration,
 }
+
+/// How long past a sign-in's own timeout a waiter still waits (the holder's last calls).
+const WAIT_BEYOND_SIGN_IN: Duration = Duration::from_secs(60);
 
 impl Tokens<'_> {
     /// The vault's token when it can be used as is.
@@ -60,18 +70,22 @@ impl Tokens<'_> {
             .and_then(|t| t.secrets.access_token))
     }
 
+    /// The sign-in's lock, waited for at most as long as a sign-in may take (and a minute).
     pub(super) fn lock(&self, sso: &SsoSession) -> Result<vault_store::FileLock, SsoError> {
-        let name = format!("sso-{}", digest(&sso.key));
-        Ok(self
-            .vault
-            .named_lock_telling(&name, WAIT_NOTICE_AFTER, &mut || {
+        let limit = self.sign_in_timeout + WAIT_BEYOND_SIGN_IN;
+        self.vault
+            .named_lock_within(&lock_name(sso), WAIT_NOTICE_AFTER, limit, &mut || {
                 if let Some(waiting) = self.waiting {
                     waiting.waiting_for(&format!(
                         "another vault process signing in to {}",
                         sso.label()
                     ));
                 }
-            })?)
+            })?
+            .ok_or_else(|| SsoError::Busy {
+                label: sso.label(),
+                waited: limit,
+            })
     }
 
     /// Refreshes a held token that has a refresh token. `None` when there is nothing to
