@@ -15,6 +15,7 @@ use std::process::Stdio;
 
 use serde_json::json;
 use vault_harness::sso::{SsoStandIn, browser_script};
+use vault_harness::terminal::{Shell, Terminal};
 use vault_harness::{Run, World};
 
 const CONFIG: &str = "\
@@ -149,8 +150,18 @@ fn pkce_sign_in_runs_the_cli_as_the_sso_role_and_chains_from_it() {
     ]);
     run.success()
         .stdout_has("arn:aws:sts::111111111111:assumed-role/ReadOnly/")
-        .stderr_has("signing in to sso-session corp in your browser");
+        .stderr_has("signing in to sso-session corp in your browser")
+        .stderr_has("if the browser does not open, visit this page");
     assert_eq!(s.browser_opens(), 1);
+    // The page shown is the page the browser got, whole.
+    let opened = fs::read_to_string(s.w.path("browser-calls")).unwrap();
+    let opened = opened.trim();
+    assert!(opened.contains("&code_challenge="), "{opened}");
+    assert!(
+        run.stderr.contains(&format!("\n  {opened}\n")),
+        "{}",
+        run.stderr
+    );
     for (operation, n) in [
         ("RegisterClient", 1),
         ("Authorize", 1),
@@ -323,6 +334,114 @@ fn thirty_two_cold_exports_sign_in_once() {
     ] {
         assert_eq!(s.count(operation), n, "{operation}");
     }
+}
+
+/// Runs `vault export lab-ro` with `vars`, waits for the sign-in page on its stderr, opens
+/// it with the test browser as the person would, and returns the command's whole stderr.
+fn export_opening_the_page_by_hand(s: &Sso, vars: &[(&str, &str)]) -> String {
+    let mut cmd = s.w.env.vault(&["export", "--format", "json", "lab-ro"]);
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vault starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut printed = String::new();
+    let prefix = format!("  {}/", s.stand_in.endpoint);
+    let url = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("no sign-in page shown: {printed}");
+        }
+        printed.push_str(&line);
+        if line.starts_with(&prefix) {
+            break line.trim().to_owned();
+        }
+    };
+    let browser = browser_script(&s.w.env, &s.w.path("by-hand"));
+    let visited = s.w.env.command(&browser).arg(&url).status().unwrap();
+    assert!(visited.success(), "{printed}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    printed.push_str(&rest);
+    assert!(status.success(), "{printed}");
+    printed
+}
+
+/// Implicit sign-ins (exec, export, the servers) take the flow from the variables, and the
+/// page is always shown, so a browser that fails or cannot start does not end the sign-in.
+#[test]
+fn implicit_sign_ins_follow_the_variables_and_always_show_the_page() {
+    let s = world(CONFIG);
+    let run = s.w.env.run_with(
+        &[("AWS_VAULT_SSO_USE_DEVICE_CODE", "true")],
+        &["export", "lab-ro"],
+    );
+    run.success().stderr_has("check that it shows the code");
+    assert_eq!(s.count("StartDeviceAuthorization"), 1);
+    assert_eq!(s.count("Authorize"), 0);
+    assert_eq!(s.browser_opens(), 1, "the device page opens in the browser");
+
+    let s = world(CONFIG);
+    let printed = export_opening_the_page_by_hand(&s, &[("AWS_VAULT_SSO_NO_BROWSER", "true")]);
+    assert!(
+        printed.contains("open this page in a browser on this machine"),
+        "{printed}"
+    );
+    assert_eq!(s.browser_opens(), 0);
+    assert_eq!(s.count("Authorize"), 1);
+
+    for (browser, says) in [
+        ("false", "the browser command failed"),
+        ("/nonexistent/browser", "command not found"),
+    ] {
+        let s = world(CONFIG);
+        let printed = export_opening_the_page_by_hand(&s, &[("BROWSER", browser)]);
+        assert!(printed.contains(says), "{browser}: {printed}");
+        assert!(
+            printed.contains("open the page above yourself"),
+            "{printed}"
+        );
+        assert_eq!(s.count("CreateToken.authorization_code"), 1);
+    }
+}
+
+/// Under credential_process botocore captures vault's stderr, so the sign-in's lines go to
+/// the terminal: over SSH the person sees the page and the code. The device flow is vault's
+/// own choice here (SSH, no BROWSER), and it says so.
+#[test]
+fn a_sign_in_under_credential_process_is_shown_on_the_terminal() {
+    let config = format!(
+        "{CONFIG}\n[profile via-cli]\ncredential_process = vault export --format json lab-ro\nregion = us-east-1\n"
+    );
+    let mut s = world(&config);
+    s.w.env
+        .unset("BROWSER")
+        .set("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
+        .put_vault_on_path();
+    let Some(term) = Terminal::start(&s.w.env, Shell::Bash) else {
+        return;
+    };
+    term.line("aws sts get-caller-identity --profile via-cli --query Arn --output text");
+    let screen = term.wait_for("/device?user_code=");
+    assert!(
+        screen.contains("with a device code: this is an SSH session"),
+        "{screen}"
+    );
+    let url = screen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&s.stand_in.endpoint))
+        .unwrap_or_else(|| panic!("no page on the screen:\n{screen}"));
+    let path = &url[s.stand_in.endpoint.len()..];
+    vault_harness::http::http_get(s.stand_in.port, path).expect("the device page answers");
+    term.wait_for("assumed-role/ReadOnly/");
+    assert_eq!(s.count("StartDeviceAuthorization"), 1);
+    assert_eq!(s.browser_opens(), 0);
 }
 
 /// 16 cold commands, and the person denies the one sign-in: every one fails at once with

@@ -420,3 +420,54 @@ fn a_killed_server_takes_its_child_with_it() {
     drop(stdin);
     reader.join().unwrap();
 }
+
+/// An SSO sign-in opens its page through ShellExecute, and the browser gets the whole
+/// authorize URL, every `&` included (`cmd /C start` cut it at the first). Wine hands
+/// http links to the Linux program its registry names (`WineBrowser\Browsers`): here the
+/// test browser, which notes the URL and follows it to vault.exe's loopback redirect.
+#[test]
+fn an_sso_sign_in_opens_the_whole_page_through_shellexecute() {
+    let Some(wine) = Wine::get() else { return };
+    let mut world = World::without_stored_key(
+        PASSPHRASE,
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    );
+    let stand_in = vault_harness::sso::SsoStandIn::start(&world.env, &world.moto.endpoint);
+    let calls = world.path("browser-calls");
+    let browser = vault_harness::sso::browser_script(&world.env, &calls);
+    world
+        .env
+        .set("AWS_ENDPOINT_URL_SSO", &stand_in.endpoint)
+        .set("AWS_ENDPOINT_URL_SSO_OIDC", &stand_in.endpoint)
+        .unset("BROWSER");
+    let mut reg = wine.command(&world.env, "reg");
+    reg.args([
+        "add",
+        r"HKCU\Software\Wine\WineBrowser",
+        "/v",
+        "Browsers",
+        "/d",
+    ])
+    .arg(&browser)
+    .arg("/f");
+    assert!(world.env.output(&mut reg).status.success());
+
+    wine.run(&world.env, &["sso", "login", "corp"])
+        .success()
+        .stderr_has("Signed in to sso-session corp");
+    let opened = fs::read_to_string(&calls).expect("the browser was started");
+    let url = opened.trim();
+    assert_eq!(opened.lines().count(), 1, "{opened}");
+    for name in [
+        "?response_type=code",
+        "&client_id=",
+        "&redirect_uri=",
+        "&state=",
+        "&code_challenge_method=S256",
+        "&scopes=",
+        "&code_challenge=",
+    ] {
+        assert!(url.contains(name), "{name} missing from {url}");
+    }
+    assert_eq!(stand_in.count("CreateToken.authorization_code"), 1);
+}

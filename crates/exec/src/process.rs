@@ -456,13 +456,57 @@ pub fn browser(browser: Option<&str>) -> CommandResult<Command> {
     Ok(cmd)
 }
 
+/// Starts [`browser`] on `target` (a URL, or a page's path) in a process group of its own,
+/// so the terminal's Ctrl+C for vault does not close it, holding none of vault's standard
+/// streams: a caller that reads vault's stderr to its end (botocore runs credential_process
+/// so) must not wait for a browser that stays open.
+pub fn start_browser(browser: Option<&str>, target: &OsStr) -> CommandResult<std::process::Child> {
+    let mut cmd = self::browser(browser)?;
+    cmd.arg(target)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        // CREATE_NEW_PROCESS_GROUP: the console's Ctrl+C is not the browser's.
+        cmd.creation_flags(0x0000_0200);
+    }
+    let shown = cmd.get_program().to_string_lossy().into_owned();
+    cmd.spawn().map_err(|e| spawn_error(e, &shown))
+}
+
+/// Waits at most `limit` for a browser command to end: its status, or `None` when it still
+/// runs. It is left running then: an opener returns at once, but a browser started as
+/// `$BROWSER` may stay in the foreground for as long as its window is open, and killing it
+/// would close the page the person is signing in on.
+pub fn wait_for_browser(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn platform_opener() -> Command {
     if cfg!(target_os = "macos") {
         helper("open")
     } else if cfg!(windows) {
-        let mut c = helper("cmd");
-        // `start` treats the first quoted argument as a window title.
-        c.args(["/C", "start", ""]);
+        // ShellExecute, as the shell opens a link, in a child whose environment we chose (a
+        // crate calling it in vault's own process would hand the browser the passphrase
+        // variable). Not `cmd /C start`: cmd splits the URL at its `&`s.
+        let mut c = helper("rundll32");
+        c.arg("url.dll,FileProtocolHandler");
         c
     } else {
         helper("xdg-open")

@@ -77,6 +77,20 @@ pub fn confirm(question: &str) -> io::Result<Option<bool>> {
         .map(|answer| matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")))
 }
 
+/// Tells the person something they must act on (a sign-in page, a code): on the controlling
+/// terminal when there is one, like a prompt, since a caller may capture stderr (botocore
+/// does for credential_process, and over SSH the line would never be seen); else stderr.
+pub fn tell(text: &str) {
+    if let Ok((_, mut output)) = open_tty()
+        && writeln!(output, "{text}")
+            .and_then(|()| output.flush())
+            .is_ok()
+    {
+        return;
+    }
+    eprintln!("{text}");
+}
+
 /// Says on stderr what a command is waiting for (never stdout: that is for data), and only
 /// when stderr is a terminal: a status line is for a person watching, not for the log of an
 /// IDE or a CI job.

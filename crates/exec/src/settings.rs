@@ -71,6 +71,8 @@ variables! {
     HELPER_TIMEOUT = "AWS_VAULT_HELPER_TIMEOUT", false, "how long mfa_process, credential_process and ykman may run (default 2m)";
     MFA_ASK_AHEAD = "AWS_VAULT_MFA_ASK_AHEAD", false, "how long before the MFA session ends --server asks for the next code (default 1h; 0: off)";
     SSO_CLI_CACHE = "AWS_VAULT_SSO_CLI_CACHE", false, "true: SSO sign-ins also write the AWS CLI's token cache";
+    SSO_USE_DEVICE_CODE = "AWS_VAULT_SSO_USE_DEVICE_CODE", false, "true: every SSO sign-in uses a device code (as `vault sso login --use-device-code`)";
+    SSO_NO_BROWSER = "AWS_VAULT_SSO_NO_BROWSER", false, "true: every SSO sign-in shows its page without opening a browser (as `--no-browser`)";
     DISABLE_HELP_MESSAGE = "AWS_VAULT_DISABLE_HELP_MESSAGE", false, "set: `vault exec` without a command says nothing about its subshell";
     IN_VAULT = "AWS_VAULT", false, "set by vault in its child: the profile it runs as";
     FEDERATION_ENDPOINT = "VAULT_FEDERATION_ENDPOINT", false, "the console federation endpoint `vault login` calls (tests)";
@@ -129,6 +131,8 @@ pub struct Settings {
     /// The session lengths and minimum TTL.
     pub ttls: Ttls,
     pub sso_cli_cache: bool,
+    pub sso_use_device_code: bool,
+    pub sso_no_browser: bool,
     /// `AWS_PROFILE`.
     pub profile: Option<String>,
     /// `AWS_VAULT`: we run inside `vault exec` for this profile.
@@ -252,6 +256,8 @@ impl Settings {
             ),
             ttls,
             sso_cli_cache: get(SSO_CLI_CACHE).is_some_and(|v| truthy(&v)),
+            sso_use_device_code: get(SSO_USE_DEVICE_CODE).is_some_and(|v| truthy(&v)),
+            sso_no_browser: get(SSO_NO_BROWSER).is_some_and(|v| truthy(&v)),
             profile: get(PROFILE),
             in_vault: get(IN_VAULT),
             help_message: get(DISABLE_HELP_MESSAGE).is_none(),

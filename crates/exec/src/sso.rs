@@ -2,7 +2,6 @@
 //! goes, and what the person reads on stderr. The flows themselves are in `vault_sts::sso`.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use vault_sts::sso::{Flow, ShowError, SignIn, SignInPrompt, SsoOptions};
@@ -10,49 +9,87 @@ use vault_sts::sso::{Flow, ShowError, SignIn, SignInPrompt, SsoOptions};
 use crate::cli::SignInArgs;
 use crate::error::escaped;
 use crate::process;
+use crate::prompt;
 use crate::settings::Settings;
 
 /// The longest a sign-in waits for the person.
 const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
-/// How sign-ins go for this command.
+/// How sign-ins go for this command: `args` are `vault sso login`'s flags (none for the
+/// sign-ins other commands start), `AWS_VAULT_SSO_USE_DEVICE_CODE` and
+/// `AWS_VAULT_SSO_NO_BROWSER` ask the same of every sign-in.
 /// `cli_cache`: `--cli-cache`; `AWS_VAULT_SSO_CLI_CACHE=true` asks the same of every sign-in.
 pub fn options(args: &SignInArgs, cli_cache: bool, settings: &Settings) -> SsoOptions {
     SsoOptions {
-        flow: flow(args, settings),
+        flow: choose(args, settings).flow,
         cli_cache: cli_cache || settings.sso_cli_cache,
         cli_cache_dir: cli_cache_dir(),
         timeout: SIGN_IN_TIMEOUT,
     }
 }
 
+/// How a new sign-in reaches the person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Choice {
+    flow: Flow,
+    /// Open the page in a browser here (else it is only shown).
+    open: bool,
+    /// Why vault chose the device flow by itself: no browser here could reach the loopback
+    /// redirect.
+    device_because: Option<&'static str>,
+}
+
 /// The device flow when asked, or when no browser here could reach our loopback redirect:
-/// over SSH with no `$BROWSER`, or (Linux) with no display at all.
-fn flow(args: &SignInArgs, settings: &Settings) -> Flow {
-    if args.use_device_code {
-        return Flow::DeviceCode;
+/// over SSH with no `$BROWSER`, or (Linux) with no display at all; then nothing is opened.
+fn choose(args: &SignInArgs, settings: &Settings) -> Choice {
+    let open = !(args.no_browser || settings.sso_no_browser);
+    if args.use_device_code || settings.sso_use_device_code {
+        return Choice {
+            flow: Flow::DeviceCode,
+            open,
+            device_because: None,
+        };
     }
-    let browser_set = settings.browser.is_some();
     let headless = cfg!(all(unix, not(target_os = "macos"))) && !settings.display;
-    match !browser_set && (settings.remote || headless) {
-        true => Flow::DeviceCode,
-        false => Flow::AuthorizationCode,
+    let because = match (settings.browser.is_some(), settings.remote, headless) {
+        (true, _, _) => None,
+        (false, true, _) => Some("this is an SSH session and BROWSER is not set"),
+        (false, false, true) => {
+            Some("there is no display (DISPLAY, WAYLAND_DISPLAY) and BROWSER is not set")
+        }
+        (false, false, false) => None,
+    };
+    match because {
+        Some(because) => Choice {
+            flow: Flow::DeviceCode,
+            open: false,
+            device_because: Some(because),
+        },
+        None => Choice {
+            flow: Flow::AuthorizationCode,
+            open,
+            device_because: None,
+        },
     }
 }
 
-/// Shows sign-in pages: in the browser, or (`--no-browser`) as a line on stderr.
+/// Shows sign-in pages: always as lines for the person (the terminal, else stderr), and in
+/// a browser unless asked not to or no browser here can be of use.
 #[derive(Debug)]
 pub struct Browser {
-    pub no_browser: bool,
+    choice: Choice,
     /// `$BROWSER`.
     command: Option<String>,
+    /// How long vault waits to hear whether the browser command failed.
+    patience: Duration,
 }
 
 impl Browser {
     pub fn new(args: &SignInArgs, settings: &Settings) -> Browser {
         Browser {
-            no_browser: args.no_browser,
+            choice: choose(args, settings),
             command: settings.browser.clone(),
+            patience: settings.helper_timeout,
         }
     }
 }
@@ -60,32 +97,50 @@ impl Browser {
 impl SignIn for Browser {
     fn show(&self, prompt: &SignInPrompt<'_>) -> Result<(), ShowError> {
         let label = escaped(prompt.label);
+        let url = escaped(prompt.url);
         let code = prompt
             .user_code
             .map(|c| format!(" and check that it shows the code {}", escaped(c)))
             .unwrap_or_default();
-        if self.no_browser {
-            let where_ = match prompt.flow {
-                Flow::AuthorizationCode => "in a browser on this machine",
-                Flow::DeviceCode => "in a browser",
-            };
-            eprintln!(
-                "vault: to sign in to {label}, open this page {where_}{code}:\n  {}",
-                escaped(prompt.url)
-            );
+        let where_ = match prompt.flow {
+            Flow::AuthorizationCode => "in a browser on this machine",
+            Flow::DeviceCode => "in a browser, on any device",
+        };
+        if let Some(because) = self.choice.device_because {
+            prompt::tell(&format!(
+                "vault: signing in to {label} with a device code: {because}"
+            ));
+        }
+        if !self.choice.open {
+            prompt::tell(&format!(
+                "vault: to sign in to {label}, open this page {where_}{code}:\n  {url}"
+            ));
             return Ok(());
         }
-        eprintln!("vault: signing in to {label} in your browser{code}…");
-        let mut cmd = process::browser(self.command.as_deref())
-            .map_err(|e| ShowError::BadBrowser(e.message))?;
-        cmd.arg(prompt.url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        // Not waited for here: the browser's redirect comes back to us while it runs. A
-        // thread reaps it.
-        let mut child = cmd.spawn().map_err(ShowError::CannotStart)?;
+        prompt::tell(&format!(
+            "vault: signing in to {label} in your browser{code}.\n\
+             vault: if the browser does not open, visit this page {where_}:\n  {url}"
+        ));
+        let mut child = match process::start_browser(self.command.as_deref(), prompt.url.as_ref()) {
+            Ok(child) => child,
+            Err(e) => {
+                prompt::tell(&format!(
+                    "vault: {}; open the page above yourself",
+                    escaped(&e.message)
+                ));
+                return Ok(());
+            }
+        };
+        // Not waited for here: the browser's redirect comes back to us while it runs.
+        let patience = self.patience;
         std::thread::spawn(move || {
-            let _ = child.wait();
+            if let Ok(Some(status)) = process::wait_for_browser(&mut child, patience)
+                && !status.success()
+            {
+                prompt::tell(&format!(
+                    "vault: the browser command failed ({status}); open the page above yourself"
+                ));
+            }
         });
         Ok(())
     }

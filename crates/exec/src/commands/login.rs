@@ -6,7 +6,6 @@
 //! `VAULT_FEDERATION_ENDPOINT` replaces the federation endpoint (for tests and proxies).
 
 use std::io::Write;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -113,24 +112,24 @@ fn check_range(d: Duration, max: Duration, what: &str) -> CommandResult {
 /// The sign-in URL is a credential, and a command line is visible to every local user
 /// (`ps`): the browser gets the path of a page, readable only by us, that sends it on.
 fn open_browser(url: &SecretString, settings: &Settings) -> CommandResult {
-    let mut cmd = process::browser(settings.browser.as_deref())?;
     // SIGINT, SIGTERM or SIGHUP while the page exists must not leave it (and the sign-in
     // token in it) on disk: they only set this flag, and the page is dropped on the way out.
     let stop = stop_on_signals();
     let page = redirect_page(url, settings.runtime_dir.as_deref())
         .map_err(|e| CommandError::user(format!("cannot write the sign-in page: {e}")))?;
-    cmd.arg(page.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    let status = cmd.status().map_err(|e| {
-        CommandError::user(format!("cannot open a browser: {e}"))
-            .hint("set BROWSER, or pass --stdout and open the link yourself")
-    })?;
+    let mut child = process::start_browser(settings.browser.as_deref(), page.path().as_os_str())
+        .map_err(|e| e.hint("set BROWSER, or pass --stdout and open the link yourself"))?;
+    // A browser still running after the helper time limit is the browser itself, in the
+    // foreground, with the page: left to the person.
+    let status = process::wait_for_browser(&mut child, settings.helper_timeout)
+        .map_err(|e| CommandError::user(format!("waiting for the browser: {e}")))?;
     let stopped = || CommandError::user("stopped by a signal; the sign-in page was removed");
     if stop.load(Ordering::Relaxed) {
         return Err(stopped());
     }
-    if !status.success() {
+    if let Some(status) = status
+        && !status.success()
+    {
         return Err(
             CommandError::user(format!("the browser command failed ({status})"))
                 .hint("set BROWSER, or pass --stdout and open the link yourself"),

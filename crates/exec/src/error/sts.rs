@@ -154,6 +154,10 @@ pub fn sso_error(e: SsoError) -> CommandError {
                 "check the network, or {} if you set one",
                 endpoint_variables(aws.service)
             ),
+            // GetRoleCredentials: signed in fine, but this role is not this user's.
+            AwsErrorKind::Refused { .. } if aws.code() == Some("ForbiddenException") => {
+                "IAM Identity Center does not assign that role in that account to the user who signed in: check the profile's sso_account_id and sso_role_name (`vault sso accounts` lists what the sign-in can use), or ask an administrator for the assignment".to_owned()
+            }
             _ => "check sso_start_url and sso_region; `vault sso login NAME` signs in afresh"
                 .to_owned(),
         },
@@ -167,6 +171,13 @@ pub fn sso_error(e: SsoError) -> CommandError {
         SsoError::Show { .. } => {
             "set BROWSER, or pass --no-browser (vault sso login) and open the page yourself"
                 .to_owned()
+        }
+        SsoError::Refused { label, error, scopes, .. } if error == "invalid_scope" => format!(
+            "IAM Identity Center does not allow the scopes this sign-in asked for ({}); they are sso_registration_scopes in the [{label}] section of the AWS config: keep sso:account:access, the scope the AWS access portal needs",
+            scopes.join(", ")
+        ),
+        SsoError::Refused { .. } => {
+            "the service's reason is above; `vault sso login NAME` signs in afresh".to_owned()
         }
         SsoError::Failed { .. } => "run `vault sso login NAME` again".to_owned(),
         SsoError::FailedElsewhere { .. } => {

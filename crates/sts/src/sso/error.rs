@@ -20,6 +20,15 @@ pub enum SsoError {
     TimedOut { label: String, after: Duration },
     #[error("cannot show the sign-in page for {label}: {reason}")]
     Show { label: String, reason: ShowError },
+    /// The authorize page redirected back with an OAuth error (`invalid_scope`, ...).
+    #[error("the sign-in to {label} was refused: {error}{}", .description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Refused {
+        label: String,
+        error: String,
+        description: Option<String>,
+        /// The scopes the sign-in asked for (`sso_registration_scopes`).
+        scopes: Vec<String>,
+    },
     #[error("the sign-in to {label} failed: {message}")]
     Failed { label: String, message: String },
     /// Another process's sign-in failed while this one waited for it (or just before): its

@@ -17,6 +17,11 @@ pub enum End {
     Denied,
     TimedOut,
     Failed(String),
+    /// The redirect carried an OAuth error other than `access_denied` (RFC 6749 §4.1.2.1).
+    Refused {
+        error: String,
+        description: Option<String>,
+    },
     Io(std::io::Error),
 }
 
@@ -106,12 +111,12 @@ fn answer(
             let _ = tx.send(Err(End::Denied));
             page(StatusCode::OK, DENIED_PAGE)
         }
-        (_, error) => {
-            let _ = tx.send(Err(End::Failed(match (error, description) {
-                (Some(e), Some(d)) => format!("{e}: {d}"),
-                (Some(e), None) => e,
-                _ => "the redirect carried no code".to_owned(),
-            })));
+        (_, Some(error)) => {
+            let _ = tx.send(Err(End::Refused { error, description }));
+            page(StatusCode::BAD_REQUEST, DENIED_PAGE)
+        }
+        (None, None) => {
+            let _ = tx.send(Err(End::Failed("the redirect carried no code".to_owned())));
             page(StatusCode::BAD_REQUEST, DENIED_PAGE)
         }
     }

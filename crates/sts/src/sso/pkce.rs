@@ -64,6 +64,12 @@ pub(super) fn authorization_code(
                 label: label.clone(),
                 message,
             },
+            loopback::End::Refused { error, description } => SsoError::Refused {
+                label: label.clone(),
+                error,
+                description,
+                scopes: sso.scopes.clone(),
+            },
             loopback::End::Io(e) => SsoError::Listen(e),
         })?;
     let request = oidc::create_token(aws, sso, token, GRANT_AUTHORIZATION_CODE)
