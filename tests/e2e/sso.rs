@@ -1,6 +1,7 @@
 //! IAM Identity Center (SSO): sign-in with PKCE and with a device code, one sign-in for many
 //! processes, refresh, a refused refresh or token leading to exactly one new sign-in, logout,
-//! populate, and the AWS CLI's token cache shared with boto3 and aws-sdk-rust.
+//! populate (names that never collide, as botocore's strict reader checks), `sso accounts`,
+//! and the AWS CLI's token cache shared with boto3 and aws-sdk-rust.
 //!
 //! No emulator implements SSO OIDC or the SSO portal (moto lists both as unimplemented), so
 //! these tests talk to a stand-in on 127.0.0.1 (`tests/sso_stand_in.py`) that speaks their
@@ -611,6 +612,294 @@ fn populate_appends_a_profile_per_role_and_leaves_every_other_byte() {
     assert!(!pruned.contains("Sandbox/Dev"));
     assert!(pruned.contains("[profile Lab/Billing]"));
     assert!(pruned.contains("[profile Prod-Account/ReadOnly]"));
+}
+
+/// Two accounts, three roles.
+fn lab_and_prod() -> serde_json::Value {
+    json!({"accounts": [
+        {"accountId": "111111111111", "accountName": "Lab", "emailAddress": "lab@example.com", "roles": ["ReadOnly", "Admin"]},
+        {"accountId": "222222222222", "accountName": "Prod Account", "emailAddress": "p@example.com", "roles": ["ReadOnly"]},
+    ]})
+}
+
+/// The accounts of the naming tests: account names equal once cleaned, role names equal once
+/// cleaned, and names with no character a profile name can hold.
+fn colliding_accounts() -> serde_json::Value {
+    json!({"accounts": [
+        {"accountId": "111111111111", "accountName": "Lab", "emailAddress": "lab@example.com", "roles": ["Admin", "A=B", "A-B"]},
+        {"accountId": "222222222222", "accountName": "Prod (EU)", "emailAddress": "p@example.com", "roles": ["Admin"]},
+        {"accountId": "333333333333", "accountName": "Prod EU", "emailAddress": "q@example.com", "roles": ["Admin"]},
+        {"accountId": "444444444444", "accountName": "日本", "emailAddress": "j@example.com", "roles": ["ReadOnly"]},
+        {"accountId": "555555555555", "accountName": "Ελλάδα", "emailAddress": "g@example.com", "roles": ["ReadOnly"]},
+    ]})
+}
+
+/// The config file as botocore's strict reader sees it: Python's configparser with
+/// `strict=True` (a section given twice is an error) parses it, and the AWS CLI (v1 in the
+/// venv: no `list-profiles`) reads each of `profiles` with the role its section names.
+#[track_caller]
+fn assert_the_cli_reads(s: &Sso, profiles: &[(&str, &str)]) {
+    let path = s.w.env.config_path();
+    s.w.env
+        .output(s.w.env.command("python3").args([
+            "-c",
+            "import configparser, sys\n\
+             c = configparser.ConfigParser(strict=True)\n\
+             c.read_file(open(sys.argv[1], encoding='utf-8'))",
+            path.to_str().unwrap(),
+        ]))
+        .success();
+    for (profile, role) in profiles {
+        let got = s.w.env.output(s.w.env.command("aws").args([
+            "configure",
+            "get",
+            "sso_role_name",
+            "--profile",
+            profile,
+        ]));
+        got.success();
+        assert_eq!(got.stdout.trim(), *role, "{profile}");
+    }
+}
+
+#[test]
+fn populate_never_writes_two_sections_of_one_name() {
+    let config = format!("{CONFIG}\n[profile corp-Lab/Admin]\nregion = eu-west-1\n");
+    let s = world(&config);
+    s.stand_in.control(colliding_accounts());
+    let path = s.w.env.config_path();
+    let run = s.w.run(&["sso", "populate", "--prefix", "corp-", "corp"]);
+    run.success();
+    assert_the_cli_reads(
+        &s,
+        &[
+            ("corp-Lab/A-B", "A-B"),
+            ("corp-Lab-111111111111/A-B", "A=B"),
+            ("corp-Lab-111111111111/Admin", "Admin"),
+            ("corp-Prod-EU-333333333333/Admin", "Admin"),
+            ("corp-444444444444/ReadOnly", "ReadOnly"),
+        ],
+    );
+    run.stderr_has("added 7 profiles")
+        .stderr_has(
+            "Named corp-Lab-111111111111/A-B (not corp-Lab/A-B) for role A=B of account \"Lab\" (111111111111): role A-B of account \"Lab\" (111111111111) has that name.",
+        )
+        .stderr_has(
+            "Named corp-Lab-111111111111/Admin (not corp-Lab/Admin) for role Admin of account \"Lab\" (111111111111): the config file has a profile of that name for another account or role.",
+        )
+        .stderr_has(
+            "Named corp-Prod-EU-222222222222/Admin (not corp-Prod-EU/Admin) for role Admin of account \"Prod (EU)\" (222222222222): its name is the same as that of account \"Prod EU\" (333333333333) once cleaned.",
+        )
+        .stderr_has(
+            "Named corp-444444444444/ReadOnly (not corp-/ReadOnly) for role ReadOnly of account \"日本\" (444444444444): no character of its name can be in a profile name.",
+        );
+    let after = fs::read_to_string(&path).unwrap();
+    assert!(after.starts_with(&config), "existing bytes changed");
+    let headers: Vec<&str> = after[config.len()..]
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "[profile corp-Lab/A-B]",
+            "[profile corp-Lab-111111111111/A-B]",
+            "[profile corp-Lab-111111111111/Admin]",
+            "[profile corp-Prod-EU-222222222222/Admin]",
+            "[profile corp-Prod-EU-333333333333/Admin]",
+            "[profile corp-555555555555/ReadOnly]",
+            "[profile corp-444444444444/ReadOnly]",
+        ]
+    );
+    assert!(after.contains(
+        "[profile corp-Prod-EU-333333333333/Admin]\nsso_session = corp\nsso_account_id = 333333333333\nsso_role_name = Admin\n"
+    ));
+    s.arn("corp-Prod-EU-333333333333/Admin")
+        .success()
+        .stdout_has("arn:aws:sts::333333333333:assumed-role/Admin/");
+
+    // Again, with an account that takes a name already given: the file keeps its names.
+    let mut more = colliding_accounts();
+    more["accounts"].as_array_mut().unwrap().push(json!(
+        {"accountId": "666666666666", "accountName": "Lab", "emailAddress": "l@example.com", "roles": ["Dev"]}
+    ));
+    s.stand_in.control(more);
+    s.w.run(&["sso", "populate", "--prefix", "corp-", "corp"])
+        .success()
+        .stderr_has("added 1 profiles");
+    let again = fs::read_to_string(&path).unwrap();
+    assert!(again.starts_with(&after));
+    assert!(
+        again[after.len()..].contains("[profile corp-Lab-666666666666/Dev]"),
+        "{}",
+        &again[after.len()..]
+    );
+    assert_the_cli_reads(&s, &[("corp-Lab-666666666666/Dev", "Dev")]);
+    s.w.run(&["sso", "populate", "--prefix", "corp-", "corp"])
+        .success()
+        .stderr_has("added 0 profiles");
+    assert_eq!(fs::read_to_string(&path).unwrap(), again);
+}
+
+#[test]
+fn populate_names_profiles_by_template_and_writes_their_region() {
+    let s = world(CONFIG);
+    let path = s.w.env.config_path();
+    // Mistakes in the flags are usage errors before any sign-in or write.
+    for (args, says) in [
+        (
+            &["--profile-template", "{account}-{role_name}"][..],
+            "{account} is not a placeholder",
+        ),
+        (
+            &["--profile-template", "{role_name} x"][..],
+            "cannot be part of a profile name",
+        ),
+        (&["--profile-template", "admin"][..], "no placeholder"),
+        (&["--region", "eu-west"][..], "not an AWS region name"),
+        (&["--region", "Frankfurt"][..], "not an AWS region name"),
+    ] {
+        let mut argv = vec!["sso", "populate"];
+        argv.extend_from_slice(args);
+        argv.push("corp");
+        s.w.run(&argv)
+            .failure(2)
+            .stderr_has(says)
+            .stderr_has("hint:");
+    }
+    assert_eq!(s.count("RegisterClient"), 0);
+    assert_eq!(s.browser_opens(), 0);
+    assert_eq!(fs::read_to_string(&path).unwrap(), CONFIG);
+
+    s.stand_in.control(lab_and_prod());
+    // No session named: the config's only one.
+    let template = ["--profile-template", "{session}.{account_name}-{role_name}"];
+    let mut dry = vec!["sso", "populate", "--dry-run", "--region", "eu-central-1"];
+    dry.extend(template);
+    s.w.run(&dry)
+        .success()
+        .stdout_has("+[profile corp.Lab-Admin]")
+        .stdout_has("+region = eu-central-1")
+        .stderr_has("nothing written");
+    assert_eq!(fs::read_to_string(&path).unwrap(), CONFIG);
+    let mut real = vec!["sso", "populate", "corp", "--region", "eu-central-1"];
+    real.extend(template);
+    s.w.run(&real).success().stderr_has("added 3 profiles");
+    let after = fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        &after[CONFIG.len()..],
+        "\n# vault sso populate: corp\n[profile corp.Lab-Admin]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Admin\nregion = eu-central-1\n\
+         \n# vault sso populate: corp\n[profile corp.Lab-ReadOnly]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = ReadOnly\nregion = eu-central-1\n\
+         \n# vault sso populate: corp\n[profile corp.Prod-Account-ReadOnly]\nsso_session = corp\nsso_account_id = 222222222222\nsso_role_name = ReadOnly\nregion = eu-central-1\n"
+    );
+    assert_the_cli_reads(&s, &[("corp.Lab-Admin", "Admin")]);
+    s.w.run(&[
+        "exec",
+        "corp.Prod-Account-ReadOnly",
+        "--",
+        "sh",
+        "-c",
+        "echo $AWS_REGION",
+    ])
+    .success()
+    .stdout_has("eu-central-1");
+    // The default template, once more: a profile for each role besides these.
+    s.w.run(&["sso", "populate", "corp"])
+        .success()
+        .stderr_has("added 3 profiles");
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .contains("[profile Lab/Admin]\n")
+    );
+}
+
+#[test]
+fn accounts_lists_each_role_with_its_profiles_and_signs_in_again_once_when_refused() {
+    let s = world(CONFIG);
+    s.stand_in.control(lab_and_prod());
+    // No name: the config's only sso-session.
+    let run = s.w.run(&["sso", "accounts"]);
+    run.success().stderr_has(
+        "sso-session corp reaches 3 roles in 2 accounts; 1 without a profile: `vault sso populate corp` writes one for each.",
+    );
+    let lines: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["Account", "Name", "Role", "Profiles"],
+            vec!["111111111111", "Lab", "Admin", "lab-admin"],
+            vec!["111111111111", "Lab", "ReadOnly", "lab-ro"],
+            vec!["222222222222", "Prod Account", "ReadOnly", "-"],
+        ],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(s.browser_opens(), 1);
+
+    // The portal refuses the token: exactly one new sign-in, and the listing.
+    s.stand_in.control(json!({"portal_unauthorized": 1}));
+    let json_run = s.w.run(&["sso", "accounts", "--json", "lab-ro"]);
+    json_run.success();
+    let listing: serde_json::Value = serde_json::from_str(&json_run.stdout).unwrap();
+    assert_eq!(
+        listing,
+        json!({
+            "session": "corp",
+            "start_url": "https://corp.awsapps.com/start",
+            "accounts": [
+                {"account_id": "111111111111", "account_name": "Lab", "roles": [
+                    {"role_name": "Admin", "profiles": ["lab-admin"]},
+                    {"role_name": "ReadOnly", "profiles": ["lab-ro"]},
+                ]},
+                {"account_id": "222222222222", "account_name": "Prod Account", "roles": [
+                    {"role_name": "ReadOnly", "profiles": []},
+                ]},
+            ]
+        })
+    );
+    assert_eq!(s.browser_opens(), 2);
+    assert_eq!(s.count("CreateToken.authorization_code"), 2);
+    let refused = s.stand_in.state()["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == 401)
+        .count();
+    assert_eq!(refused, 1);
+
+    // Populate's profiles show up; with two sessions, the name is needed.
+    s.w.run(&["sso", "populate", "corp"]).success();
+    let two = format!(
+        "{CONFIG}\n[sso-session other]\nsso_start_url = https://other.awsapps.com/start\nsso_region = us-east-1\n"
+    );
+    let populated = fs::read_to_string(s.w.env.config_path()).unwrap();
+    s.w.write_config(&format!("{two}{}", &populated[CONFIG.len()..]));
+    s.w.run(&["sso", "accounts"])
+        .failure(2)
+        .stderr_has("has 2: corp, other")
+        .stderr_has("vault sso accounts corp");
+    s.w.run(&["sso", "accounts", "corp"])
+        .success()
+        .stdout_has("Prod-Account/ReadOnly")
+        .stderr_has("each has a profile");
+    assert_eq!(s.browser_opens(), 2);
+    s.assert_no_sso_secrets(&[]);
+    // No session in the file: say how to add one.
+    s.w.write_config("[profile x]\nregion = us-east-1\n");
+    s.w.run(&["sso", "populate"])
+        .failure(1)
+        .stderr_has("has no [sso-session] section")
+        .stderr_has("hint: add an [sso-session NAME] section");
 }
 
 #[test]

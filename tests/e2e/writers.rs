@@ -127,7 +127,8 @@ fn recent_keeps_every_name_under_concurrency() {
 }
 
 /// `vault sso populate` waits for a sign-in (here a browser that takes 4 s); a key added and
-/// a line typed into the config meanwhile are still there after it writes.
+/// lines typed into the config meanwhile are still there after it writes, and the names it
+/// writes avoid a profile added meanwhile.
 #[test]
 fn populate_keeps_what_was_written_while_it_waited() {
     let mut w = World::without_stored_key("writers sso", SSO_CONFIG);
@@ -166,7 +167,9 @@ fn populate_keeps_what_was_written_while_it_waited() {
         .success();
     let path = w.env.config_path();
     let mut text = fs::read_to_string(&path).unwrap();
-    text.push_str("# edit made while populate waited\n");
+    text.push_str(
+        "# edit made while populate waited\n[profile Lab/ReadOnly]\nregion = eu-west-1\n",
+    );
     fs::write(&path, text).unwrap();
     let out = populate.wait_with_output().unwrap();
     assert!(
@@ -180,7 +183,15 @@ fn populate_keeps_what_was_written_while_it_waited() {
         config.contains("# edit made while populate waited\n"),
         "{config}"
     );
-    assert!(config.contains("[profile Lab/ReadOnly]\n"), "{config}");
+    assert_eq!(
+        config.matches("[profile Lab/ReadOnly]").count(),
+        1,
+        "{config}"
+    );
+    assert!(
+        config.contains("[profile Lab-111111111111/ReadOnly]\nsso_session = corp\n"),
+        "{config}"
+    );
     drop(stand_in);
 }
 

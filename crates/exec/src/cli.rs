@@ -69,7 +69,8 @@ pub enum Command {
     /// Move the vault key to another backend (e.g. file → secret-service); the stored keys
     /// stay as they are.
     MigrateBackend(MigrateBackendArgs),
-    /// IAM Identity Center: sign in, sign out, write profiles for every account and role.
+    /// IAM Identity Center: sign in, sign out, list the accounts and roles, write a profile
+    /// for each.
     #[command(subcommand)]
     Sso(SsoCommand),
     /// Print the shell code that completes vault's commands, flags and profile names.
@@ -151,7 +152,14 @@ pub enum SsoCommand {
     /// or of every sign-in.
     Logout(SsoLogoutArgs),
     /// Append a profile for every account and role the sign-in reaches to the config file.
+    ///
+    /// No name is written twice: one that another profile has, or that another account or
+    /// role of the run has once cleaned, gets the account id after the account's name (then
+    /// -2, -3, ...), and stderr says which and why. A profile the file has already for the
+    /// role is kept as it is.
     Populate(SsoPopulateArgs),
+    /// List the accounts and roles the sign-in reaches, and which profiles already use each.
+    Accounts(SsoAccountsArgs),
 }
 
 /// How a sign-in is shown: shared by `sso login` and implicit sign-ins.
@@ -190,13 +198,28 @@ pub struct SsoLogoutArgs {
 
 #[derive(Debug, Args)]
 pub struct SsoPopulateArgs {
-    /// The sso-session whose accounts and roles to write.
+    /// The sso-session whose accounts and roles to write (default: the only [sso-session] in
+    /// the config file).
     #[arg(add = crate::complete::sso_sessions())]
-    pub session: String,
+    pub session: Option<String>,
 
     /// Put this in front of every profile name written.
     #[arg(long, value_name = "PREFIX", default_value = "")]
     pub prefix: String,
+
+    /// How to name each profile: {account_name}, {account_id}, {role_name} and {session}
+    /// stand for the account's and role's names (cleaned to what a profile name can hold),
+    /// the account id and the sso-session; e.g. `{account_name}-{role_name}`.
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        default_value = "{account_name}/{role_name}"
+    )]
+    pub profile_template: String,
+
+    /// Write `region = REGION` into each profile written (e.g. eu-west-1).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 
     /// Show the change as a diff and write nothing.
     #[arg(long)]
@@ -205,6 +228,19 @@ pub struct SsoPopulateArgs {
     /// Also remove profiles this command wrote earlier whose role is gone.
     #[arg(long)]
     pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SsoAccountsArgs {
+    /// An sso-session name, or a profile that signs in through one (default: the only
+    /// [sso-session] in the config file).
+    #[arg(add = crate::complete::sign_ins())]
+    pub name: Option<String>,
+
+    /// Print JSON: {"session", "start_url", "accounts": [{"account_id", "account_name",
+    /// "roles": [{"role_name", "profiles": [...]}]}]}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,17 +1,21 @@
-//! `vault sso login|logout|populate`: IAM Identity Center sign-ins by hand, and profiles for
-//! every account and role a sign-in reaches.
+//! `vault sso login|logout|populate|accounts`: IAM Identity Center sign-ins by hand, and the
+//! accounts and roles a sign-in reaches: listed (`accounts`), or a profile for each written
+//! to the config file (`populate`).
 
-use std::io::Write;
+mod accounts;
+mod populate;
+
+use std::collections::BTreeMap;
 
 use chrono::Local;
 use vault_sts::aws::Aws;
-use vault_sts::config::{AwsFile, ConfigFile};
+use vault_sts::config::ConfigFile;
 use vault_sts::origin::{Origin, Sourced};
 use vault_sts::plan::sso_owner;
 use vault_sts::profile::{self, ProfileError, SsoSession};
 use vault_sts::sso::{Sso, SsoAccount};
 
-use crate::cli::{SignInArgs, SsoCommand, SsoLoginArgs, SsoLogoutArgs, SsoPopulateArgs};
+use crate::cli::{SignInArgs, SsoCommand, SsoLoginArgs, SsoLogoutArgs};
 use crate::context::Context;
 use crate::error::{CommandError, CommandResult, Kind, escaped, profile_error, sso_error};
 use crate::prompt::Notices;
@@ -21,7 +25,8 @@ pub fn run(ctx: &Context, command: SsoCommand) -> CommandResult {
     match command {
         SsoCommand::Login(args) => login(ctx, args),
         SsoCommand::Logout(args) => logout(ctx, args),
-        SsoCommand::Populate(args) => populate(ctx, args),
+        SsoCommand::Populate(args) => populate::populate(ctx, args),
+        SsoCommand::Accounts(args) => accounts::accounts(ctx, args),
     }
 }
 
@@ -149,231 +154,85 @@ fn logout(ctx: &Context, args: SsoLogoutArgs) -> CommandResult {
     Ok(())
 }
 
-/// The comment vault writes above each section it adds, naming the session, so a later run
-/// (and `--prune`) knows which sections are its own.
-fn marker(session: &str) -> String {
-    format!("# vault sso populate: {session}")
-}
-
-/// The profile name for a role: `<prefix><account>/<role>`, the account's name with every
-/// run of characters a profile name cannot hold turned into `-` (its id when nothing is
-/// left, or when two accounts share a name).
-pub fn profile_name(prefix: &str, account: &str, role: &str) -> String {
-    let mut slug = String::new();
-    for c in account.chars() {
-        let keep = c.is_ascii_alphanumeric() || "_.-".contains(c);
-        match keep {
-            true => slug.push(c),
-            false if !slug.ends_with('-') => slug.push('-'),
-            false => {}
-        }
+/// The sign-in a command is about: the one named, else the config file's only
+/// `[sso-session]`. Several, or none, and the person has to say.
+fn session_named(
+    ctx: &Context,
+    config: &ConfigFile,
+    named: Option<String>,
+    command: &str,
+) -> CommandResult<String> {
+    if let Some(name) = named {
+        return Ok(name);
     }
-    let role: String = role
-        .chars()
-        .map(|c| match c.is_ascii_alphanumeric() || "_.-+@".contains(c) {
-            true => c,
-            false => '-',
-        })
-        .collect();
-    format!("{prefix}{}/{role}", slug.trim_matches('-'))
-}
-
-/// One generated section: its name and what it says.
-struct Generated {
-    name: String,
-    account: String,
-    role: String,
-}
-
-fn wanted(args: &SsoPopulateArgs, accounts: &[SsoAccount]) -> Vec<Generated> {
-    let mut out = Vec::new();
-    for account in accounts {
-        let shared = accounts.iter().filter(|a| a.name == account.name).count() > 1;
-        let shown = match shared || account.name.trim().is_empty() {
-            true => format!("{}-{}", account.name, account.id),
-            false => account.name.clone(),
-        };
-        for role in &account.roles {
-            let mut name = profile_name(&args.prefix, &shown, role);
-            if name.starts_with('/') {
-                name = profile_name(&args.prefix, &account.id, role);
+    let mut sessions = config.sso_session_names();
+    let path = ctx.config_path.display();
+    match sessions.len() {
+        1 => Ok(sessions.remove(0)),
+        0 => {
+            let mut hint = "add an [sso-session NAME] section with sso_start_url and sso_region \
+                            (docs/sso.md shows one)"
+                .to_owned();
+            if command == "accounts" {
+                hint.push_str(", or name a profile that signs in with SSO");
             }
-            out.push(Generated {
-                name,
-                account: account.id.clone(),
-                role: role.clone(),
-            });
+            Err(CommandError::new(
+                Kind::Config,
+                format!(
+                    "vault sso {command} needs an sso-session, and {path} has no [sso-session] section"
+                ),
+            )
+            .hint(hint))
+        }
+        n => Err(CommandError::new(
+            Kind::Usage,
+            format!(
+                "vault sso {command} needs an sso-session, and {path} has {n}: {}",
+                sessions.join(", ")
+            ),
+        )
+        .hint(format!("name one: `vault sso {command} {}`", sessions[0]))),
+    }
+}
+
+/// The profiles of `config` for each (account id, role name) of the sign-ins `same` accepts,
+/// sorted by name. A profile that assumes a role (`role_arn`) from there is a profile for
+/// that other role; one the SDKs would refuse is no profile at all.
+fn profiles_by_role(
+    config: &ConfigFile,
+    same: impl Fn(&SsoSession) -> bool,
+) -> BTreeMap<(String, String), Vec<String>> {
+    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for name in config.profile_names() {
+        if config.get(&name, "role_arn").is_some() {
+            continue;
+        }
+        if let Ok(Some((sso, account, role))) = profile::sso_role_of(config, &name)
+            && same(&sso)
+        {
+            out.entry((account, role)).or_default().push(name);
         }
     }
     out
 }
 
-fn populate(ctx: &Context, args: SsoPopulateArgs) -> CommandResult {
-    let config = ctx.load_config()?;
-    if !config.has_sso_session(&args.session) {
-        // Only a real session: the profiles written name it in `sso_session`.
-        let e = profile::sso_session(&config, &args.session).expect_err("no such session");
-        return Err(not_a_sign_in(ctx, &config, e));
-    }
-    let sso =
-        profile::sso_session(&config, &args.session).map_err(|e| not_a_sign_in(ctx, &config, e))?;
-    if let Some(name) = std::iter::once(args.prefix.as_str())
-        .find(|p| !p.is_empty() && vault_store::validate_profile_name(&format!("{p}x")).is_err())
-    {
-        return Err(CommandError::new(
-            Kind::Usage,
-            format!(
-                "--prefix {name:?} cannot start a profile name: use letters, digits and _ - / . % @ : +"
-            ),
-        ));
-    }
+/// Every account and role `sso` reaches, signing in first when the vault holds no usable
+/// token (and again, once, when the portal refuses the one it holds).
+fn reachable(
+    ctx: &Context,
+    config: &ConfigFile,
+    name: &str,
+    sso: &SsoSession,
+) -> CommandResult<Vec<SsoAccount>> {
     let mut vault = ctx.open_vault()?;
     if let Some(notice) = vault.create_if_missing()? {
         eprintln!("vault: {notice}");
     }
-    let aws = aws_for(ctx, &config, &args.session, &sso);
+    let aws = aws_for(ctx, config, name, sso);
     let options = signin::options(&SignInArgs::default(), false, &ctx.settings);
     let browser = Browser::new(&SignInArgs::default(), &ctx.settings);
-    let accounts = Sso::new(&vault, &aws, &browser, &options)
+    Sso::new(&vault, &aws, &browser, &options)
         .telling(&Notices)
-        .accounts(&sso)
-        .map_err(sso_error)?;
-    let generated = wanted(&args, &accounts);
-
-    if args.dry_run {
-        let (after, added, pruned) = rewrite(&config.text, &config, &args, &generated);
-        let before = config.text.as_str();
-        let diff = similar::TextDiff::from_lines(before, after.as_str());
-        let path = ctx.config_path.display().to_string();
-        let mut out = std::io::stdout().lock();
-        write!(
-            out,
-            "{}",
-            diff.unified_diff().context_radius(2).header(&path, &path)
-        )
-        .map_err(|e| CommandError::output("the diff", e))?;
-        eprintln!(
-            "Would add {added} and remove {pruned} profiles in {} (nothing written).",
-            ctx.config_path.display()
-        );
-        return Ok(());
-    }
-    // The sign-in may have taken minutes: the change is made to the file as it is now,
-    // read again under the lock every writer of it takes, so no edit made meanwhile is lost.
-    let path = &ctx.config_path;
-    let (added, pruned) = vault_sts::config::locked(path, AwsFile::Config, || {
-        let current = ConfigFile::load(path)?;
-        let (after, added, pruned) = rewrite(&current.text, &current, &args, &generated);
-        if after != current.text {
-            vault_sts::config::replace_config(path, &after)?;
-        }
-        Ok((added, pruned))
-    })?;
-    eprintln!(
-        "{} reaches {} roles in {} accounts: added {added} profiles{} in {}.",
-        escaped(&sso.label()),
-        generated.len(),
-        accounts.len(),
-        match args.prune {
-            true => format!(", removed {pruned}"),
-            false => String::new(),
-        },
-        ctx.config_path.display()
-    );
-    Ok(())
-}
-
-/// The file with the missing generated sections appended and, with `--prune`, the
-/// generated sections whose role is gone removed. Every other byte stays.
-fn rewrite(
-    text: &str,
-    config: &ConfigFile,
-    args: &SsoPopulateArgs,
-    generated: &[Generated],
-) -> (String, usize, usize) {
-    let marker = marker(&args.session);
-    let mut out = String::with_capacity(text.len());
-    let mut pruned = 0;
-    // Our own sections: the marker line, the header after it, and the lines up to the next
-    // header or comment line that starts another block.
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        if args.prune && line.trim_end() == marker {
-            let mut end = i + 1;
-            let mut header = None;
-            if end < lines.len() && lines[end].trim_start().starts_with('[') {
-                header = Some(lines[end]);
-                end += 1;
-                while end < lines.len()
-                    && !lines[end].trim_start().starts_with('[')
-                    && lines[end].trim_end() != marker
-                    && !lines[end].trim().is_empty()
-                {
-                    end += 1;
-                }
-            }
-            let name = header.and_then(section_profile);
-            let gone = name
-                .as_deref()
-                .is_some_and(|n| !generated.iter().any(|g| g.name == n));
-            if gone {
-                pruned += 1;
-                // Its blank separator line goes with it.
-                if end < lines.len() && lines[end].trim().is_empty() {
-                    end += 1;
-                }
-                i = end;
-                continue;
-            }
-        }
-        out.push_str(line);
-        i += 1;
-    }
-    let mut added = 0;
-    for g in generated {
-        if config.has_profile(&g.name) {
-            continue;
-        }
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        if !out.is_empty() && !out.ends_with("\n\n") {
-            out.push('\n');
-        }
-        out.push_str(&format!(
-            "{marker}\n[profile {}]\nsso_session = {}\nsso_account_id = {}\nsso_role_name = {}\n",
-            g.name, args.session, g.account, g.role
-        ));
-        added += 1;
-    }
-    (out, added, pruned)
-}
-
-/// `[profile NAME]` → NAME.
-fn section_profile(line: &str) -> Option<String> {
-    let inner = line.trim().strip_prefix('[')?.split(']').next()?.trim();
-    Some(inner.strip_prefix("profile")?.trim().to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_the_documented_rule() {
-        assert_eq!(profile_name("", "Lab", "ReadOnly"), "Lab/ReadOnly");
-        assert_eq!(
-            profile_name("corp-", "My Team (prod)", "Admin"),
-            "corp-My-Team-prod/Admin"
-        );
-        assert_eq!(profile_name("", "Lab", "Read Only"), "Lab/Read-Only");
-        for name in [
-            profile_name("", "Ünïcode & co", "R"),
-            profile_name("p/", "a", "b"),
-        ] {
-            vault_store::validate_profile_name(&name).unwrap();
-        }
-    }
+        .accounts(sso)
+        .map_err(sso_error)
 }

@@ -12,7 +12,7 @@ pub fn session_name_char(c: char) -> bool {
 }
 
 /// An AWS account id: 12 digits.
-pub(super) fn is_account_id(text: &str) -> bool {
+pub fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 

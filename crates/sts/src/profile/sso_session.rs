@@ -256,6 +256,20 @@ fn target_of(
     }
 }
 
+/// The sign-in, account id and role name a profile's own SSO keys name (read through
+/// `include_profile`, checked as for `exec`); `None` when it names no account and role.
+/// `vault sso accounts` and `populate` use it to find the profiles a role already has.
+pub fn sso_role_of(
+    config: &ConfigFile,
+    profile: &str,
+) -> Result<Option<(SsoSession, String, String)>, ProfileError> {
+    let reader = Reader { config };
+    Ok(match sso_of(&reader, profile)? {
+        Some((sso, Some((account, role)))) => Some((sso, account.value, role.value)),
+        _ => None,
+    })
+}
+
 /// The sign-in `name` means for `vault sso login|logout`: an `[sso-session NAME]`, else the
 /// session of the profile NAME (followed down its `source_profile` chain).
 pub fn sign_in_named(config: &ConfigFile, name: &str) -> Result<SsoSession, ProfileError> {

@@ -37,7 +37,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use vault_store::{Credentials, SsoToken, SsoTokenInfo, Vault};
 
-use crate::aws::{Aws, Waiting};
+use crate::aws::{Aws, AwsError, Waiting};
 use crate::profile::SsoSession;
 
 pub use cli_cache::cli_cache_file_name;
@@ -119,15 +119,25 @@ impl<'a> Sso<'a> {
         profile: &str,
     ) -> Result<Credentials, SsoError> {
         let aws = self.tokens.aws;
+        self.with_token(sso, |token| {
+            portal::role_credentials(aws, sso, token, account_id, role_name, profile)
+        })
+    }
+
+    /// `call` with a usable token. A token the portal refuses (401: expired early, revoked)
+    /// is dropped and the person signs in again, once; every portal call goes through here.
+    fn with_token<T>(
+        &self,
+        sso: &SsoSession,
+        call: impl Fn(&SecretString) -> Result<T, AwsError>,
+    ) -> Result<T, SsoError> {
         let token = self.access_token(sso)?;
-        match portal::role_credentials(aws, sso, &token, account_id, role_name, profile) {
+        match call(&token) {
             Err(e) if e.code() == Some("UnauthorizedException") => {
                 tracing::debug!(sso = %sso.label(), "the portal refused the token; signing in again");
                 self.tokens.invalidate(sso, &token)?;
                 let token = self.access_token(sso)?;
-                Ok(portal::role_credentials(
-                    aws, sso, &token, account_id, role_name, profile,
-                )?)
+                Ok(call(&token)?)
             }
             other => Ok(other?),
         }
@@ -206,10 +216,10 @@ impl<'a> Sso<'a> {
     }
 
     /// Every account the sign-in reaches and its roles (ListAccounts, ListAccountRoles; all
-    /// pages), sorted by account name, then role.
+    /// pages), sorted by account name, then role. A refused token means one new sign-in.
     pub fn accounts(&self, sso: &SsoSession) -> Result<Vec<SsoAccount>, SsoError> {
-        let token = self.access_token(sso)?;
-        Ok(portal::accounts(self.tokens.aws, sso, &token)?)
+        let aws = self.tokens.aws;
+        self.with_token(sso, |token| portal::accounts(aws, sso, token))
     }
 
     /// [`Sso::sign_in_flow`], noting its failure beside the lock for the processes waiting
