@@ -17,6 +17,10 @@ use serde_json::json;
 use vault_harness::sso::{SsoStandIn, browser_script};
 use vault_harness::{Run, World};
 
+// Client registrations refused or imported, and the AWS CLI's tokens refreshed and written
+// back: in their own file, with this module's rig.
+mod tokens;
+
 const CONFIG: &str = "\
 # my own notes stay
 [default]
