@@ -32,8 +32,17 @@ client secret handed out (for the tests' no-secret-leaks checks; never in the st
   deny_authorize         /authorize redirects with error=access_denied (the person denied)
   slow_down_once         the next device-code poll gets SlowDownException (re-arms when set)
   refresh_invalid_grant  a count: refuse that many refreshes, revoking the refresh token
+  refuse_clients         client ids answered InvalidClientException on CreateToken (every
+                         grant, refresh included) and StartDeviceAuthorization, as for a
+                         revoked registration (the ids are in the RegisterClient calls;
+                         "*" refuses every client, new ones included)
   portal_unauthorized    a count: that many portal calls get 401, invalidating the token
   role_credentials_ttl   cap on role credentials' expiration, seconds from now
+
+As the service does: refresh tokens rotate (every refresh answers a new one, and the old one
+is refused with invalid_grant from then on), and a client registered with grantTypes may use
+only those (UnauthorizedClientException); one registered without may use the device code and
+refresh grants, as the AWS CLI's device-flow clients do.
 
 Binds 127.0.0.1 only. Logs method, path (never the query) and status to stderr: no token,
 code, secret or user code is ever logged or put in the state.
@@ -275,13 +284,22 @@ class StandIn:
             raise Fail("InvalidRequestException", "body is not a JSON object")
         return body
 
-    def client(self, client_id, client_secret):
-        """The registered client, if the id and secret match and it has not expired."""
+    def client(self, client_id, client_secret, grant):
+        """The registered client, if the id and secret match, it has not expired or been
+        refused, and it was registered for `grant`."""
         client = self.clients.get(client_id)
         if client is None or not secrets.compare_digest(client["secret"], client_secret or ""):
             raise Fail("InvalidClientException", "Invalid client")
         if client["expires"] <= now():
             raise Fail("InvalidClientException", "Client registration has expired")
+        refused = self.setting("refuse_clients", [])
+        if "*" in refused or client_id in refused:
+            raise Fail("InvalidClientException", "Client registration is no longer valid")
+        allowed = client["grant_types"] or [DEVICE_GRANT, "refresh_token"]
+        if grant in GRANT_COUNT and grant not in allowed:
+            raise Fail(
+                "UnauthorizedClientException", "Client is not authorized for this grant type"
+            )
         return client
 
     def register_client(self, request, call):
@@ -305,6 +323,8 @@ class StandIn:
                 "grant_types": body.get("grantTypes") or [],
                 "scopes": body.get("scopes") or [],
             }
+        # Not a secret (it is in the authorize URL); tests name it in refuse_clients.
+        call["clientId"] = client_id
         return json_response(
             {
                 "clientId": client_id,
@@ -319,8 +339,9 @@ class StandIn:
         if "startUrl" in body:
             call["startUrl"] = body["startUrl"]
         base = request.host_url.rstrip("/")
+        call["clientId"] = body.get("clientId")
         with self.lock:
-            self.client(body.get("clientId"), body.get("clientSecret"))
+            self.client(body.get("clientId"), body.get("clientSecret"), DEVICE_GRANT)
             if not body.get("startUrl"):
                 raise Fail("InvalidRequestException", "startUrl is required")
             ttl = int(self.setting("device_code_ttl", 600))
@@ -415,9 +436,10 @@ class StandIn:
         body = self.body(request)
         grant = body.get("grantType", "")
         call["grantType"] = grant
+        call["clientId"] = body.get("clientId")
         with self.lock:
             self.count(GRANT_COUNT.get(grant, f"CreateToken.{grant}"))
-            client = self.client(body.get("clientId"), body.get("clientSecret"))
+            client = self.client(body.get("clientId"), body.get("clientSecret"), grant)
             if grant == DEVICE_GRANT:
                 session = self.device_grant(body)
             elif grant == "authorization_code":
@@ -466,6 +488,9 @@ class StandIn:
         if self.take("refresh_invalid_grant"):
             token["valid"] = False
             raise Fail("InvalidGrantException", "Invalid refresh token provided")
+        if not self.setting("no_refresh_token", False):
+            # Rotation: the answer carries a new refresh token, so this one is done.
+            token["valid"] = False
         return token["session"]
 
     def issue(self, client_id, client, session):

@@ -19,6 +19,10 @@ use vault_harness::sso::{SsoStandIn, browser_script};
 use vault_harness::terminal::{Shell, Terminal};
 use vault_harness::{Run, World};
 
+// Client registrations refused or imported, and the AWS CLI's tokens refreshed and written
+// back: in their own file, with this module's rig.
+mod tokens;
+
 const CONFIG: &str = "\
 # my own notes stay
 [default]

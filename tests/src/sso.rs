@@ -116,6 +116,29 @@ impl SsoStandIn {
     }
 }
 
+impl SsoStandIn {
+    /// What `aws sso login` of the AWS CLI v2 does (the venv's CLI is v1, which cannot),
+    /// against this stand-in: `tests/aws_cli_sso_login.py` registers, approves as a browser,
+    /// and leaves the token and registration files in `~/.aws/sso/cache` under `env`'s home,
+    /// as botocore writes them. `args` are its options after the endpoint and cache
+    /// directory (`--session`, `--start-url`, `--region`, `--use-device-code`, `--expired`,
+    /// ...). Returns the client id it registered.
+    #[track_caller]
+    pub fn aws_cli_sso_login(&self, env: &TestEnv, args: &[&str]) -> String {
+        let python = venv().join("bin/python");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("aws_cli_sso_login.py");
+        let cache_dir = env.home().join(".aws/sso/cache");
+        let mut cmd = env.command(&python);
+        cmd.arg(&script)
+            .args(["--endpoint", &self.endpoint, "--cache-dir"])
+            .arg(&cache_dir)
+            .args(args);
+        let run = env.output(&mut cmd);
+        run.success();
+        run.stdout.trim().to_owned()
+    }
+}
+
 /// Waits until the stand-in at `port` answers, or until it exits or 30 seconds pass. An
 /// exited child is not handed to a [`Guard`]: it is reaped already, and its PID may belong
 /// to someone else by now.

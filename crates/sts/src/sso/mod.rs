@@ -47,7 +47,7 @@ pub use prompt::{Flow, SignIn, SignInPrompt};
 pub use token::REFRESH_AHEAD;
 
 use prompt::Approval;
-use token::{Tokens, apply_token, forget_tokens};
+use token::{Tokens, forget_tokens};
 
 /// A failed sign-in also fails the commands that asked for a token up to this long after it
 /// failed (and all that asked before): a burst of commands started together fails together,
@@ -165,8 +165,8 @@ impl<'a> Sso<'a> {
                 message,
             });
         }
-        let held = tokens.vault.sso_token(&sso.key)?;
-        if let Some(held) = &held
+        let mut held = tokens.vault.sso_token(&sso.key)?;
+        if let Some(held) = &mut held
             && let Some(token) = tokens.refresh(sso, held)?
         {
             return Ok(token);
@@ -257,14 +257,14 @@ impl<'a> Sso<'a> {
             true => self.options.flow,
             false => Flow::DeviceCode,
         };
-        let mut token = self.tokens.registration(sso, held, flow)?;
         let approval = Approval::new(self.sign_in, self.options.timeout);
         let aws = self.tokens.aws;
-        let out = match flow {
-            Flow::AuthorizationCode => pkce::authorization_code(aws, &approval, sso, &token)?,
-            Flow::DeviceCode => device::device_code(aws, &approval, sso, &token)?,
-        };
-        apply_token(&mut token, out.0, out.1, out.2);
+        let mut token = self
+            .tokens
+            .sign_in_registered(sso, held, flow, |token| match flow {
+                Flow::AuthorizationCode => pkce::authorization_code(aws, &approval, sso, token),
+                Flow::DeviceCode => device::device_code(aws, &approval, sso, token),
+            })?;
         token.info.cli_cache = token.info.cli_cache || self.options.cli_cache;
         self.tokens.keep(sso, &token)?;
         Ok(token)

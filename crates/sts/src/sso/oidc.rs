@@ -25,7 +25,7 @@ const CLIENT_NAME: &str = "vault";
 pub(super) type TokenAnswer = (Option<String>, i32, Option<String>);
 
 /// The grant a client registered for `flow` needs.
-pub(super) fn grant_of(flow: Flow) -> &'static str {
+fn grant_of(flow: Flow) -> &'static str {
     match flow {
         Flow::AuthorizationCode => GRANT_AUTHORIZATION_CODE,
         Flow::DeviceCode => GRANT_DEVICE_CODE,
