@@ -30,6 +30,7 @@ client secret handed out (for the tests' no-secret-leaks checks; never in the st
   device_interval        interval of device authorizations (default 1)
   deny_device            the next /device visits deny instead of approving
   deny_authorize         /authorize redirects with error=access_denied (the person denied)
+  allowed_scopes         scopes /authorize accepts (default: any); others: error=invalid_scope
   slow_down_once         the next device-code poll gets SlowDownException (re-arms when set)
   refresh_invalid_grant  a count: refuse that many refreshes, revoking the refresh token
   refuse_clients         client ids answered InvalidClientException on CreateToken (every
@@ -405,6 +406,19 @@ class StandIn:
                 "InvalidRequestException", "redirect_uri, state and code_challenge are required"
             )
         separator = "&" if "?" in redirect_uri else "?"
+        allowed = self.setting("allowed_scopes")
+        asked = args.get("scopes", "").split()
+        refused = [scope for scope in asked if allowed is not None and scope not in allowed]
+        if refused:
+            query = urllib.parse.urlencode(
+                {
+                    "error": "invalid_scope",
+                    "error_description": "Invalid scope: " + " ".join(refused),
+                    "state": args["state"],
+                },
+                quote_via=urllib.parse.quote,
+            )
+            return Response("", 302, headers={"Location": f"{redirect_uri}{separator}{query}"})
         if self.setting("deny_authorize", False):
             query = urllib.parse.urlencode(
                 {

@@ -449,6 +449,34 @@ fn a_sign_in_under_credential_process_is_shown_on_the_terminal() {
     assert_eq!(s.browser_opens(), 0);
 }
 
+/// What the service refuses is named for what it is: a role not assigned to the user (the
+/// portal's 403) and a scope the sign-in may not ask for (`invalid_scope` on the redirect),
+/// each with where to fix it; neither gets "check sso_start_url" or "sign in again".
+#[test]
+fn a_role_not_assigned_and_a_refused_scope_say_what_they_are() {
+    let config = format!(
+        "{CONFIG}\n[profile not-mine]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = Owner\n\n\
+         [sso-session wide]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n\
+         sso_registration_scopes = sso:account:access, bogus:everything\n"
+    );
+    let s = world(&config);
+    let run = s.w.run(&["export", "not-mine"]);
+    run.failure(1)
+        .stderr_has("ForbiddenException")
+        .stderr_has("does not assign that role in that account")
+        .stderr_has("sso_role_name");
+    assert!(!run.stderr.contains("sso_start_url"), "{}", run.stderr);
+
+    s.stand_in
+        .control(json!({"allowed_scopes": ["sso:account:access"]}));
+    let run = s.w.run(&["sso", "login", "wide"]);
+    run.failure(1)
+        .stderr_has("invalid_scope")
+        .stderr_has("Invalid scope: bogus:everything")
+        .stderr_has("sso_registration_scopes in the [sso-session wide] section");
+    assert!(!run.stderr.contains("again"), "{}", run.stderr);
+}
+
 /// 16 cold commands, and the person denies the one sign-in: every one fails at once with
 /// the same message. Before, each waiter in turn opened a browser of its own.
 #[test]

@@ -154,7 +154,9 @@ fn a_held_client_refused_at_sign_in_is_registered_again_once() {
     let opens = s.browser_opens();
     s.w.run(&["sso", "login", "corp"])
         .failure(1)
-        .stderr_has("InvalidClientException");
+        .stderr_has("InvalidClientException")
+        // The service's error_description, not "no message".
+        .stderr_has("Client registration is no longer valid");
     assert_eq!(s.count("RegisterClient"), 5);
     assert_eq!(s.browser_opens(), opens + 2);
     s.assert_no_sso_secrets(&[]);
