@@ -72,6 +72,9 @@ pub struct Prepared {
     pub sso: SsoOptions,
     pub browser: Browser,
     pub helpers: Helpers,
+    /// `--explain` only: the profile whose stored key the plan starts from, when the vault
+    /// has none (any other command stops at it).
+    pub missing_key: Option<String>,
 }
 
 /// The result: credentials and the region the child should use.
@@ -94,7 +97,7 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         .into_iter()
         .map(|c| c.profile)
         .collect();
-    let plan = plan_for(ctx, &config, &stored, request)?;
+    let (plan, missing_key) = plan_for(ctx, &config, &stored, request)?;
     let aws = ctx.aws(
         &config,
         &request.profile,
@@ -123,27 +126,33 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         helpers: Helpers {
             timeout: ctx.settings.helper_timeout,
         },
+        missing_key,
     })
 }
 
-/// The profile resolved against the config, the stored keys and the environment, and the
-/// plan of calls for it.
+/// The profile resolved against the config, the stored keys and the environment, the plan
+/// of calls for it, and (for `--explain` only) the stored key it lacks.
 fn plan_for(
     ctx: &Context,
     config: &ConfigFile,
     stored: &[String],
     request: &Request,
-) -> CommandResult<Plan> {
+) -> CommandResult<(Plan, Option<String>)> {
     let settings = &ctx.settings;
     let has_key = |name: &str| stored.iter().any(|s| s == name);
     let mut overrides = Overrides::from_env(|n| settings.aws_var(n));
     if let Some(region) = &request.region {
         overrides.region = Some(Sourced::new(region.clone(), Origin::Flag("--region")));
     }
-    let resolved = profile::resolve(config, &request.profile, &overrides, &has_key)
+    let resolve = match request.plan_only {
+        true => profile::resolve_without_key,
+        false => profile::resolve,
+    };
+    let resolved = resolve(config, &request.profile, &overrides, &has_key)
         .map_err(|e| unresolved(ctx, stored, e))?;
+    let missing_key = resolved.missing_key(&has_key).map(str::to_owned);
     let endpoints = ctx.endpoints(config, &request.profile);
-    plan::plan(
+    let plan = plan::plan(
         &resolved,
         &PlanOptions {
             no_session: request.no_session,
@@ -159,7 +168,8 @@ fn plan_for(
     .map_err(|e| {
         CommandError::from_error(Kind::User, e)
             .hint("STS sessions last between 15m and 12h (GetSessionToken: 36h)")
-    })
+    })?;
+    Ok((plan, missing_key))
 }
 
 /// A profile that does not resolve. For a name nobody knows, the whole config file is read

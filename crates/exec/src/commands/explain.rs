@@ -24,17 +24,25 @@ pub fn print(p: &Prepared) -> CommandResult {
             let _ = write!(line, ", {} ({})", duration::display(d.value), d.origin);
         }
         let _ = writeln!(out, "{line}");
-        let _ = writeln!(
-            out,
-            "       {}",
-            cache_status(plan, step, &sessions.sessions, now)
-        );
+        let status = match (&step.kind, &p.missing_key) {
+            (StepKind::StoredKey, Some(missing)) => format!(
+                "missing: the vault has no key for {missing:?}; store it with `vault add {missing}`"
+            ),
+            _ => cache_status(plan, step, &sessions.sessions, now),
+        };
+        let _ = writeln!(out, "       {status}");
         step_details(&mut out, p, step);
         for note in &step.notes {
             let _ = writeln!(out, "       note: {note}");
         }
     }
     let _ = writeln!(out, "\nNothing was run and no STS call was made.");
+    if let Some(missing) = &p.missing_key {
+        let _ = writeln!(
+            out,
+            "It cannot run yet: the stored key of {missing:?} is missing (vault add {missing})."
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(out.as_bytes())

@@ -148,8 +148,33 @@ impl Resolved {
     }
 }
 
+impl Resolved {
+    /// The profile whose stored key the chain starts from, when the vault has none for it.
+    pub fn missing_key(&self, has_key: &dyn Fn(&str) -> bool) -> Option<&str> {
+        (matches!(self.source, BaseSource::StoredKey) && !has_key(&self.base))
+            .then_some(self.base.as_str())
+    }
+}
+
 /// Resolves `name`. `has_key` tells whether the vault holds a key pair for a profile.
 pub fn resolve(
+    config: &ConfigFile,
+    name: &str,
+    overrides: &Overrides,
+    has_key: &dyn Fn(&str) -> bool,
+) -> Result<Resolved, ProfileError> {
+    let resolved = resolve_without_key(config, name, overrides, has_key)?;
+    if let Some(base) = resolved.missing_key(has_key) {
+        return Err(ProfileError::NoStoredKey {
+            profile: base.to_owned(),
+        });
+    }
+    Ok(resolved)
+}
+
+/// [`resolve`], except that a stored key the vault lacks is not an error (see
+/// [`Resolved::missing_key`]): `--explain` shows the plan when it is most needed.
+pub fn resolve_without_key(
     config: &ConfigFile,
     name: &str,
     overrides: &Overrides,
@@ -163,9 +188,6 @@ pub fn resolve(
         });
     }
     let (links, base, source) = chain(&reader, name, overrides, has_key)?;
-    if matches!(source, BaseSource::StoredKey) && !has_key(&base) {
-        return Err(ProfileError::NoStoredKey { profile: base });
-    }
 
     let nearest = |key: &str| -> Result<Option<Sourced<String>>, ProfileError> {
         for link in &links {
@@ -308,17 +330,31 @@ fn next_link(
         });
         return Ok(Next::Base(source));
     }
-    if keys.role.is_none()
-        && let Some(cs) = &keys.credential_source
-    {
-        return Err(ProfileError::Invalid {
-            key: "credential_source",
-            profile: current.to_owned(),
-            origin: cs.origin.clone(),
-            reason:
-                "it needs role_arn: it names where the credentials to assume the role come from"
-                    .into(),
-        });
+    // Both keys only make sense with a role (the SDKs' shared assume-role cases expect this
+    // error for a token file without one).
+    let needs_role = [
+        (
+            "web_identity_token_file",
+            &keys.token_file,
+            "the token is exchanged for that role's credentials (AssumeRoleWithWebIdentity)",
+        ),
+        (
+            "credential_source",
+            &keys.credential_source,
+            "it names where the credentials to assume the role come from",
+        ),
+    ];
+    for (key, value, why) in needs_role {
+        if keys.role.is_none()
+            && let Some(value) = value
+        {
+            return Err(ProfileError::Invalid {
+                key,
+                profile: current.to_owned(),
+                origin: value.origin.clone(),
+                reason: format!("it needs role_arn: {why}"),
+            });
+        }
     }
     let has_role = keys.role.is_some();
     links.push(Link {
