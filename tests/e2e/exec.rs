@@ -1166,16 +1166,7 @@ web_identity_token_file = /nonexistent/token
             if command == "exec" {
                 all.extend_from_slice(&["--", "true"]);
             }
-            let run = lab.run(&all);
-            assert_eq!(run.code(), code, "{all:?}: {run:?}");
-            for needle in expected {
-                assert!(
-                    run.stderr.contains(needle),
-                    "{all:?}: stderr lacks {needle:?}:\n{}",
-                    run.stderr
-                );
-            }
-            assert!(run.stdout.is_empty(), "{all:?} printed {:?}", run.stdout);
+            lab.assert_refused(&all, code, expected);
         }
     }
     lab.assert_nothing_minted();

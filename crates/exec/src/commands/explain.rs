@@ -32,6 +32,9 @@ pub fn print(p: &Prepared) -> CommandResult {
         };
         let _ = writeln!(out, "       {status}");
         step_details(&mut out, p, step);
+        if plan.policy_for(i).is_some() {
+            policy_details(&mut out, plan);
+        }
         for note in &step.notes {
             let _ = writeln!(out, "       note: {note}");
         }
@@ -229,4 +232,34 @@ fn sessions_sso(p: &crate::prepare::Prepared, key: &str) -> String {
         },
         None => "not signed in: the next use opens the browser".to_owned(),
     }
+}
+
+/// The session policy the final step carries, and where it came from.
+fn policy_details(out: &mut String, plan: &Plan) {
+    let Some(policy) = &plan.policy else {
+        return;
+    };
+    if let Some(doc) = &policy.document {
+        let from = match &doc.value.file {
+            Some(file) => format!("{file}, {}", doc.origin),
+            None => doc.origin.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "       session policy     {} ({from}; {} characters packed, of 2048)",
+            doc.value.packed,
+            doc.value.packed.chars().count()
+        );
+    }
+    for arn in &policy.arns {
+        let _ = writeln!(
+            out,
+            "       policy_arn         {} ({})",
+            arn.value, arn.origin
+        );
+    }
+    let _ = writeln!(
+        out,
+        "       narrowed: cached apart from sessions without this policy"
+    );
 }

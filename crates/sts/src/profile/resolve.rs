@@ -5,6 +5,7 @@
 
 use crate::config::ConfigFile;
 use crate::origin::{Origin, Sourced};
+use crate::policy::{self, SessionPolicy};
 
 use super::checks::validate_mfa_serial;
 use super::error::ProfileError;
@@ -19,6 +20,8 @@ pub struct Overrides {
     pub mfa_serial: Option<Sourced<String>>,
     pub role_arn: Option<Sourced<String>>,
     pub role_session_name: Option<Sourced<String>>,
+    /// `--policy`/`--policy-arn`: replace the profile's session policy keys entirely.
+    pub session_policy: Option<SessionPolicy>,
 }
 
 impl Overrides {
@@ -36,6 +39,7 @@ impl Overrides {
             mfa_serial: pick(&["AWS_MFA_SERIAL"]),
             role_arn: pick(&["AWS_ROLE_ARN"]),
             role_session_name: pick(&["AWS_ROLE_SESSION_NAME"]),
+            session_policy: None,
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Resolved {
     pub region: Option<Sourced<String>>,
     pub mfa_serial: Option<Sourced<String>>,
     pub mfa_process: Option<Sourced<String>>,
+    /// What narrows the final session: the flags', else the requested profile's keys.
+    pub session_policy: Option<SessionPolicy>,
 }
 
 impl Resolved {
@@ -209,6 +215,10 @@ pub fn resolve_without_key(
     if let Some(serial) = &mfa_serial {
         validate_mfa_serial(serial, name)?;
     }
+    let session_policy = match &overrides.session_policy {
+        Some(p) => Some(p.clone()),
+        None => session_policy(&reader, name)?,
+    };
     Ok(Resolved {
         name: name.to_owned(),
         links,
@@ -217,7 +227,39 @@ pub fn resolve_without_key(
         region,
         mfa_serial,
         mfa_process,
+        session_policy,
     })
+}
+
+/// The requested profile's `vault_session_policy` (inline JSON or a file) and
+/// `vault_session_policy_arns`, checked; named so no SDK reads them.
+fn session_policy(
+    reader: &Reader<'_>,
+    profile: &str,
+) -> Result<Option<SessionPolicy>, ProfileError> {
+    let invalid = |key: &'static str, origin: &Origin, reason: String| ProfileError::Invalid {
+        key,
+        profile: profile.to_owned(),
+        origin: origin.clone(),
+        reason,
+    };
+    let document = match reader.get(profile, "vault_session_policy")? {
+        Some(v) => {
+            let doc = policy::document(&v.value)
+                .map_err(|e| invalid("vault_session_policy", &v.origin, e))?;
+            Some(Sourced::new(doc, v.origin))
+        }
+        None => None,
+    };
+    let arns = match reader.get(profile, "vault_session_policy_arns")? {
+        Some(v) => policy::arns(&v.value)
+            .map_err(|e| invalid("vault_session_policy_arns", &v.origin, e))?
+            .into_iter()
+            .map(|a| Sourced::new(a, v.origin.clone()))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok((document.is_some() || !arns.is_empty()).then_some(SessionPolicy { document, arns }))
 }
 
 /// Where the chain goes after one profile.
