@@ -1093,6 +1093,23 @@ fn explain_prints_the_plan_and_calls_nothing() {
     lab.assert_no_secrets(&[]);
 }
 
+#[test]
+fn explain_shows_the_plan_when_the_stored_key_is_missing() {
+    let lab = Lab::new();
+    lab.run(&["remove", "--force", "base"]).success();
+    lab.run(&["exec", "--explain", "lab"])
+        .success()
+        .stdout_has("GetSessionToken with MFA")
+        .stdout_has("AssumeRole arn:aws:iam::123456789012:role/lab")
+        .stdout_has("missing: the vault has no key for \"base\"; store it with `vault add base`")
+        .stdout_has("It cannot run yet");
+    // Running it still stops there, with the same fix.
+    lab.run(&["exec", "lab", "--", "true"])
+        .failure(1)
+        .stderr_has("vault add base");
+    assert!(lab.moto.sts_calls().is_empty());
+}
+
 // ----- bad input -----
 
 #[test]
@@ -1120,12 +1137,20 @@ role_arn = arn:aws:iam::123:rol
 source_profile = base
 role_arn = arn:aws:iam::123456789012:role/short
 duration_seconds = 60
+
+[profile oidc-norole]
+web_identity_token_file = /nonexistent/token
 "
     ));
     // A malformed flag value is a usage error (2) whatever the profile; a well-formed
     // duration outside what the profile's steps allow is a user error (1).
-    let cases: [(&[&str], i32, &[&str]); 8] = [
+    let cases: [(&[&str], i32, &[&str]); 9] = [
         (&["no-such-profile"], 1, &["no-such-profile", "not in"]),
+        (
+            &["oidc-norole"],
+            1,
+            &["web_identity_token_file", "needs role_arn"],
+        ),
         (&["cyc-a"], 1, &["cycle"]),
         (&["orphan"], 1, &["ghost-source"]),
         (&["badarn"], 1, &["role_arn"]),
@@ -1141,16 +1166,7 @@ duration_seconds = 60
             if command == "exec" {
                 all.extend_from_slice(&["--", "true"]);
             }
-            let run = lab.run(&all);
-            assert_eq!(run.code(), code, "{all:?}: {run:?}");
-            for needle in expected {
-                assert!(
-                    run.stderr.contains(needle),
-                    "{all:?}: stderr lacks {needle:?}:\n{}",
-                    run.stderr
-                );
-            }
-            assert!(run.stdout.is_empty(), "{all:?} printed {:?}", run.stdout);
+            lab.assert_refused(&all, code, expected);
         }
     }
     lab.assert_nothing_minted();

@@ -194,6 +194,29 @@ fn user_login_goes_through_get_federation_token() {
 }
 
 #[test]
+fn session_policies_narrow_both_kinds_of_console_session() {
+    let (w, _federation) = world(); // kept running: vault is pointed at it
+    let policy = r#"{ "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}] }"#;
+    let packed = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#;
+    let arn = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+    let narrowed = ["--stdout", "--policy", policy, "--policy-arn", arn];
+    // An IAM user: GetFederationToken takes the user's policy instead of the allow-all one.
+    let mut args = vec!["login", "base"];
+    args.extend(narrowed);
+    w.env.run(&args).success();
+    // A role: the AssumeRole carries it.
+    let mut args = vec!["login", "lab"];
+    args.extend(narrowed);
+    w.env.run(&args).success();
+    let calls = w.moto.sts_calls();
+    for action in ["GetFederationToken", "AssumeRole"] {
+        let call = calls.iter().find(|c| c.action == action).expect(action);
+        assert_eq!(call.param("Policy"), Some(packed), "{call:?}");
+        assert_eq!(call.param("PolicyArns.member.1.arn"), Some(arn), "{call:?}");
+    }
+}
+
+#[test]
 fn browser_gets_the_link_and_bad_durations_are_refused() {
     let (w, _federation) = world(); // kept running: vault is pointed at it
     let opened = w.env.dir.path().join("opened");

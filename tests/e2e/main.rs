@@ -11,6 +11,7 @@ mod login;
 mod messages;
 mod odd_files;
 mod output;
+mod policy;
 mod prompts;
 mod rotate;
 mod scripts;

@@ -68,6 +68,22 @@ impl World {
         self.env.run(args)
     }
 
+    /// `vault ARGS` fails with exit `code`, names each of `expected` on stderr, and prints
+    /// nothing on stdout.
+    #[track_caller]
+    pub fn assert_refused(&self, args: &[&str], code: i32, expected: &[&str]) {
+        let run = self.run(args);
+        assert_eq!(run.code(), code, "{args:?}: {run:?}");
+        for needle in expected {
+            assert!(
+                run.stderr.contains(needle),
+                "{args:?}: stderr lacks {needle:?}:\n{}",
+                run.stderr
+            );
+        }
+        assert!(run.stdout.is_empty(), "{args:?} printed {:?}", run.stdout);
+    }
+
     /// The STS calls that mint credentials (the children's GetCallerIdentity left out).
     pub fn minted(&self) -> Vec<StsCall> {
         self.moto

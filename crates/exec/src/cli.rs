@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use vault_store::BackendKind;
+use vault_sts::origin::{Origin, Sourced};
+use vault_sts::policy::{PolicyDocument, SessionPolicy};
 
 use crate::settings;
 
@@ -269,6 +271,43 @@ pub struct LoginArgs {
     /// The current MFA code, instead of mfa_process or a prompt.
     #[arg(short = 't', long = "mfa-token", value_name = "CODE", value_parser = MfaCodeParser)]
     pub mfa_token: Option<MfaCode>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// A session policy that narrows the final session (replaces the profile's
+/// `vault_session_policy` and `vault_session_policy_arns`).
+#[derive(Clone, Debug, Default, Args)]
+pub struct PolicyArgs {
+    /// A session policy: inline JSON (starting with `{`) or the path of a JSON file; sent as
+    /// Policy on the final AssumeRole.
+    #[arg(long, value_name = "FILE_OR_JSON", value_parser = parse_policy)]
+    pub policy: Option<PolicyDocument>,
+
+    /// A managed policy's ARN, sent in PolicyArns on the final AssumeRole (repeatable).
+    #[arg(long = "policy-arn", value_name = "ARN", value_parser = parse_policy_arn)]
+    pub policy_arns: Vec<String>,
+}
+
+impl PolicyArgs {
+    /// The flags' policy, if any was given.
+    pub fn session_policy(&self) -> Option<SessionPolicy> {
+        if self.policy.is_none() && self.policy_arns.is_empty() {
+            return None;
+        }
+        Some(SessionPolicy {
+            document: self
+                .policy
+                .clone()
+                .map(|d| Sourced::new(d, Origin::Flag("--policy"))),
+            arns: self
+                .policy_arns
+                .iter()
+                .map(|a| Sourced::new(a.clone(), Origin::Flag("--policy-arn")))
+                .collect(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +355,9 @@ pub struct CredentialArgs {
     /// The current MFA code, instead of mfa_process or a prompt.
     #[arg(short = 't', long = "mfa-token", value_name = "CODE", value_parser = MfaCodeParser)]
     pub mfa_token: Option<MfaCode>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -522,6 +564,15 @@ fn parse_prompt(s: &str) -> Result<Unset<PromptKind>, String> {
 
 fn parse_dir(s: &str) -> Result<Unset<PathBuf>, String> {
     Ok(Unset((!s.is_empty()).then(|| PathBuf::from(s))))
+}
+
+/// `--policy`: parsed, packed and checked now, so a bad policy stops before anything runs.
+fn parse_policy(s: &str) -> Result<PolicyDocument, String> {
+    vault_sts::policy::document(s)
+}
+
+fn parse_policy_arn(s: &str) -> Result<String, String> {
+    vault_sts::policy::check_arn(s).map(|()| s.to_owned())
 }
 
 /// Go-style durations (`1h`, `90m`, `3600s`); limits that depend on the profile are checked

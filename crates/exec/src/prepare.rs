@@ -11,6 +11,7 @@ use vault_sts::config::ConfigFile;
 use vault_sts::mint::Minter;
 use vault_sts::origin::{Origin, Sourced};
 use vault_sts::plan::{self, Plan, PlanOptions, StepKind};
+use vault_sts::policy::SessionPolicy;
 use vault_sts::profile::{self, Overrides, ProfileError};
 use vault_sts::sso::{Sso, SsoOptions};
 
@@ -38,6 +39,11 @@ pub struct Request {
     pub mfa_token: Option<SecretString>,
     /// `--explain`: only the plan is wanted, so nothing is created.
     pub plan_only: bool,
+    /// `--policy`/`--policy-arn`: replaces the profile's session policy.
+    pub policy: Option<SessionPolicy>,
+    /// The command deals itself with a session policy the plan cannot carry: `vault login`
+    /// puts it on GetFederationToken, `vault rotate` calls IAM as the key's own user.
+    pub uncarried_policy_ok: bool,
 }
 
 impl Request {
@@ -58,6 +64,8 @@ impl Request {
             region: args.region.clone(),
             mfa_token: args.mfa_token.clone().map(|c| c.0),
             plan_only: false,
+            policy: args.policy.session_policy(),
+            uncarried_policy_ok: false,
         }
     }
 }
@@ -72,6 +80,9 @@ pub struct Prepared {
     pub sso: SsoOptions,
     pub browser: Browser,
     pub helpers: Helpers,
+    /// `--explain` only: the profile whose stored key the plan starts from, when the vault
+    /// has none (any other command stops at it).
+    pub missing_key: Option<String>,
 }
 
 /// The result: credentials and the region the child should use.
@@ -94,7 +105,7 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         .into_iter()
         .map(|c| c.profile)
         .collect();
-    let plan = plan_for(ctx, &config, &stored, request)?;
+    let (plan, missing_key) = plan_for(ctx, &config, &stored, request)?;
     let aws = ctx.aws(
         &config,
         &request.profile,
@@ -123,27 +134,34 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         helpers: Helpers {
             timeout: ctx.settings.helper_timeout,
         },
+        missing_key,
     })
 }
 
-/// The profile resolved against the config, the stored keys and the environment, and the
-/// plan of calls for it.
+/// The profile resolved against the config, the stored keys and the environment, the plan
+/// of calls for it, and (for `--explain` only) the stored key it lacks.
 fn plan_for(
     ctx: &Context,
     config: &ConfigFile,
     stored: &[String],
     request: &Request,
-) -> CommandResult<Plan> {
+) -> CommandResult<(Plan, Option<String>)> {
     let settings = &ctx.settings;
     let has_key = |name: &str| stored.iter().any(|s| s == name);
     let mut overrides = Overrides::from_env(|n| settings.aws_var(n));
     if let Some(region) = &request.region {
         overrides.region = Some(Sourced::new(region.clone(), Origin::Flag("--region")));
     }
-    let resolved = profile::resolve(config, &request.profile, &overrides, &has_key)
+    overrides.session_policy = request.policy.clone();
+    let resolve = match request.plan_only {
+        true => profile::resolve_without_key,
+        false => profile::resolve,
+    };
+    let resolved = resolve(config, &request.profile, &overrides, &has_key)
         .map_err(|e| unresolved(ctx, stored, e))?;
+    let missing_key = resolved.missing_key(&has_key).map(str::to_owned);
     let endpoints = ctx.endpoints(config, &request.profile);
-    plan::plan(
+    let plan = plan::plan(
         &resolved,
         &PlanOptions {
             no_session: request.no_session,
@@ -159,7 +177,35 @@ fn plan_for(
     .map_err(|e| {
         CommandError::from_error(Kind::User, e)
             .hint("STS sessions last between 15m and 12h (GetSessionToken: 36h)")
-    })
+    })?;
+    if let Some(policy) = &plan.policy
+        && !plan.policy_carried()
+        && !request.uncarried_policy_ok
+    {
+        return Err(policy_without_role(&plan, policy));
+    }
+    Ok((plan, missing_key))
+}
+
+/// A session policy for a profile whose final credentials come from no AssumeRole: STS has
+/// nowhere to put it (GetSessionToken takes none), and a session wider than asked for must
+/// not be handed out.
+fn policy_without_role(plan: &Plan, policy: &SessionPolicy) -> CommandError {
+    let origin = policy
+        .document
+        .as_ref()
+        .map(|d| d.origin.clone())
+        .or_else(|| policy.arns.first().map(|a| a.origin.clone()))
+        .unwrap_or(Origin::Default);
+    CommandError::user(format!(
+        "profile {:?} assumes no role, so the session policy ({origin}) has nowhere to go: {} takes none",
+        plan.profile,
+        plan.final_step().name()
+    ))
+    .hint(format!(
+        "use a profile with role_arn, or `vault login {}` for a console session (GetFederationToken takes the policy)",
+        plan.profile
+    ))
 }
 
 /// A profile that does not resolve. For a name nobody knows, the whole config file is read

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use vault_store::Credentials;
 
 use crate::aws::{Aws, AwsError, Service};
+use crate::policy::SessionPolicy;
 use crate::profile::session_name_char;
 
 /// The signin and console hosts of a partition, chosen by region.
@@ -92,12 +93,13 @@ struct SigninToken {
 
 /// A federated user session for a plain IAM user's key (what the console needs when there
 /// is no role): named after the user, with an allow-all policy, so it has exactly the user's
-/// permissions.
+/// permissions, or with the session policy the user asked for instead.
 pub fn federation_token(
     aws: &Aws,
     profile: &str,
     key: &Credentials,
     duration: Duration,
+    policy: Option<&SessionPolicy>,
 ) -> Result<Credentials, AwsError> {
     const OP: &str = "GetFederationToken";
     let sts = aws.sts(Some(key));
@@ -122,11 +124,16 @@ pub fn federation_token(
     };
     const ALLOW_ALL: &str =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let (inline, arns) = match policy {
+        Some(policy) => crate::aws::sts_calls::policy_fields(Some(policy)),
+        None => (Some(ALLOW_ALL.to_owned()), None),
+    };
     let out = aws
         .block_on(
             sts.get_federation_token()
                 .name(name)
-                .policy(ALLOW_ALL)
+                .set_policy(inline)
+                .set_policy_arns(arns)
                 .duration_seconds(duration.as_secs().min(i32::MAX as u64) as i32)
                 .send(),
         )

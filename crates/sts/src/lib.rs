@@ -4,7 +4,8 @@
 //! Modules by job, each depending only on those before it in this list (the crate root's
 //! [`error_chain`] and [`shell_split`] depend on nothing):
 //! [`duration`] and [`origin`] (where a value came from), [`config`] (the file),
-//! [`endpoints`] (endpoint overrides), [`profile`] (a profile's chain), [`plan`] (pure),
+//! [`endpoints`] (endpoint overrides), [`policy`] (session policies, checked),
+//! [`profile`] (a profile's chain), [`plan`] (pure),
 //! [`aws`] (runtime, SDK config, errors, [`aws::Waiting`]; [`aws::sts_calls`] builds the
 //! requests that mint credentials), [`mfa`] and [`child`] (what the caller supplies),
 //! [`credential_process`], [`iam`] (rotation calls), [`console`] (sign-in links), [`sso`]
@@ -32,6 +33,7 @@ pub mod mfa;
 pub mod mint;
 pub mod origin;
 pub mod plan;
+pub mod policy;
 pub mod profile;
 pub mod sso;
 

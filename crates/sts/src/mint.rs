@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use vault_store::{Credentials, SessionInfo, Vault};
 
-use crate::aws::sts_calls::{self, Issued, MfaCode, SourceError};
+use crate::aws::sts_calls::{self, Issued, MfaCode, RoleSession, SourceError};
 use crate::aws::{Aws, AwsError, Waiting};
 use crate::child::Launcher;
 use crate::credential_process::{self, CredentialProcessError};
@@ -330,17 +330,25 @@ impl<'a> Minter<'a> {
             StepKind::WebIdentity { role, token_file } => {
                 let token = sts_calls::web_identity_token(token_file, profile)?;
                 let name = self.session_name(role);
-                sts_calls::assume_role_with_web_identity(
-                    aws, role, &token, &name, duration, profile,
-                )?
+                let session = RoleSession {
+                    name: &name,
+                    duration,
+                    policy: plan.policy_for(index),
+                };
+                sts_calls::assume_role_with_web_identity(aws, role, &token, session, profile)?
             }
             StepKind::GetSessionToken { .. } => {
                 sts_calls::get_session_token(aws, upstream.as_ref(), duration, mfa, profile)?
             }
             StepKind::AssumeRole { role, .. } => {
                 let name = self.session_name(role);
+                let session = RoleSession {
+                    name: &name,
+                    duration,
+                    policy: plan.policy_for(index),
+                };
                 let upstream = upstream.as_ref();
-                sts_calls::assume_role(aws, upstream, role, &name, duration, mfa, profile)?
+                sts_calls::assume_role(aws, upstream, role, session, mfa, profile)?
             }
         })
     }
@@ -536,6 +544,7 @@ mod tests {
             mfa_serial: None,
             mfa_process: None,
             min_ttl: Sourced::new(Duration::from_secs(min_ttl_minutes * 60), Origin::Default),
+            policy: None,
         }
     }
 

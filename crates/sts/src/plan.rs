@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::duration;
 use crate::origin::{Origin, Sourced};
+use crate::policy::SessionPolicy;
 use crate::profile::{BaseSource, CredentialSourceKind, Resolved, RoleSpec, SsoSession};
 
 /// STS limits, in one place for every command (the console's sessions have the same ones:
@@ -194,6 +195,9 @@ pub struct Plan {
     pub mfa_serial: Option<Sourced<String>>,
     pub mfa_process: Option<Sourced<String>>,
     pub min_ttl: Sourced<Duration>,
+    /// The session policy asked for; sent with the final step when it can carry one
+    /// ([`Plan::policy_carried`]).
+    pub policy: Option<SessionPolicy>,
 }
 
 impl Plan {
@@ -205,6 +209,23 @@ impl Plan {
             StepKind::SsoRole { sso, .. } => sso_owner(&sso.key),
             _ => self.base.clone(),
         }
+    }
+
+    /// Whether the final step takes the session policy: an AssumeRole or
+    /// AssumeRoleWithWebIdentity does; GetSessionToken and the sources do not.
+    pub fn policy_carried(&self) -> bool {
+        self.policy.is_some()
+            && matches!(
+                self.final_step().kind,
+                StepKind::AssumeRole { .. } | StepKind::WebIdentity { .. }
+            )
+    }
+
+    /// The session policy to send with step `index`: only the final one carries it.
+    pub fn policy_for(&self, index: usize) -> Option<&SessionPolicy> {
+        (index + 1 == self.steps.len() && self.policy_carried())
+            .then_some(self.policy.as_ref())
+            .flatten()
     }
 
     /// The profile whose role the final credentials belong to, if any.
@@ -608,8 +629,22 @@ fn tags_text(role: &RoleSpec) -> String {
     format!("{tags}|{transitive}|{identity}")
 }
 
-fn finish(resolved: &Resolved, ttls: &Ttls, steps: Vec<Step>) -> Plan {
+fn finish(resolved: &Resolved, ttls: &Ttls, mut steps: Vec<Step>) -> Plan {
+    let policy = resolved.session_policy.clone();
+    // A narrowed session gets a key of its own; without a policy every key stays as it was,
+    // so the sessions vaults already hold stay valid.
+    if let Some(policy) = &policy
+        && let Some(last) = steps.last_mut()
+        && matches!(
+            last.kind,
+            StepKind::AssumeRole { .. } | StepKind::WebIdentity { .. }
+        )
+        && let Some(key) = &last.cache_key
+    {
+        last.cache_key = Some(cache_key(&[key, "policy", &policy.digest()]));
+    }
     Plan {
+        policy,
         profile: resolved.name.clone(),
         base: resolved.base.clone(),
         steps,

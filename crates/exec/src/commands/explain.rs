@@ -24,17 +24,28 @@ pub fn print(p: &Prepared) -> CommandResult {
             let _ = write!(line, ", {} ({})", duration::display(d.value), d.origin);
         }
         let _ = writeln!(out, "{line}");
-        let _ = writeln!(
-            out,
-            "       {}",
-            cache_status(plan, step, &sessions.sessions, now)
-        );
+        let status = match (&step.kind, &p.missing_key) {
+            (StepKind::StoredKey, Some(missing)) => format!(
+                "missing: the vault has no key for {missing:?}; store it with `vault add {missing}`"
+            ),
+            _ => cache_status(plan, step, &sessions.sessions, now),
+        };
+        let _ = writeln!(out, "       {status}");
         step_details(&mut out, p, step);
+        if plan.policy_for(i).is_some() {
+            policy_details(&mut out, plan);
+        }
         for note in &step.notes {
             let _ = writeln!(out, "       note: {note}");
         }
     }
     let _ = writeln!(out, "\nNothing was run and no STS call was made.");
+    if let Some(missing) = &p.missing_key {
+        let _ = writeln!(
+            out,
+            "It cannot run yet: the stored key of {missing:?} is missing (vault add {missing})."
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(out.as_bytes())
@@ -221,4 +232,34 @@ fn sessions_sso(p: &crate::prepare::Prepared, key: &str) -> String {
         },
         None => "not signed in: the next use opens the browser".to_owned(),
     }
+}
+
+/// The session policy the final step carries, and where it came from.
+fn policy_details(out: &mut String, plan: &Plan) {
+    let Some(policy) = &plan.policy else {
+        return;
+    };
+    if let Some(doc) = &policy.document {
+        let from = match &doc.value.file {
+            Some(file) => format!("{file}, {}", doc.origin),
+            None => doc.origin.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "       session policy     {} ({from}; {} characters packed, of 2048)",
+            doc.value.packed,
+            doc.value.packed.chars().count()
+        );
+    }
+    for arn in &policy.arns {
+        let _ = writeln!(
+            out,
+            "       policy_arn         {} ({})",
+            arn.value, arn.origin
+        );
+    }
+    let _ = writeln!(
+        out,
+        "       narrowed: cached apart from sessions without this policy"
+    );
 }

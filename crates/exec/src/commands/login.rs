@@ -28,6 +28,8 @@ pub fn run(ctx: &Context, profile: String, args: LoginArgs) -> CommandResult {
     // --region picks the console's region, not the STS endpoint's.
     let request = Request {
         mfa_token: args.mfa_token.clone().map(|c| c.0),
+        policy: args.policy.session_policy(),
+        uncarried_policy_ok: true,
         ..Request::profile(profile)
     };
     let prepared = prepare::prepare(ctx, &request)?;
@@ -54,11 +56,13 @@ pub fn run(ctx: &Context, profile: String, args: LoginArgs) -> CommandResult {
             MAX_FEDERATION_TOKEN,
             "a federated console session",
         )?;
-        let token = console::federation_token(&prepared.aws, &prepared.plan.base, &key, lifetime)
+        let policy = prepared.plan.policy.as_ref();
+        let base = &prepared.plan.base;
+        let token = console::federation_token(&prepared.aws, base, &key, lifetime, policy)
             .map_err(|e| {
-            CommandError::from_error(Kind::User, e)
-                .hint("the IAM user needs sts:GetFederationToken")
-        })?;
+                CommandError::from_error(Kind::User, e)
+                    .hint("the IAM user needs sts:GetFederationToken")
+            })?;
         // AWS refuses SessionDuration for federation-token sessions.
         (token, None)
     } else {

@@ -22,6 +22,7 @@ pub fn run(ctx: &Context, profile: String, args: RotateArgs) -> CommandResult {
     let request = |profile: &str, no_session: bool| Request {
         no_session,
         mfa_token: args.mfa_token.clone().map(|c| c.0),
+        uncarried_policy_ok: true,
         ..Request::profile(profile.to_owned())
     };
     // Which stored key: the profile's own, or the one its chain starts from.

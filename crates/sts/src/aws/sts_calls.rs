@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_sts::types::PolicyDescriptorType;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use vault_store::Credentials;
@@ -14,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::error_chain;
 use crate::origin::Sourced;
+use crate::policy::SessionPolicy;
 use crate::profile::{CredentialSourceKind, RoleSpec};
 
 use super::{Aws, AwsError, Service, credentials_from_sdk};
@@ -87,6 +89,41 @@ pub struct MfaCode<'a> {
     pub code: &'a SecretString,
 }
 
+/// What a role's session is asked for beyond the role: its name, its length, and the
+/// session policy that narrows it (the final step's only).
+#[derive(Clone, Copy, Debug)]
+pub struct RoleSession<'a> {
+    pub name: &'a str,
+    pub duration: Option<Duration>,
+    pub policy: Option<&'a SessionPolicy>,
+}
+
+impl RoleSession<'_> {
+    /// `Policy` and `PolicyArns` as the SDK's builders take them.
+    fn policy_fields(&self) -> (Option<String>, Option<Vec<PolicyDescriptorType>>) {
+        policy_fields(self.policy)
+    }
+}
+
+/// `Policy` and `PolicyArns` of `policy`, as the SDK's builders take them (GetFederationToken
+/// too).
+pub fn policy_fields(
+    policy: Option<&SessionPolicy>,
+) -> (Option<String>, Option<Vec<PolicyDescriptorType>>) {
+    let Some(policy) = policy else {
+        return (None, None);
+    };
+    let arns = policy
+        .arns
+        .iter()
+        .map(|a| PolicyDescriptorType::builder().arn(&a.value).build())
+        .collect::<Vec<_>>();
+    (
+        policy.packed().map(str::to_owned),
+        (!arns.is_empty()).then_some(arns),
+    )
+}
+
 /// GetSessionToken signed with `key` (the stored key), with the MFA code when given.
 pub fn get_session_token(
     aws: &Aws,
@@ -109,13 +146,13 @@ pub fn get_session_token(
 }
 
 /// AssumeRole of `role` signed with `upstream`, with everything the profile sets for its
-/// session (external id, tags, source identity) and the MFA code when given.
+/// session (external id, tags, source identity), the session policy, and the MFA code when
+/// given.
 pub fn assume_role(
     aws: &Aws,
     upstream: Option<&Credentials>,
     role: &RoleSpec,
-    session_name: &str,
-    duration: Option<Duration>,
+    session: RoleSession<'_>,
     mfa: Option<MfaCode<'_>>,
     profile: &str,
 ) -> Result<Issued, AwsError> {
@@ -132,12 +169,15 @@ pub fn assume_role(
             .collect::<Vec<_>>()
     });
     let (serial, code) = mfa_fields(mfa);
+    let (policy, policy_arns) = session.policy_fields();
     let request = aws
         .sts(upstream)
         .assume_role()
         .role_arn(&role.arn.value)
-        .role_session_name(session_name)
-        .set_duration_seconds(seconds(duration))
+        .role_session_name(session.name)
+        .set_duration_seconds(seconds(session.duration))
+        .set_policy(policy)
+        .set_policy_arns(policy_arns)
         .set_external_id(role.external_id.as_ref().map(|e| e.value.clone()))
         .set_tags(tags)
         .set_transitive_tag_keys(role.transitive_tags.as_ref().map(|t| t.value.clone()))
@@ -173,18 +213,20 @@ pub fn assume_role_with_web_identity(
     aws: &Aws,
     role: &RoleSpec,
     token: &str,
-    session_name: &str,
-    duration: Option<Duration>,
+    session: RoleSession<'_>,
     profile: &str,
 ) -> Result<Issued, AwsError> {
     const OP: &str = ASSUME_ROLE_WITH_WEB_IDENTITY;
+    let (policy, policy_arns) = session.policy_fields();
     let request = aws
         .sts(None)
         .assume_role_with_web_identity()
         .role_arn(&role.arn.value)
-        .role_session_name(session_name)
+        .role_session_name(session.name)
         .web_identity_token(token.trim())
-        .set_duration_seconds(seconds(duration));
+        .set_duration_seconds(seconds(session.duration))
+        .set_policy(policy)
+        .set_policy_arns(policy_arns);
     let out = aws
         .call(Service::Sts, OP, request.send())
         .map_err(|e| aws.error(Service::Sts, OP, profile, e))?;

@@ -42,6 +42,7 @@ fn resolved(roles: Vec<(&str, RoleSpec)>, mfa: bool) -> Resolved {
         region: None,
         mfa_serial: mfa.then(|| src("arn:aws:iam::123456789012:mfa/alice".to_owned())),
         mfa_process: None,
+        session_policy: None,
     }
 }
 
@@ -167,6 +168,41 @@ fn cache_keys_cover_what_shapes_the_session() {
         .map(|p| p.final_step().cache_key.clone())
         .collect();
     assert_eq!(keys.len(), 4);
+}
+
+#[test]
+fn a_session_policy_changes_only_the_final_key() {
+    let doc = |t: &str| crate::policy::SessionPolicy {
+        document: Some(src(crate::policy::document(t).unwrap())),
+        arns: vec![],
+    };
+    let chain = vec![("lab", role(LAB, None)), ("admin", role(LAB, None))];
+    let open = plan(&resolved(chain.clone(), true), &options()).unwrap();
+    let mut narrowed = resolved(chain.clone(), true);
+    narrowed.session_policy = Some(doc(r#"{"Statement":[]}"#));
+    let narrow = plan(&narrowed, &options()).unwrap();
+    narrowed.session_policy = Some(doc(r#"{"Statement":[{}]}"#));
+    let other = plan(&narrowed, &options()).unwrap();
+    let last = open.steps.len() - 1;
+    for i in 0..last {
+        assert_eq!(open.steps[i].cache_key, narrow.steps[i].cache_key);
+        assert!(narrow.policy_for(i).is_none());
+    }
+    assert_ne!(open.steps[last].cache_key, narrow.steps[last].cache_key);
+    assert_ne!(other.steps[last].cache_key, narrow.steps[last].cache_key);
+    assert!(narrow.policy_for(last).is_some());
+    // GetSessionToken takes no policy: the plan says so, and its key is unchanged.
+    let mut keyed = resolved(vec![], false);
+    keyed.session_policy = Some(doc("{}"));
+    let keyed = plan(&keyed, &options()).unwrap();
+    assert!(!keyed.policy_carried());
+    assert_eq!(
+        keyed.final_step().cache_key,
+        plan(&resolved(vec![], false), &options())
+            .unwrap()
+            .final_step()
+            .cache_key
+    );
 }
 
 #[test]

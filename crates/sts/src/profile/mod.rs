@@ -36,6 +36,8 @@ mod tests;
 
 pub use checks::{is_account_id, session_name_char};
 pub use error::ProfileError;
-pub use resolve::{BaseSource, CredentialSourceKind, Link, Overrides, Resolved, resolve};
+pub use resolve::{
+    BaseSource, CredentialSourceKind, Link, Overrides, Resolved, resolve, resolve_without_key,
+};
 pub use role::RoleSpec;
 pub use sso_session::{DEFAULT_SSO_SCOPE, SsoSession, sign_in_named, sso_role_of, sso_session};

@@ -5,6 +5,7 @@
 
 use crate::config::ConfigFile;
 use crate::origin::{Origin, Sourced};
+use crate::policy::{self, SessionPolicy};
 
 use super::checks::validate_mfa_serial;
 use super::error::ProfileError;
@@ -19,6 +20,8 @@ pub struct Overrides {
     pub mfa_serial: Option<Sourced<String>>,
     pub role_arn: Option<Sourced<String>>,
     pub role_session_name: Option<Sourced<String>>,
+    /// `--policy`/`--policy-arn`: replace the profile's session policy keys entirely.
+    pub session_policy: Option<SessionPolicy>,
 }
 
 impl Overrides {
@@ -36,6 +39,7 @@ impl Overrides {
             mfa_serial: pick(&["AWS_MFA_SERIAL"]),
             role_arn: pick(&["AWS_ROLE_ARN"]),
             role_session_name: pick(&["AWS_ROLE_SESSION_NAME"]),
+            session_policy: None,
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Resolved {
     pub region: Option<Sourced<String>>,
     pub mfa_serial: Option<Sourced<String>>,
     pub mfa_process: Option<Sourced<String>>,
+    /// What narrows the final session: the flags', else the requested profile's keys.
+    pub session_policy: Option<SessionPolicy>,
 }
 
 impl Resolved {
@@ -148,8 +154,33 @@ impl Resolved {
     }
 }
 
+impl Resolved {
+    /// The profile whose stored key the chain starts from, when the vault has none for it.
+    pub fn missing_key(&self, has_key: &dyn Fn(&str) -> bool) -> Option<&str> {
+        (matches!(self.source, BaseSource::StoredKey) && !has_key(&self.base))
+            .then_some(self.base.as_str())
+    }
+}
+
 /// Resolves `name`. `has_key` tells whether the vault holds a key pair for a profile.
 pub fn resolve(
+    config: &ConfigFile,
+    name: &str,
+    overrides: &Overrides,
+    has_key: &dyn Fn(&str) -> bool,
+) -> Result<Resolved, ProfileError> {
+    let resolved = resolve_without_key(config, name, overrides, has_key)?;
+    if let Some(base) = resolved.missing_key(has_key) {
+        return Err(ProfileError::NoStoredKey {
+            profile: base.to_owned(),
+        });
+    }
+    Ok(resolved)
+}
+
+/// [`resolve`], except that a stored key the vault lacks is not an error (see
+/// [`Resolved::missing_key`]): `--explain` shows the plan when it is most needed.
+pub fn resolve_without_key(
     config: &ConfigFile,
     name: &str,
     overrides: &Overrides,
@@ -163,9 +194,6 @@ pub fn resolve(
         });
     }
     let (links, base, source) = chain(&reader, name, overrides, has_key)?;
-    if matches!(source, BaseSource::StoredKey) && !has_key(&base) {
-        return Err(ProfileError::NoStoredKey { profile: base });
-    }
 
     let nearest = |key: &str| -> Result<Option<Sourced<String>>, ProfileError> {
         for link in &links {
@@ -187,6 +215,10 @@ pub fn resolve(
     if let Some(serial) = &mfa_serial {
         validate_mfa_serial(serial, name)?;
     }
+    let session_policy = match &overrides.session_policy {
+        Some(p) => Some(p.clone()),
+        None => session_policy(&reader, name)?,
+    };
     Ok(Resolved {
         name: name.to_owned(),
         links,
@@ -195,7 +227,39 @@ pub fn resolve(
         region,
         mfa_serial,
         mfa_process,
+        session_policy,
     })
+}
+
+/// The requested profile's `vault_session_policy` (inline JSON or a file) and
+/// `vault_session_policy_arns`, checked; named so no SDK reads them.
+fn session_policy(
+    reader: &Reader<'_>,
+    profile: &str,
+) -> Result<Option<SessionPolicy>, ProfileError> {
+    let invalid = |key: &'static str, origin: &Origin, reason: String| ProfileError::Invalid {
+        key,
+        profile: profile.to_owned(),
+        origin: origin.clone(),
+        reason,
+    };
+    let document = match reader.get(profile, "vault_session_policy")? {
+        Some(v) => {
+            let doc = policy::document(&v.value)
+                .map_err(|e| invalid("vault_session_policy", &v.origin, e))?;
+            Some(Sourced::new(doc, v.origin))
+        }
+        None => None,
+    };
+    let arns = match reader.get(profile, "vault_session_policy_arns")? {
+        Some(v) => policy::arns(&v.value)
+            .map_err(|e| invalid("vault_session_policy_arns", &v.origin, e))?
+            .into_iter()
+            .map(|a| Sourced::new(a, v.origin.clone()))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok((document.is_some() || !arns.is_empty()).then_some(SessionPolicy { document, arns }))
 }
 
 /// Where the chain goes after one profile.
@@ -308,17 +372,31 @@ fn next_link(
         });
         return Ok(Next::Base(source));
     }
-    if keys.role.is_none()
-        && let Some(cs) = &keys.credential_source
-    {
-        return Err(ProfileError::Invalid {
-            key: "credential_source",
-            profile: current.to_owned(),
-            origin: cs.origin.clone(),
-            reason:
-                "it needs role_arn: it names where the credentials to assume the role come from"
-                    .into(),
-        });
+    // Both keys only make sense with a role (the SDKs' shared assume-role cases expect this
+    // error for a token file without one).
+    let needs_role = [
+        (
+            "web_identity_token_file",
+            &keys.token_file,
+            "the token is exchanged for that role's credentials (AssumeRoleWithWebIdentity)",
+        ),
+        (
+            "credential_source",
+            &keys.credential_source,
+            "it names where the credentials to assume the role come from",
+        ),
+    ];
+    for (key, value, why) in needs_role {
+        if keys.role.is_none()
+            && let Some(value) = value
+        {
+            return Err(ProfileError::Invalid {
+                key,
+                profile: current.to_owned(),
+                origin: value.origin.clone(),
+                reason: format!("it needs role_arn: {why}"),
+            });
+        }
     }
     let has_role = keys.role.is_some();
     links.push(Link {

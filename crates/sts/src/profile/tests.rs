@@ -130,6 +130,22 @@ fn errors_name_the_problem() {
 }
 
 #[test]
+fn a_web_identity_token_without_a_role_names_role_arn() {
+    let (_d, c) = config("[profile ci]\nweb_identity_token_file = /tmp/token\n");
+    let e = resolve(&c, "ci", &Overrides::default(), &only(&["ci"])).unwrap_err();
+    assert!(e.to_string().contains("needs role_arn"), "{e}");
+    assert!(e.to_string().contains(":2)"), "{e}");
+}
+
+#[test]
+fn a_missing_stored_key_still_resolves_for_the_plan() {
+    let (_d, c) = config(CHAIN);
+    let r = super::resolve_without_key(&c, "lab-admin", &Overrides::default(), &only(&[])).unwrap();
+    assert_eq!(r.missing_key(&only(&[])), Some("base"));
+    assert_eq!(r.missing_key(&only(&["base"])), None);
+}
+
+#[test]
 fn include_profile_fills_gaps() {
     let (_d, c) = config(
         "[profile common]\nregion = eu-central-1\nmfa_serial = arn:aws:iam::123456789012:mfa/a\n\
