@@ -106,6 +106,11 @@ impl SignIn for Browser {
             Flow::AuthorizationCode => "in a browser on this machine",
             Flow::DeviceCode => "in a browser, on any device",
         };
+        if prompt.again {
+            prompt::tell(&format!(
+                "vault: IAM Identity Center no longer accepts the client vault signed in to {label} with; a new one is registered, so the sign-in page comes once more"
+            ));
+        }
         if let Some(because) = self.choice.device_because {
             prompt::tell(&format!(
                 "vault: signing in to {label} with a device code: {because}"

@@ -25,6 +25,9 @@ pub struct SignInPrompt<'a> {
     /// The code the page shows (device flow): the person checks that it matches.
     pub user_code: Option<&'a str>,
     pub flow: Flow,
+    /// The page is shown a second time in one sign-in: the service refused the client
+    /// registration the first page was for, and a new client was registered.
+    pub again: bool,
 }
 
 /// The caller's way of getting a person to a page: a browser, or a line on the terminal.
@@ -39,6 +42,8 @@ pub(super) struct Approval<'a> {
     pub(super) deadline: Instant,
     /// How long it waits in all, for the message when it gives up.
     timeout: Duration,
+    /// Pages shown so far.
+    shown: std::cell::Cell<u32>,
 }
 
 impl<'a> Approval<'a> {
@@ -48,6 +53,7 @@ impl<'a> Approval<'a> {
             sign_in,
             deadline: Instant::now() + timeout,
             timeout,
+            shown: std::cell::Cell::new(0),
         }
     }
 
@@ -65,6 +71,7 @@ impl<'a> Approval<'a> {
                 url,
                 user_code,
                 flow,
+                again: self.shown.replace(self.shown.get() + 1) > 0,
             })
             .map_err(|reason| SsoError::Show {
                 label: label.to_owned(),
