@@ -17,6 +17,7 @@ pub mod env;
 pub mod http;
 pub mod keyring;
 pub mod moto;
+pub mod netns;
 pub mod process;
 pub mod secret_service;
 pub mod skip;

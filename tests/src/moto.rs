@@ -25,18 +25,31 @@ pub fn assert_assumed(arn: &str, role: &str) {
 pub struct Moto {
     pub port: u16,
     pub endpoint: String,
+    /// The network namespace moto runs in (see [`Moto::start_in`]); `None`: the test's own.
+    netns: Option<String>,
     _server: Guard,
 }
 
 impl Moto {
     pub fn start(env: &TestEnv) -> Moto {
+        Moto::start_on(env, None, "127.0.0.1")
+    }
+
+    /// moto inside network namespace `netns` (one the test made, see `netns`), on `host`
+    /// there, so clients in the test's other namespaces reach it. The rig's own requests
+    /// (seeding, the recording) run inside it too.
+    pub fn start_in(env: &TestEnv, netns: &str, host: &str) -> Moto {
+        Moto::start_on(env, Some(netns), host)
+    }
+
+    fn start_on(env: &TestEnv, netns: Option<&str>, host: &str) -> Moto {
         let venv = venv();
         for _attempt in 0..5 {
             let port = free_port();
             let log = fs::File::create(env.dir.path().join(format!("moto-{port}.log"))).unwrap();
-            let mut cmd = env.command(venv.join("bin/moto_server"));
+            let mut cmd = in_netns(env, netns, venv.join("bin/moto_server").as_os_str());
             // moto records into ./moto_recording unless told otherwise: one file per server.
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            cmd.args(["-H", host, "-p", &port.to_string()])
                 .env("MOTO_ENABLE_RECORDING", "True")
                 .env(
                     "MOTO_RECORDER_FILEPATH",
@@ -45,19 +58,22 @@ impl Moto {
                 .stdout(log.try_clone().unwrap())
                 .stderr(log);
             let server = Guard::new("moto_server", cmd.spawn().expect("moto_server starts"));
-            let endpoint = format!("http://127.0.0.1:{port}");
+            let endpoint = format!("http://{host}:{port}");
+            let mut moto = Moto {
+                port,
+                endpoint,
+                netns: netns.map(str::to_owned),
+                _server: server,
+            };
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
-                if http_get(port, "/moto-api/").is_some() {
-                    return Moto {
-                        port,
-                        endpoint,
-                        _server: server,
-                    };
+                if moto.get("/moto-api/").is_some() {
+                    return moto;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
             // Lost the port to someone else, or slow start: try another.
+            moto.netns = None;
         }
         panic!("moto_server did not start");
     }
@@ -67,9 +83,33 @@ impl Moto {
         self._server.pid()
     }
 
+    /// A GET of moto's own API: from here, or from inside its namespace.
+    fn get(&self, path: &str) -> Option<String> {
+        let Some(netns) = &self.netns else {
+            return http_get(self.port, path);
+        };
+        let url = format!("{}{path}", self.endpoint);
+        let out = std::process::Command::new(crate::netns::ip_program())
+            .args(["netns", "exec", netns])
+            .arg(venv().join("bin/python3"))
+            .args([
+                "-c",
+                "import sys,urllib.request;sys.stdout.write(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())",
+                &url,
+            ])
+            .env_clear()
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The requests moto recorded, as JSON values (one per request).
     pub fn recorded(&self) -> Vec<serde_json::Value> {
-        let body = http_get(self.port, "/moto-api/recorder/download-recording").unwrap_or_default();
+        let body = self
+            .get("/moto-api/recorder/download-recording")
+            .unwrap_or_default();
         body.lines()
             .filter(|l| !l.trim().is_empty())
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -102,23 +142,26 @@ impl Moto {
     /// holds secrets by design).
     #[track_caller]
     pub fn aws(&self, env: &TestEnv, args: &[&str]) -> serde_json::Value {
-        let out = env
-            .command(venv().join("bin/aws"))
-            .args(args)
-            .args(["--output", "json"])
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIAHARNESSHARNESS00")
-            .env(
-                "AWS_SECRET_ACCESS_KEY",
-                "harness/harness/harness/harness/harness0",
-            )
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .output()
-            .expect("the venv's aws runs");
+        let out = in_netns(
+            env,
+            self.netns.as_deref(),
+            venv().join("bin/aws").as_os_str(),
+        )
+        .args(args)
+        .args(["--output", "json"])
+        .env("AWS_ENDPOINT_URL", &self.endpoint)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAHARNESSHARNESS00")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "harness/harness/harness/harness/harness0",
+        )
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("the venv's aws runs");
         assert!(
             out.status.success(),
             "aws {args:?} failed ({}):\n{}",
@@ -184,6 +227,22 @@ impl Moto {
             matches!(answer, Some((200, _))),
             "reset-auth answered {answer:?}"
         );
+    }
+}
+
+/// `program` with the test's environment, inside `netns` when there is one.
+fn in_netns(
+    env: &TestEnv,
+    netns: Option<&str>,
+    program: &std::ffi::OsStr,
+) -> std::process::Command {
+    match netns {
+        None => env.command(program),
+        Some(netns) => {
+            let mut cmd = env.command(crate::netns::ip_program());
+            cmd.args(["netns", "exec", netns]).arg(program);
+            cmd
+        }
     }
 }
 

@@ -31,6 +31,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "zenity",                    // the GUI prompt the tests answer under Xvfb
     "kdialog",                   // KDE's, answered the same way
     "xauth",                     // xvfb-run needs it; xvfb only recommends it
+    "iproute2",                  // ip netns: the container tests' namespaces, bridge and veths
 ];
 
 /// Pinned so every machine tests against the same emulator and clients.

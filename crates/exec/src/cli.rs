@@ -75,6 +75,13 @@ pub enum Command {
     /// for each.
     #[command(subcommand)]
     Sso(SsoCommand),
+    /// Containers (or local processes) each with its own profile, served by `vault serve`:
+    /// one token per client, bound to one profile.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Serve container credentials to the registered clients, in the foreground, until
+    /// Ctrl+C or SIGTERM.
+    Serve(ServeArgs),
     /// Print the shell code that completes vault's commands, flags and profile names.
     Completion(CompletionArgs),
     /// Print the shell function that makes `vault use PROFILE` set credentials in this shell.
@@ -661,4 +668,125 @@ mod tests {
     fn definitions_are_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// The broker's documented default address (loopback: a plain process on this machine).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9911";
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Register a client for a profile and write its token file (0600).
+    Add(ContainerAddArgs),
+    /// Show the clients: profile, token file, created, expires, last use.
+    #[command(alias = "ls")]
+    List(ContainerListArgs),
+    /// Print what a client needs to reach `vault serve`: environment lines, `docker run`
+    /// flags, or a compose service snippet.
+    Env(ContainerEnvArgs),
+    /// Revoke a client at once (also while `vault serve` runs) and delete its token file.
+    #[command(alias = "rm")]
+    Remove(ContainerNameArgs),
+    /// Give a client a new token, written over its token file; the old one stops working.
+    Rotate(ContainerNameArgs),
+    /// Show the broker's audit log (one line per credential request), of every client or one.
+    Log(ContainerLogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerAddArgs {
+    /// The client's name (letters, digits, _ - .).
+    pub name: String,
+    /// The profile whose credentials this client gets, and no other.
+    #[arg(add = crate::complete::profiles())]
+    pub profile: String,
+    /// The token stops working after this long (e.g. 7d, 12h, 90m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_expiry)]
+    pub expires: Option<Duration>,
+    /// Write the token here instead of under the vault directory (a new file, in a
+    /// directory only you can read).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerNameArgs {
+    /// The client's name.
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContainerEnvFormat {
+    /// AWS_CONTAINER_CREDENTIALS_FULL_URI=… and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=…
+    Env,
+    /// `docker run`/`podman run` flags.
+    Docker,
+    /// A compose service snippet.
+    Compose,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerEnvArgs {
+    /// The client's name.
+    pub name: String,
+    #[arg(long, value_enum, default_value = "env")]
+    pub format: ContainerEnvFormat,
+    /// The address `vault serve` listens on.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// docker/compose: the network the container joins (see docs/containers.md).
+    #[arg(long, value_name = "NAME", default_value = "vault")]
+    pub network: String,
+    /// docker/compose: where the token's directory is mounted in the container.
+    #[arg(long, value_name = "DIR", default_value = "/run/vault-credentials")]
+    pub mount_at: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerLogArgs {
+    /// Only this client's requests.
+    pub name: Option<String>,
+    /// Keep printing new lines as they come.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Print the log's JSON lines as they are.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen here (repeatable): loopback, or a container-credential address the SDKs
+    /// accept over HTTP (169.254.170.2, 169.254.170.23, fd00:ec2::23).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Allow any other address, wildcards included: every host that reaches it can try
+    /// tokens.
+    #[arg(long)]
+    pub expose_to_network: bool,
+    /// Mint nothing until the first request (by default every registered profile is minted
+    /// at start, so MFA prompts come now, on this terminal).
+    #[arg(long)]
+    pub lazy: bool,
+}
+
+/// `7d`, or a Go duration (`12h`, `90m`).
+fn parse_expiry(s: &str) -> Result<Duration, String> {
+    let d = match s.strip_suffix('d').map(str::parse::<u64>) {
+        Some(Ok(days)) => days
+            .checked_mul(86_400)
+            .map(Duration::from_secs)
+            .ok_or_else(|| "too long".to_owned())?,
+        _ => parse_duration(s)?,
+    };
+    if d.is_zero() {
+        return Err("must be longer than 0".to_owned());
+    }
+    Ok(d)
 }

@@ -4,6 +4,7 @@
 // The binary is the one place that talks to the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod audit;
 mod cli;
 mod commands;
 mod complete;

@@ -129,6 +129,7 @@ fn by_prompt(
     question: &str,
     none: impl FnOnce() -> String,
 ) -> Result<SecretString, CodeUnavailable> {
+    let _turn = ASKING.lock().unwrap_or_else(|e| e.into_inner());
     match kind {
         Some(PromptKind::Ykman) => ykman(serial, prompts.helper_timeout),
         Some(PromptKind::Terminal) => match prompt::ask_line(&format!("{question}: ")) {
@@ -155,12 +156,17 @@ fn by_prompt(
     }
 }
 
+/// One question at a time: `vault serve` mints several profiles on their own threads, and
+/// two prompts on one terminal (or two dialogs) would take each other's answers.
+static ASKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `mfa_process` through the shell; its stdout (trimmed) is the code. Its stdin and
 /// stderr stay on ours, so it can talk to the person (e.g. touch a key).
 fn run_mfa_process(
     command: &Sourced<String>,
     timeout: Duration,
 ) -> Result<SecretString, CodeUnavailable> {
+    let _turn = ASKING.lock().unwrap_or_else(|e| e.into_inner());
     let what = format!("mfa_process ({})", command.origin);
     let mut cmd = process::shell(&command.value);
     cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());

@@ -9,8 +9,8 @@
 
 use std::ffi::OsString;
 use std::process::{ExitCode, ExitStatus};
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ use crate::error::{CommandError, CommandResult};
 use crate::mfa::{AheadCodes, OneCode};
 use crate::prepare::Prepared;
 use crate::process;
-use crate::server::{self, Protocol, Published, RenewReply, Shared};
+use crate::server::{self, Protocol, Published, RenewReply, Shared, Supply};
 
 enum Event {
     Renew(RenewReply),
@@ -84,7 +84,7 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
         let published = Published::render(&minted.credentials, minted.account_id.as_deref())
             .ok_or_else(|| CommandError::user("the credentials have no session token or expiry"))?;
         let published = Arc::new(published);
-        shared.publish(published.clone());
+        shared.supply.publish(published.clone());
         Ok(published)
     };
 
@@ -122,17 +122,10 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
     let ask_events = events.clone();
     drop(events);
 
-    let mut next_renewal = next_renewal_after(&shared);
+    let mut next_renewal = next_renewal_after(&shared.supply);
     ahead.schedule(&minter, &plan);
     loop {
-        let wake = match (next_renewal, ahead.at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let wait = wake
-            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(Duration::from_secs(3600));
-        match inbox.recv_timeout(wait) {
+        match inbox.recv_timeout(until_first(next_renewal, ahead.at)) {
             Ok(Event::Child(status)) => {
                 let status = status
                     .map_err(|e| CommandError::user(format!("waiting for the child: {e}")))?;
@@ -140,15 +133,14 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
             }
             Ok(Event::Signal(signal)) => send_signal(pid, signal),
             Ok(Event::Renew(reply)) => {
-                let current = shared.current.read().expect("not poisoned").clone();
-                let result = match current {
-                    Some(p) if p.fresh(Utc::now(), shared.min_left) => Ok(p),
-                    _ => mint(&shared)
+                let result = match shared.supply.fresh() {
+                    Some(p) => Ok(p),
+                    None => mint(&shared)
                         .inspect_err(|e| report(&options.profile, e))
                         .map_err(|e| e.message),
                 };
                 let _ = reply.send(result);
-                next_renewal = next_renewal_after(&shared);
+                next_renewal = next_renewal_after(&shared.supply);
                 // A renewal may have begun a new MFA session: the next question moves with it.
                 ahead.schedule(&minter, &plan);
             }
@@ -159,13 +151,13 @@ pub fn run(prepared: Prepared, options: Options) -> CommandResult<ExitCode> {
             Err(RecvTimeoutError::Timeout) => {
                 let now = Utc::now();
                 if ahead.at.is_some_and(|at| at <= now) {
-                    ahead.ask(&ask_events, &options.profile);
+                    ahead.ask(&ask_events, Event::MfaCode, &options.profile);
                 }
                 if next_renewal.is_none_or(|at| at <= now) {
                     if let Err(e) = mint(&shared) {
                         report(&options.profile, &e);
                     }
-                    next_renewal = next_renewal_after(&shared);
+                    next_renewal = next_renewal_after(&shared.supply);
                     ahead.schedule(&minter, &plan);
                 }
             }
@@ -192,13 +184,9 @@ fn listen(
         port,
         ecs_token: server::random_token(32),
         imds_key,
-        current: RwLock::new(None),
-        renew: std::sync::Mutex::new(renew_tx),
+        supply: Supply::new(renew_tx, min_left(plan)),
         role_name: role_name(plan),
         region: region.to_owned(),
-        min_left: chrono::Duration::from_std(plan.min_ttl.value)
-            .unwrap_or(chrono::Duration::MAX)
-            .max(server::MIN_HANDED_OUT),
     });
     Ok((listener, shared))
 }
@@ -228,17 +216,31 @@ fn child_command(options: &Options, region: &str, shared: &Shared) -> std::proce
     cmd
 }
 
+/// How long to wait for the first of a renewal and a question ahead of time (an hour when
+/// neither is due).
+pub(crate) fn until_first(
+    renewal: Option<DateTime<Utc>>,
+    question: Option<DateTime<Utc>>,
+) -> Duration {
+    let wake = match (renewal, question) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    wake.map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+        .unwrap_or(Duration::from_secs(3600))
+}
+
 /// After a question went unanswered (or the code was refused), the next try.
 const ASK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// Asking for the next MFA code before the MFA session ends.
-struct AskAhead {
+pub(crate) struct AskAhead {
     /// `None`: off, or the plan asks for no code.
     ahead: Option<(chrono::TimeDelta, AheadCodes, String)>,
     /// The MFA step and when its cached session ends.
     session: Option<(usize, DateTime<Utc>)>,
     /// When to ask next.
-    at: Option<DateTime<Utc>>,
+    pub(crate) at: Option<DateTime<Utc>>,
     /// A question is out (one at a time).
     asking: bool,
     /// Not again before this (after a failure).
@@ -247,7 +249,7 @@ struct AskAhead {
 
 impl AskAhead {
     /// `ahead`: `AWS_VAULT_MFA_ASK_AHEAD` (`None`: off).
-    fn new(prepared: &Prepared, plan: &Plan, ahead: Option<Duration>) -> AskAhead {
+    pub(crate) fn new(prepared: &Prepared, plan: &Plan, ahead: Option<Duration>) -> AskAhead {
         let ahead = ahead.and_then(|d| chrono::TimeDelta::from_std(d).ok());
         let ahead = match (&plan.mfa_serial, ahead) {
             (Some(serial), Some(ahead)) if !ahead.is_zero() => {
@@ -265,7 +267,7 @@ impl AskAhead {
     }
 
     /// When to ask, from the MFA session now cached.
-    fn schedule(&mut self, minter: &vault_sts::mint::Minter<'_>, plan: &Plan) {
+    pub(crate) fn schedule(&mut self, minter: &vault_sts::mint::Minter<'_>, plan: &Plan) {
         let Some((ahead, ..)) = &self.ahead else {
             return;
         };
@@ -283,8 +285,13 @@ impl AskAhead {
         });
     }
 
-    /// Puts the question on another thread; the answer comes back as [`Event::MfaCode`].
-    fn ask(&mut self, events: &mpsc::Sender<Event>, profile: &str) {
+    /// Puts the question on another thread; the answer comes back on `events`, wrapped.
+    pub(crate) fn ask<E: Send + 'static>(
+        &mut self,
+        events: &mpsc::Sender<E>,
+        wrap: fn(Result<SecretString, CodeUnavailable>) -> E,
+        profile: &str,
+    ) {
         let (Some((_, codes, serial)), Some((_, ends))) = (&self.ahead, self.session) else {
             return;
         };
@@ -300,12 +307,12 @@ impl AskAhead {
         );
         let (codes, serial, events) = (codes.clone(), serial.clone(), events.clone());
         std::thread::spawn(move || {
-            let _ = events.send(Event::MfaCode(codes.ask(&serial, &why)));
+            let _ = events.send(wrap(codes.ask(&serial, &why)));
         });
     }
 
     /// Mints the MFA session again with the code, or notes when to try again.
-    fn answered(
+    pub(crate) fn answered(
         &mut self,
         prepared: &Prepared,
         plan: &Plan,
@@ -340,7 +347,7 @@ impl AskAhead {
 
 /// The plan with a minimum TTL that forces a fresh mint once a session is inside the renewal
 /// window (the vault's cached session is reused while it is outside it).
-fn renewing_plan(plan: &Plan) -> Plan {
+pub(crate) fn renewing_plan(plan: &Plan) -> Plan {
     let mut plan = plan.clone();
     if plan.min_ttl.value < server::RENEW_AHEAD {
         plan.min_ttl.value = server::RENEW_AHEAD;
@@ -348,23 +355,30 @@ fn renewing_plan(plan: &Plan) -> Plan {
     plan
 }
 
-fn next_renewal(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
-    let current = shared.current.read().expect("not poisoned").clone();
+/// What a server hands out has at least this long left: 15 minutes, or the plan's minimum
+/// TTL (`AWS_MIN_TTL`) when that is longer.
+pub(crate) fn min_left(plan: &Plan) -> chrono::Duration {
+    chrono::Duration::from_std(plan.min_ttl.value)
+        .unwrap_or(chrono::Duration::MAX)
+        .max(server::MIN_HANDED_OUT)
+}
+
+fn next_renewal(supply: &Supply) -> Option<chrono::DateTime<Utc>> {
     let ahead = chrono::Duration::from_std(server::RENEW_AHEAD)
         .expect("minutes fit")
-        .max(shared.min_left + chrono::Duration::minutes(5));
-    current.map(|p| p.expires - ahead)
+        .max(supply.min_left + chrono::Duration::minutes(5));
+    supply.published().map(|p| p.expires - ahead)
 }
 
 /// Not sooner than a minute from now, so a short session or an unreachable STS cannot spin.
 /// Nothing published yet (`--lazy`, or every mint failed): no timer; requests ask.
-fn next_renewal_after(shared: &Shared) -> Option<chrono::DateTime<Utc>> {
+pub(crate) fn next_renewal_after(supply: &Supply) -> Option<chrono::DateTime<Utc>> {
     let floor = Utc::now() + chrono::Duration::seconds(60);
-    next_renewal(shared).map(|at| at.max(floor))
+    next_renewal(supply).map(|at| at.max(floor))
 }
 
 /// A renewal failed while the child runs: the message and what to do, not fatal.
-fn report(profile: &str, error: &CommandError) {
+pub(crate) fn report(profile: &str, error: &CommandError) {
     let profile = crate::error::escaped(profile);
     eprintln!(
         "vault: cannot renew the credentials of {profile:?}: {}",

@@ -86,6 +86,18 @@ pub enum Error {
     #[error("invalid profile name {name:?}: {reason}")]
     InvalidProfileName { name: String, reason: &'static str },
 
+    /// A container client's name that cannot be one (it names a directory too).
+    #[error("invalid container client name {name:?}: {reason}")]
+    InvalidClientName { name: String, reason: &'static str },
+
+    /// `vault container add` of a name the registry has already.
+    #[error("a container client named {name:?} exists already")]
+    ClientExists { name: String },
+
+    /// A container client the registry does not have.
+    #[error("no container client named {name:?}")]
+    NoSuchClient { name: String },
+
     /// A file vault would replace is not a regular file (a device, a FIFO, a directory).
     #[error("{path} is {what}, not a regular file; vault replaces only regular files")]
     NotRegular { path: PathBuf, what: &'static str },

@@ -213,10 +213,35 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     replace(path, bytes, true)
 }
 
+/// `write_atomic` for a file whose only job is to hold a secret for someone else to read (a
+/// container's token): a symlink in its place is refused, never followed, so whoever put it
+/// there cannot choose where the secret lands.
+pub(crate) fn write_secret_no_follow(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        let what = if meta.file_type().is_symlink() {
+            Some("a symbolic link")
+        } else if !meta.is_file() {
+            Some(file_kind(&meta))
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(Error::NotRegular {
+                path: path.to_owned(),
+                what,
+            });
+        }
+    }
+    replace_at(path, bytes, false)
+}
+
 fn replace(path: &Path, bytes: &[u8], keep_permissions: bool) -> Result<()> {
     // A symlinked file (dotfiles) is written through: the link stays, its target changes.
     let target = resolve_links(path)?;
-    let path = target.as_path();
+    replace_at(&target, bytes, keep_permissions)
+}
+
+fn replace_at(path: &Path, bytes: &[u8], keep_permissions: bool) -> Result<()> {
     // Only a regular file is ever replaced: renaming over a device (`/dev/null`, as root)
     // or a FIFO would put an ordinary file in its place.
     if let Ok(meta) = fs::metadata(path)

@@ -29,6 +29,9 @@ pub use fsio::{FileLock, ReadError, is_dev_null, lock_beside, read_regular, repl
 pub use names::{BackendKind, UnknownBackend};
 pub use secret::{Credentials, redact_key_id};
 pub use sso::{SsoSecrets, SsoToken, SsoTokenInfo};
+pub use store::containers::{
+    CONTAINERS_FILE, ContainerClient, read_container_clients, token_digest, validate_client_name,
+};
 pub use store::credentials::CredentialInfo;
 pub use store::sessions::{Session, SessionInfo, SessionList};
 pub use store::{BackendChoice, PassphraseSource, Vault, validate_profile_name};

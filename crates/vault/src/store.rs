@@ -6,6 +6,7 @@
 //! sessions.json      cached session credentials, same scheme; disposable
 //! sso.json           IAM Identity Center sign-ins (registration, access and refresh tokens)
 //! recent             profile names, most recently used first (the picker's order)
+//! containers.json    the credential broker's clients (profile, token digest, token file)
 //! vault.lock         exclusive lock taken by every writer
 //! ```
 //!
@@ -18,6 +19,7 @@
 //! This module holds the directory (its files' names, `vault.json`, opening, locks); each
 //! submodule adds to [`Vault`] what one job needs.
 
+pub(crate) mod containers;
 pub(crate) mod credentials;
 mod key;
 mod migrate;
@@ -142,7 +144,13 @@ impl Vault {
         let dir = dir.into();
         fsio::check_private(
             &dir,
-            &[META_FILE, CREDENTIALS_FILE, SESSIONS_FILE, SSO_FILE],
+            &[
+                META_FILE,
+                CREDENTIALS_FILE,
+                SESSIONS_FILE,
+                SSO_FILE,
+                containers::CONTAINERS_FILE,
+            ],
         )?;
         let meta = read_meta(&dir)?;
         if let (Some(meta), BackendChoice::Explicit(requested)) = (&meta, choice) {

@@ -3,6 +3,7 @@
 pub mod add;
 mod clear;
 mod completion;
+mod container;
 mod doctor;
 mod exec;
 mod explain;
@@ -13,6 +14,7 @@ mod login;
 mod migrate;
 mod remove;
 mod rotate;
+mod serve;
 mod shell_init;
 mod sso;
 mod unlock;
@@ -70,6 +72,8 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::MigrateBackend(args) => migrate::run(&ctx, args),
         Command::Sso(command) => sso::run(&ctx, command),
+        Command::Container(command) => return container::run(&ctx, command),
+        Command::Serve(args) => return serve::run(&ctx, args),
         Command::Completion(_)
         | Command::Man(_)
         | Command::ShellInit(_)

@@ -72,6 +72,18 @@ impl From<vault_store::Error> for CommandError {
                 "drop --backend / AWS_VAULT_BACKEND (or set it to {actual}), or choose another \
                  vault with --file-dir"
             )],
+            E::InvalidClientName { .. } => vec![
+                "client names are single words such as `api` or `worker-2` (letters, digits, \
+                 _ - ., at most 64); nothing was written"
+                    .into(),
+            ],
+            E::ClientExists { name } => vec![format!(
+                "`vault container rotate {name}` gives it a new token; `vault container remove \
+                 {name}` first to bind the name to another profile"
+            )],
+            E::NoSuchClient { .. } => {
+                vec!["`vault container list` shows the registered clients".into()]
+            }
             E::InvalidProfileName { .. } => vec![
                 "profile names are single words such as `lab`, `prod-admin` or `team/lab` \
                  (letters, digits, _ - / . % @ : +, at most 128), as the AWS SDKs read them; \

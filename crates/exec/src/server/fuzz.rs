@@ -3,13 +3,13 @@
 //! ECS and IMDS handlers. Nothing may panic, and nothing but the child's token may get
 //! credentials. See `vault_fuzz` for how targets run.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use hyper::Request;
 use secrecy::SecretString;
 use vault_store::Credentials;
 
-use super::{Protocol, Published, Shared};
+use super::{Protocol, Published, Shared, Supply};
 
 const TOKEN: &str = "fuzz-ecs-token-000000000000000000000000000";
 
@@ -21,19 +21,19 @@ fn shared(kind: Protocol) -> Shared {
         expiration: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
     };
     let (renew, _) = std::sync::mpsc::channel();
-    Shared {
+    let shared = Shared {
         kind,
         port: 8080,
         ecs_token: TOKEN.into(),
         imds_key: [3u8; 32],
-        current: RwLock::new(Some(Arc::new(
-            Published::render(&credentials, Some("123456789012")).expect("renders"),
-        ))),
-        renew: std::sync::Mutex::new(renew),
+        supply: Supply::new(renew, chrono::Duration::minutes(15)),
         role_name: "lab".into(),
         region: "eu-west-1".into(),
-        min_left: chrono::Duration::minutes(15),
-    }
+    };
+    shared.supply.publish(Arc::new(
+        Published::render(&credentials, Some("123456789012")).expect("renders"),
+    ));
+    shared
 }
 
 /// The request the input describes, when it is one hyper could have parsed.

@@ -176,12 +176,7 @@ async fn answer(path: &str, shared: &Shared) -> Response<Full<Bytes>> {
         }
         "/latest/dynamic/instance-identity/document" => {
             // The account of the credentials being served (none before the first mint).
-            let account_id = shared
-                .current
-                .read()
-                .expect("not poisoned")
-                .as_ref()
-                .and_then(|p| p.account_id.clone());
+            let account_id = shared.supply.published().and_then(|p| p.account_id.clone());
             let doc = serde_json::json!({
                 "region": region,
                 "availabilityZone": format!("{region}a"),

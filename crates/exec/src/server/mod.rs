@@ -6,6 +6,7 @@
 //! runtime thread); it publishes rendered answers into [`Shared`], and handlers that find
 //! nothing fresh ask it for a renewal through a channel.
 
+pub mod broker;
 pub mod ecs;
 #[cfg(test)]
 mod fuzz;
@@ -55,6 +56,8 @@ pub struct Published {
     pub expires: DateTime<Utc>,
     /// The account of these credentials, for the IMDS identity document.
     pub account_id: Option<String>,
+    /// The access key id, redacted, for the broker's audit log.
+    pub key_id_redacted: String,
 }
 
 impl Published {
@@ -108,6 +111,7 @@ impl Published {
             imds: secret_bytes(&imds),
             expires,
             account_id: account_id.map(str::to_owned),
+            key_id_redacted: vault_store::redact_key_id(credentials.access_key_id.expose_secret()),
         })
     }
 
@@ -132,41 +136,40 @@ mod erased {
 /// A request from a handler to the credential owner: renew, then answer on `reply`.
 pub type RenewReply = tokio::sync::oneshot::Sender<Result<Arc<Published>, String>>;
 
-/// State shared by the handlers.
-pub struct Shared {
-    pub kind: Protocol,
-    pub port: u16,
-    /// The ECS endpoint's bearer token (exact match of the Authorization header).
-    pub ecs_token: String,
-    /// Key for IMDS session tokens (HMAC of their expiry).
-    pub imds_key: [u8; 32],
+/// One set of credentials being served: the answer published now, and the way to ask its
+/// owner (the thread holding the vault and the minter) for a renewal.
+pub struct Supply {
     pub current: RwLock<Option<Arc<Published>>>,
     pub renew: std::sync::Mutex<Sender<RenewReply>>,
-    /// The role name shown by the IMDS endpoint.
-    pub role_name: String,
-    pub region: String,
     /// Hand out only credentials with more than this left: 15 minutes, or `AWS_MIN_TTL`
     /// when that is longer.
     pub min_left: chrono::Duration,
 }
 
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("kind", &self.kind)
-            .field("port", &self.port)
-            .finish_non_exhaustive()
+impl Supply {
+    pub fn new(renew: Sender<RenewReply>, min_left: chrono::Duration) -> Supply {
+        Supply {
+            current: RwLock::new(None),
+            renew: std::sync::Mutex::new(renew),
+            min_left,
+        }
     }
-}
 
-impl Shared {
+    /// The published answer, fresh or not.
+    pub fn published(&self) -> Option<Arc<Published>> {
+        self.current.read().expect("not poisoned").clone()
+    }
+
+    /// The published answer if it may still be handed out.
+    pub fn fresh(&self) -> Option<Arc<Published>> {
+        self.published()
+            .filter(|p| p.fresh(Utc::now(), self.min_left))
+    }
+
     /// Fresh credentials: the published ones, or renewed ones (waiting for the owner).
     pub async fn credentials(&self) -> Result<Arc<Published>, String> {
-        let current = self.current.read().expect("not poisoned").clone();
-        if let Some(p) = &current
-            && p.fresh(Utc::now(), self.min_left)
-        {
-            return Ok(p.clone());
+        if let Some(p) = self.fresh() {
+            return Ok(p);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sent = self.renew.lock().expect("not poisoned").send(tx);
@@ -184,6 +187,57 @@ impl Shared {
 
     pub fn publish(&self, published: Arc<Published>) {
         *self.current.write().expect("not poisoned") = Some(published);
+    }
+}
+
+/// State shared by the handlers of `exec --server`/`--imds`.
+pub struct Shared {
+    pub kind: Protocol,
+    pub port: u16,
+    /// The ECS endpoint's bearer token (exact match of the Authorization header).
+    pub ecs_token: String,
+    /// Key for IMDS session tokens (HMAC of their expiry).
+    pub imds_key: [u8; 32],
+    pub supply: Supply,
+    /// The role name shown by the IMDS endpoint.
+    pub role_name: String,
+    pub region: String,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("kind", &self.kind)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Fresh credentials: the published ones, or renewed ones (waiting for the owner).
+    pub async fn credentials(&self) -> Result<Arc<Published>, String> {
+        self.supply.credentials().await
+    }
+}
+
+/// What a server answers: one request at a time, told who asked.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Response<Full<Bytes>>> + Send;
+}
+
+impl Handler for Shared {
+    async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
+        let response = match self.kind {
+            Protocol::Ecs => ecs::handle(&req, self).await,
+            Protocol::Imds { allow_v1 } => imds::handle(&req, self, allow_v1).await,
+        };
+        // The path only: never headers (they carry tokens).
+        tracing::debug!(method = %req.method(), path = req.uri().path(), status = response.status().as_u16(), "credential server");
+        response
     }
 }
 
@@ -274,7 +328,13 @@ impl Conns {
 }
 
 /// Serves on `listener` from a background runtime until the process exits.
-pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
+pub fn spawn<H: Handler>(listener: TcpListener, handler: Arc<H>) -> std::io::Result<()> {
+    spawn_all(vec![listener], handler)
+}
+
+/// Serves on every listener, each with its own connection limits, from one background
+/// runtime until the process exits.
+pub fn spawn_all<H: Handler>(listeners: Vec<TcpListener>, handler: Arc<H>) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("vault-server")
@@ -282,11 +342,19 @@ pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> 
         .build()?;
     std::thread::Builder::new()
         .name("vault-server".into())
-        .spawn(move || runtime.block_on(serve(listener, shared)))?;
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for listener in listeners {
+                    tasks.spawn(serve(listener, handler.clone()));
+                }
+                while tasks.join_next().await.is_some() {}
+            })
+        })?;
     Ok(())
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
     use std::sync::atomic::Ordering::Relaxed;
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -313,10 +381,10 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     // time, so the loop cannot spin, and say so once, not once per attempt.
     let mut backoff = StdDuration::ZERO;
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => {
                 backoff = StdDuration::ZERO;
-                stream
+                accepted
             }
             Err(e) => {
                 if backoff.is_zero() {
@@ -332,16 +400,16 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         next_id += 1;
         let id = next_id;
         let conn = conns.admit(id, now_ms());
-        let shared = shared.clone();
+        let handler = handler.clone();
         let conns = conns.clone();
         tokio::spawn(async move {
             let counted = conn.clone();
             let service = service_fn(move |req| {
-                let shared = shared.clone();
+                let handler = handler.clone();
                 let conn = counted.clone();
                 async move {
                     conn.in_flight.fetch_add(1, Relaxed);
-                    let response = handle(req, &shared).await;
+                    let response = handler.handle(req, peer).await;
                     conn.idle_since.store(now_ms(), Relaxed);
                     conn.served.store(true, Relaxed);
                     conn.in_flight.fetch_sub(1, Relaxed);
@@ -364,16 +432,6 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             conns.remove(id);
         });
     }
-}
-
-async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
-    let response = match shared.kind {
-        Protocol::Ecs => ecs::handle(&req, shared).await,
-        Protocol::Imds { allow_v1 } => imds::handle(&req, shared, allow_v1).await,
-    };
-    // The path only: never headers (they carry tokens).
-    tracing::debug!(method = %req.method(), path = req.uri().path(), status = response.status().as_u16(), "credential server");
-    response
 }
 
 /// A JSON error body as the container endpoint contract has it: `{"code","message"}`.
