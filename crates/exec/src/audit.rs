@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -46,26 +47,37 @@ pub struct Entry {
 /// The log, opened for appending by one broker.
 pub struct AuditLog {
     path: PathBuf,
-    file: Mutex<Option<File>>,
+    open: Mutex<Option<Open>>,
 }
+
+/// The file being appended to, how long it is, and when it was last checked to still be
+/// the one at the path (another broker may have rotated it).
+struct Open {
+    file: File,
+    len: u64,
+    checked: Instant,
+}
+
+/// How often a broker looks whether the file at the path is still its own: once a second,
+/// not once a request.
+const RECHECK: Duration = Duration::from_secs(1);
 
 impl AuditLog {
     pub fn new(vault_dir: &Path) -> AuditLog {
         AuditLog {
             path: vault_dir.join(LOG_FILE),
-            file: Mutex::new(None),
+            open: Mutex::new(None),
         }
     }
 
-    /// Appends `entry`. A log that cannot be written is reported once per failure on
-    /// stderr; the answer is given anyway (the broker must not stop serving because a disk
-    /// filled).
+    /// Appends `entry`. A log that cannot be written is reported on stderr; the answer is
+    /// given anyway (the broker must not stop serving because a disk filled).
     pub fn write(&self, entry: &Entry) {
         let mut line = serde_json::to_vec(entry).expect("an entry serialises");
         line.push(b'\n');
-        let mut file = self.file.lock().expect("not poisoned");
-        if let Err(e) = self.append(&mut file, &line) {
-            *file = None;
+        let mut open = self.open.lock().expect("not poisoned");
+        if let Err(e) = self.append(&mut open, &line) {
+            *open = None;
             eprintln!(
                 "vault: warning: cannot write the audit log {}: {e}",
                 self.path.display()
@@ -73,18 +85,36 @@ impl AuditLog {
         }
     }
 
-    fn append(&self, file: &mut Option<File>, line: &[u8]) -> std::io::Result<()> {
-        // Another broker may have rotated it: write to the file now at the path.
-        if file.as_ref().is_none_or(|f| !same_file(f, &self.path)) {
-            *file = Some(open_append(&self.path)?);
+    fn append(&self, open: &mut Option<Open>, line: &[u8]) -> std::io::Result<()> {
+        let stale = match open {
+            None => true,
+            Some(o) => {
+                o.checked.elapsed() > RECHECK && {
+                    o.checked = Instant::now();
+                    !same_file(&o.file, &self.path)
+                }
+            }
+        };
+        if stale {
+            *open = Some(self.reopen()?);
         }
-        let handle = file.as_mut().expect("opened above");
-        handle.write_all(line)?;
-        if handle.metadata()?.len() > ROTATE_AT {
+        let o = open.as_mut().expect("opened above");
+        o.file.write_all(line)?;
+        o.len += line.len() as u64;
+        if o.len > ROTATE_AT {
             self.rotate()?;
-            *file = Some(open_append(&self.path)?);
+            *open = Some(self.reopen()?);
         }
         Ok(())
+    }
+
+    fn reopen(&self) -> std::io::Result<Open> {
+        let file = open_append(&self.path)?;
+        Ok(Open {
+            len: file.metadata()?.len(),
+            file,
+            checked: Instant::now(),
+        })
     }
 
     fn rotate(&self) -> std::io::Result<()> {

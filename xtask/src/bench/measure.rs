@@ -200,9 +200,14 @@ pub(crate) struct Stopped {
 }
 
 impl Stopped {
-    pub(super) fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// SIGKILL to `process` by its PID, now (its drop then finds it gone and reaps it).
+pub(crate) fn kill_now(process: &Stopped) {
+    kill(process.pid(), Signal::SIGKILL);
 }
 
 impl Drop for Stopped {

@@ -36,6 +36,7 @@ use vault_harness::{Moto, SecretService, TestEnv, free_port, http_request, parse
 use crate::{Result, display, header, setup};
 
 mod awsume;
+mod broker;
 mod cli_parallel;
 mod cold_chain;
 mod config_scale;
@@ -207,6 +208,8 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     bench.scripted(&mut report, &scripted)?;
     eprintln!("xtask bench: 8. parallel AWS CLI through credential_process");
     bench.cli_parallel(&mut report, &scripted, &rig.venv.join("bin/aws"))?;
+    eprintln!("xtask bench: 9. the container broker (100 clients on 10 profiles)");
+    bench.broker(&mut report, &key_id, &secret)?;
 
     drop(locks);
     drop(secret_service);

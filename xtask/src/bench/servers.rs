@@ -95,55 +95,13 @@ impl<'a> Bench<'a> {
              requests during this case: {sts}.\n\n",
             body.len()
         );
-        md.push_str(
-            "| server | requests/s | min–max | p50 | p99 | min–max | requests | errors | PSS |\n",
-        );
-        md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         let names = ["nginx (floor)", "vault --server", "vault --imds"];
         let summary: Vec<WrkSummary> = results.iter().map(|r| WrkSummary::of(r)).collect();
-        for i in 0..3 {
-            let w = &summary[i];
-            let _ = writeln!(
-                md,
-                "| {} | {:.0} | {:.0}–{:.0} | {} | {} | {}–{} | {} | {} | {:.1} MiB |",
-                names[i],
-                w.rps.median,
-                w.rps.min,
-                w.rps.max,
-                ms(w.p50.median),
-                ms(w.p99.median),
-                ms(w.p99.min),
-                ms(w.p99.max),
-                w.requests,
-                w.errors,
-                pss[i] as f64 / MIB
-            );
-        }
-        let nginx_w = &summary[0];
+        let rows: Vec<(&str, &WrkSummary, u64)> =
+            (0..3).map(|i| (names[i], &summary[i], pss[i])).collect();
+        wrk_table(&mut md, &rows);
         for (i, kind) in [(1, "--server"), (2, "--imds")] {
-            let w = &summary[i];
-            let rps_ratio = w.rps.median / nginx_w.rps.median;
-            let p99_ratio = w.p99.median / nginx_w.p99.median;
-            let rps_verdict = Verdict::pass_if(rps_ratio >= 0.5 && w.errors == 0);
-            let p99_verdict = Verdict::pass_if(p99_ratio <= 2.0);
-            report.rows.push(Row::new(
-                4,
-                &format!("{kind}: requests/s vs nginx"),
-                format!("{:.0}/s", w.rps.median),
-                format!("{:.0}/s", nginx_w.rps.median),
-                Some(rps_ratio),
-                "≥ 0.5×".into(),
-                rps_verdict,
-            ));
-            report.rows.push(Row::new(
-                4,
-                &format!("{kind}: p99 latency vs nginx"),
-                ms(w.p99.median),
-                ms(nginx_w.p99.median),
-                Some(p99_ratio),
-                "≤ 2×".into(),
-                p99_verdict,
-            ));
+            versus_nginx(report, 4, (kind, kind), &summary[i], &summary[0]);
             report.rows.push(Row::new(
                 4,
                 &format!("{kind}: PSS of vault"),
@@ -153,18 +111,6 @@ impl<'a> Bench<'a> {
                 "< 20 MiB".into(),
                 Verdict::pass_if((pss[i] as f64) < 20.0 * MIB),
             ));
-            report.bars.push(Bar {
-                label: format!("{kind} req/s / nginx (≥ 0.5×)"),
-                ratio: rps_ratio,
-                target: Some((Dir::AtLeast, 0.5)),
-                verdict: rps_verdict,
-            });
-            report.bars.push(Bar {
-                label: format!("{kind} p99 / nginx (≤ 2×)"),
-                ratio: p99_ratio,
-                target: Some((Dir::AtMost, 2.0)),
-                verdict: p99_verdict,
-            });
         }
         report.section(4, "Servers", md);
         let runs = |i: usize| -> Value {

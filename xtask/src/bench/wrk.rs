@@ -48,13 +48,92 @@ impl WrkSummary {
     }
 }
 
+/// The two figures every server case reports against nginx, as rows and bars: requests/s
+/// (≥ 0.5×, and no errors) and p99 latency (≤ 2×). `what` names the row, `short` the bar.
+pub(super) fn versus_nginx(
+    report: &mut Report,
+    scenario: u8,
+    (what, short): (&str, &str),
+    w: &WrkSummary,
+    nginx: &WrkSummary,
+) {
+    let rps_ratio = w.rps.median / nginx.rps.median;
+    let p99_ratio = w.p99.median / nginx.p99.median;
+    let rps_verdict = Verdict::pass_if(rps_ratio >= 0.5 && w.errors == 0);
+    let p99_verdict = Verdict::pass_if(p99_ratio <= 2.0);
+    report.rows.push(Row::new(
+        scenario,
+        &format!("{what}: requests/s vs nginx"),
+        format!("{:.0}/s", w.rps.median),
+        format!("{:.0}/s", nginx.rps.median),
+        Some(rps_ratio),
+        "≥ 0.5×".into(),
+        rps_verdict,
+    ));
+    report.rows.push(Row::new(
+        scenario,
+        &format!("{what}: p99 latency vs nginx"),
+        ms(w.p99.median),
+        ms(nginx.p99.median),
+        Some(p99_ratio),
+        "≤ 2×".into(),
+        p99_verdict,
+    ));
+    report.bars.push(Bar {
+        label: format!("{short} req/s / nginx (≥ 0.5×)"),
+        ratio: rps_ratio,
+        target: Some((Dir::AtLeast, 0.5)),
+        verdict: rps_verdict,
+    });
+    report.bars.push(Bar {
+        label: format!("{short} p99 / nginx (≤ 2×)"),
+        ratio: p99_ratio,
+        target: Some((Dir::AtMost, 2.0)),
+        verdict: p99_verdict,
+    });
+}
+
+/// The servers' table: its head, then one line per server.
+pub(super) fn wrk_table(md: &mut String, servers: &[(&str, &WrkSummary, u64)]) {
+    md.push_str(
+        "| server | requests/s | min–max | p50 | p99 | min–max | requests | errors | PSS |\n",
+    );
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (name, w, pss_kib) in servers {
+        let _ = writeln!(
+            md,
+            "| {name} | {:.0} | {:.0}–{:.0} | {} | {} | {}–{} | {} | {} | {:.1} MiB |",
+            w.rps.median,
+            w.rps.min,
+            w.rps.max,
+            ms(w.p50.median),
+            ms(w.p99.median),
+            ms(w.p99.min),
+            ms(w.p99.max),
+            w.requests,
+            w.errors,
+            *pss_kib as f64 / MIB
+        );
+    }
+}
+
 pub(crate) fn wrk(url: &str, header: &str, seconds: u64) -> Result<WrkResult> {
+    run_wrk(url, &["-H", header], seconds)
+}
+
+/// wrk with a Lua script that writes each request (e.g. a different token each time).
+pub(crate) fn wrk_script(url: &str, script: &Path, seconds: u64) -> Result<WrkResult> {
+    let script = script.to_string_lossy();
+    run_wrk(url, &["-s", &script], seconds)
+}
+
+fn run_wrk(url: &str, extra: &[&str], seconds: u64) -> Result<WrkResult> {
     let out = Command::new("wrk")
         .arg(format!("-t{WRK_THREADS}"))
         .arg(format!("-c{WRK_CONNECTIONS}"))
         .arg(format!("-d{seconds}s"))
         .arg("--latency")
-        .args(["-H", header])
+        .args(extra)
         .arg(url)
         .stdin(Stdio::null())
         .output()

@@ -2,7 +2,7 @@
 //! file or the new one", "bad input changes nothing", the servers cannot be starved) as
 //! figures, every one measured in this run.
 //!
-//! Nine scenarios, each bounded in count and time, all traffic on 127.0.0.1 (moto via
+//! Ten scenarios, each bounded in count and time, all traffic on 127.0.0.1 (moto via
 //! `vault_harness`), every process stopped by its PID:
 //!
 //! 1. SIGKILL at random points of `vault add --env` runs (`kills`);
@@ -15,12 +15,15 @@
 //! 8. writers of the AWS config from two vault directories, a user's edits, `recent` under
 //!    parallel exports (`files`);
 //! 9. odd files as the config (time, peak memory) and hostile values into real shells
-//!    (`files`).
+//!    (`files`);
+//! 10. the container broker: SIGKILL during renewals, then every client served at once; a
+//!     neighbour holding idle connections (`broker`).
 //!
 //! The report goes to `target/stress/report.md` and `report.json`; a full run also rewrites
 //! the generated section of `docs/reliability.md`. The command fails when any must-be-zero
 //! figure is not zero.
 
+mod broker;
 mod files;
 mod inputs;
 mod kills;
@@ -194,7 +197,7 @@ pub fn run(root: &Path, options: &Options) -> Result {
     };
 
     type Scenario = fn(&Ctx<'_>, &mut Rng) -> Result<Section>;
-    let scenarios: [(u8, &str, Scenario); 9] = [
+    let scenarios: [(u8, &str, Scenario); 10] = [
         (1, "SIGKILL during `vault add`", kills::adds),
         (2, "SIGKILL during cold mints", kills::mints),
         (3, "concurrent writers", load::writers),
@@ -212,6 +215,7 @@ pub fn run(root: &Path, options: &Options) -> Result {
             "odd files and hostile output",
             files::odd_files_and_output,
         ),
+        (10, "the container broker: SIGKILL and a flood", broker::run),
     ];
     let mut sections = Vec::new();
     for (id, title, scenario) in scenarios {

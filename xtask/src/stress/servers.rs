@@ -63,7 +63,7 @@ while not os.path.exists(os.path.join(run, "stop")):
 /// `vault exec --server role -- sh -c '…; exec sleep 600'`, its port and token.
 struct Served {
     vault: ServedVault,
-    token: String,
+    target: Target,
 }
 
 impl Served {
@@ -74,23 +74,36 @@ impl Served {
             .get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
             .ok_or("the child has no AWS_CONTAINER_AUTHORIZATION_TOKEN")?
             .clone();
-        Ok(Served { vault, token })
+        let target = Target {
+            port: vault.port,
+            token,
+            pid: vault.pid(),
+        };
+        Ok(Served { vault, target })
     }
+}
 
-    fn pid(&self) -> u32 {
-        self.vault.pid()
-    }
+/// A container endpoint under test: where, with which token, and the serving process.
+pub(super) struct Target {
+    pub(super) port: u16,
+    pub(super) token: String,
+    pub(super) pid: u32,
+}
 
+impl Target {
     /// One legitimate request: answered 200 with credentials?
-    fn answers(&self) -> bool {
+    pub(super) fn answers(&self) -> bool {
         matches!(
-            http_request(self.vault.port, "GET", "/", &[("Authorization", &self.token)], b""),
+            http_request(self.port, "GET", "/", &[("Authorization", &self.token)], b""),
             Some((200, body)) if body.contains("AccessKeyId")
         )
     }
 }
 
-fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> std::result::Result<(), ()> {
+pub(super) fn wait_until(
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> std::result::Result<(), ()> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if ready() {
@@ -106,7 +119,7 @@ fn read_number(path: &Path) -> Option<u64> {
 }
 
 /// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
+pub(super) fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
     // Fields after the command name, which may hold spaces: state is field 3.
     let rest = stat.rsplit_once(") ").ok_or("odd /proc/PID/stat")?.1;
@@ -117,7 +130,7 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
 
 /// wrk's `Socket errors: connect C, read R, write W, timeout T` line, as
 /// (read, all the others); non-2xx answers are `errors` minus both.
-fn socket_errors(raw: &str) -> (u64, u64) {
+pub(super) fn socket_errors(raw: &str) -> (u64, u64) {
     let Some(line) = raw
         .lines()
         .find_map(|l| l.trim().strip_prefix("Socket errors:"))
@@ -140,27 +153,74 @@ fn socket_errors(raw: &str) -> (u64, u64) {
     (read, other)
 }
 
-struct Measured {
-    wrk: WrkResult,
-    cpu_percent: f64,
-    hwm_kib: u64,
-    answered_after: bool,
+pub(super) struct Measured {
+    pub(super) wrk: WrkResult,
+    pub(super) cpu_percent: f64,
+    pub(super) hwm_kib: u64,
+    pub(super) answered_after: bool,
 }
 
 /// A 1 s warm-up, then one wrk run, with the server's CPU over it and its peak RSS.
-fn measure(served: &Served, seconds: u64, ticks: f64) -> Result<Measured> {
-    let url = format!("http://127.0.0.1:{}/", served.vault.port);
+pub(super) fn measure(served: &Target, seconds: u64, ticks: f64) -> Result<Measured> {
+    let url = format!("http://127.0.0.1:{}/", served.port);
     let header = format!("Authorization: {}", served.token);
     wrk(&url, &header, 1)?;
-    let (cpu0, t0) = (cpu_seconds(served.pid(), ticks)?, Instant::now());
+    let (cpu0, t0) = (cpu_seconds(served.pid, ticks)?, Instant::now());
     let result = wrk(&url, &header, seconds)?;
-    let cpu = cpu_seconds(served.pid(), ticks)? - cpu0;
+    let cpu = cpu_seconds(served.pid, ticks)? - cpu0;
     Ok(Measured {
         cpu_percent: 100.0 * cpu / t0.elapsed().as_secs_f64(),
-        hwm_kib: vm_hwm_kib(served.pid())?,
+        hwm_kib: vm_hwm_kib(served.pid)?,
         answered_after: served.answers(),
         wrk: result,
     })
+}
+
+/// The table of a run alone and one with `idle` connections held.
+pub(super) fn measured_table(md: &mut String, idle: usize, alone: &Measured, held: &Measured) {
+    md.push_str("| run | requests/s | p50 | p99 | requests | errors | CPU | peak RSS |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (name, m) in [("alone", alone), (&*format!("{idle} idle held"), held)] {
+        let _ = writeln!(
+            md,
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {} | {} | {:.0} % | {:.1} MiB |",
+            m.wrk.rps,
+            m.wrk.p50_ms,
+            m.wrk.p99_ms,
+            m.wrk.requests,
+            m.wrk.errors,
+            m.cpu_percent,
+            m.hwm_kib as f64 / 1024.0
+        );
+    }
+}
+
+/// Starts the neighbour holding `count` connections to `port`; the directory it reports
+/// in. Stop it by writing `DIR/stop`, then dropping it.
+pub(super) fn hold(env: &TestEnv, port: u16, count: usize, dir: &Path) -> Result<Stopped> {
+    fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let holder = env
+        .command("python3")
+        .args(["-c", HOLDER, &port.to_string(), &count.to_string()])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start python3: {e}"))?;
+    Ok(Stopped {
+        child: holder,
+        extra: Vec::new(),
+    })
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`).
+pub(super) fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 pub(super) fn run(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
@@ -170,42 +230,20 @@ pub(super) fn run(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
     let (key, role_arn) = ctx.moto_identity("stress-server");
     env.write_config(&role_config(&role_arn));
     let _unlocked = ctx.seed(&env, &key)?;
-    let ticks = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
+    let ticks = ticks_per_second();
 
     // The comparison first: a server nobody else talks to.
     let alone = Served::start(ctx, &env, "alone")?;
-    let quiet = measure(&alone, seconds, ticks)?;
+    let quiet = measure(&alone.target, seconds, ticks)?;
     drop(alone);
 
     let served = Served::start(ctx, &env, "held")?;
     let run_dir: PathBuf = env.dir.path().join("holder");
-    fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
-    let holder = env
-        .command("python3")
-        .args([
-            "-c",
-            HOLDER,
-            &served.vault.port.to_string(),
-            &idle.to_string(),
-        ])
-        .arg(&run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start python3: {e}"))?;
-    let holder = Stopped {
-        child: holder,
-        extra: Vec::new(),
-    };
+    let holder = hold(&env, served.vault.port, idle, &run_dir)?;
     let held = wait_until(Duration::from_secs(60), || run_dir.join("held").exists())
         .map(|()| read_number(&run_dir.join("held")).unwrap_or(0));
-    let answered_while_held = served.answers();
-    let loaded = measure(&served, seconds, ticks)?;
+    let answered_while_held = served.target.answers();
+    let loaded = measure(&served.target, seconds, ticks)?;
     let stats = fs::read_to_string(run_dir.join("stats")).unwrap_or_default();
     let mut stats = stats
         .split_whitespace()
@@ -213,7 +251,7 @@ pub(super) fn run(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
     let (open_at_end, reopened) = (stats.next().unwrap_or(0), stats.next().unwrap_or(0));
     let _ = fs::write(run_dir.join("stop"), "");
     drop(holder);
-    let answered_after_holder = served.answers();
+    let answered_after_holder = served.target.answers();
     drop(served);
     let held = held.map_err(|()| "the holder did not connect within 60 s".to_owned())?;
 
@@ -242,21 +280,7 @@ pub(super) fn run(ctx: &Ctx<'_>, _rng: &mut Rng) -> Result<Section> {
          Non-2xx answers, connect, write and timeout errors must be 0, and so must every error \
          of the run alone.\n"
     );
-    s.md.push_str("| run | requests/s | p50 | p99 | requests | errors | CPU | peak RSS |\n");
-    s.md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (name, m) in [("alone", &quiet), (&*format!("{idle} idle held"), &loaded)] {
-        let _ = writeln!(
-            s.md,
-            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {} | {} | {:.0} % | {:.1} MiB |",
-            m.wrk.rps,
-            m.wrk.p50_ms,
-            m.wrk.p99_ms,
-            m.wrk.requests,
-            m.wrk.errors,
-            m.cpu_percent,
-            m.hwm_kib as f64 / 1024.0
-        );
-    }
+    measured_table(&mut s.md, idle, &quiet, &loaded);
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     s.rows = vec![
         Row::info(
