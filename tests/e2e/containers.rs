@@ -927,3 +927,116 @@ fn fetch_in(topology: &Topology, i: usize, url: &str, token_file: Option<&str>) 
     let out = cmd.output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
+
+/// Every kind of source behind the broker: a role chain on an MFA session (two profiles
+/// sharing it), credential_process, web identity (a CI source) and an IAM Identity Center
+/// role (the SSO stand-in: moto has no SSO; the sign-in's browser is the rig's script).
+#[test]
+fn every_kind_of_profile_is_served_behind_the_broker() {
+    let world = lab();
+    let dir = world.env.dir.path().display().to_string();
+    let count = world.path("mfa-count");
+    let source = world.path("source.sh");
+    fs::write(
+        &source,
+        format!(
+            "#!/bin/sh\nprintf '{{\"Version\":1,\"AccessKeyId\":\"%s\",\"SecretAccessKey\":\"%s\"}}' '{}' '{}'\n",
+            world.key_id, world.secret
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&source, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    fs::write(
+        world.path("web-token"),
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJjaSJ9.",
+    )
+    .unwrap();
+    let config = format!(
+        "{CONFIG}
+[profile mfa-a]
+source_profile = base
+role_arn = arn:aws:iam::123456789012:role/mfa-a
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+mfa_process = echo x >> {count}; echo 123456
+
+[profile mfa-b]
+source_profile = base
+role_arn = arn:aws:iam::123456789012:role/mfa-b
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+mfa_process = echo x >> {count}; echo 123456
+
+[profile cp-source]
+credential_process = {source}
+region = us-east-1
+
+[profile cp]
+source_profile = cp-source
+role_arn = arn:aws:iam::123456789012:role/cp
+
+[profile web]
+web_identity_token_file = {dir}/web-token
+role_arn = arn:aws:iam::123456789012:role/web
+region = us-east-1
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = us-east-1
+sso_registration_scopes = sso:account:access
+
+[profile sso-ro]
+sso_session = corp
+sso_account_id = 111111111111
+sso_role_name = ReadOnly
+region = us-east-1
+",
+        count = count.display(),
+        source = source.display(),
+    );
+    world.write_config(&config);
+    let mut world = world;
+    let stand_in = vault_harness::sso::SsoStandIn::start(&world.env, &world.moto.endpoint);
+    let browser = vault_harness::sso::browser_script(&world.env, &world.path("browser-calls"));
+    world
+        .env
+        .set("AWS_ENDPOINT_URL_SSO", &stand_in.endpoint)
+        .set("AWS_ENDPOINT_URL_SSO_OIDC", &stand_in.endpoint)
+        .set("BROWSER", browser);
+    let env = &world.env;
+    let kinds = ["mfa-a", "mfa-b", "cp", "web", "sso-ro"];
+    let files: Vec<PathBuf> = kinds.iter().map(|k| add(env, k, k, &[])).collect();
+    // Not lazy: every profile minted at start, the MFA code asked once for both.
+    let broker = Broker::start(env, &[], &[]);
+    for (kind, file) in kinds.iter().zip(&files) {
+        let arn = role_of(&world, &broker.fetch(Some(&token(file))));
+        let role = match *kind {
+            "sso-ro" => "ReadOnly",
+            other => other,
+        };
+        assert!(
+            arn.contains(&format!("assumed-role/{role}/")),
+            "{kind}: {arn}\nbroker: {}",
+            broker.stderr()
+        );
+    }
+    drop(broker);
+    let asked = fs::read_to_string(&count)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert_eq!(asked, 1, "one MFA session for both profiles on base");
+    assert_eq!(
+        world.moto.count("GetSessionToken"),
+        1,
+        "{:?}",
+        world.minted_actions()
+    );
+    assert_eq!(world.moto.count("AssumeRoleWithWebIdentity"), 1);
+    assert_eq!(stand_in.count("GetRoleCredentials"), 1);
+    let mut secrets: Vec<String> = stand_in.issued_secrets();
+    secrets.extend(files.iter().map(|f| token(f)));
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    world.assert_no_secrets(&refs);
+}

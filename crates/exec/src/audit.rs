@@ -4,8 +4,9 @@
 //! token or a token digest: a security team reads this file, and it is not encrypted.
 //!
 //! Rotated by size: past 1 MiB the file becomes `containers.log.1` (the one before is
-//! dropped), under a lock beside it so two brokers on one vault never rotate twice. Every
-//! line is one `write(2)` on an `O_APPEND` file, so lines of two brokers never interleave.
+//! dropped), under a lock beside it so two brokers on one vault never rotate twice. Lines
+//! are written whole, in batches of whole lines, each batch one `write(2)` on an `O_APPEND`
+//! file, so lines of two brokers never interleave.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -44,10 +45,17 @@ pub struct Entry {
     pub access_key_id: Option<String>,
 }
 
-/// The log, opened for appending by one broker.
+/// The log, appended to by one thread of its own: a request only queues its line, and the
+/// writer writes every line queued meanwhile in one `write(2)` (under load, many lines per
+/// call; idle, each line at once).
 pub struct AuditLog {
-    path: PathBuf,
-    open: Mutex<Option<Open>>,
+    queue: Mutex<std::sync::mpsc::Sender<Message>>,
+}
+
+enum Message {
+    Line(Vec<u8>),
+    /// Write what is queued, then answer.
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
 /// The file being appended to, how long it is, and when it was last checked to still be
@@ -58,35 +66,98 @@ struct Open {
     checked: Instant,
 }
 
-/// How often a broker looks whether the file at the path is still its own: once a second,
-/// not once a request.
+/// How often the writer looks whether the file at the path is still its own: once a
+/// second, not once a write.
 const RECHECK: Duration = Duration::from_secs(1);
+/// At most this much is written in one call.
+const BATCH: usize = 256 * 1024;
 
 impl AuditLog {
     pub fn new(vault_dir: &Path) -> AuditLog {
-        AuditLog {
+        let (queue, lines) = std::sync::mpsc::channel::<Message>();
+        let writer = Writer {
             path: vault_dir.join(LOG_FILE),
-            open: Mutex::new(None),
+            open: None,
+        };
+        let _ = std::thread::Builder::new()
+            .name("vault-audit".into())
+            .spawn(move || writer.run(lines));
+        AuditLog {
+            queue: Mutex::new(queue),
         }
     }
 
-    /// Appends `entry`. A log that cannot be written is reported on stderr; the answer is
-    /// given anyway (the broker must not stop serving because a disk filled).
+    /// Queues `entry` for the writer.
     pub fn write(&self, entry: &Entry) {
         let mut line = serde_json::to_vec(entry).expect("an entry serialises");
         line.push(b'\n');
-        let mut open = self.open.lock().expect("not poisoned");
-        if let Err(e) = self.append(&mut open, &line) {
-            *open = None;
-            eprintln!(
-                "vault: warning: cannot write the audit log {}: {e}",
-                self.path.display()
-            );
+        let _ = self
+            .queue
+            .lock()
+            .expect("not poisoned")
+            .send(Message::Line(line));
+    }
+
+    /// Returns once every line queued before is written (or the writer is gone), waiting
+    /// at most a second: for a broker about to exit.
+    pub fn flush(&self) {
+        let (done, written) = std::sync::mpsc::channel();
+        let sent = self
+            .queue
+            .lock()
+            .expect("not poisoned")
+            .send(Message::Flush(done));
+        if sent.is_ok() {
+            let _ = written.recv_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+struct Writer {
+    path: PathBuf,
+    open: Option<Open>,
+}
+
+impl Writer {
+    fn run(mut self, messages: std::sync::mpsc::Receiver<Message>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut next = messages.recv().ok();
+        while let Some(message) = next.take() {
+            let flushed = match message {
+                Message::Line(line) => {
+                    batch.extend_from_slice(&line);
+                    None
+                }
+                Message::Flush(done) => Some(done),
+            };
+            if flushed.is_none() && batch.len() < BATCH {
+                // More queued meanwhile: into the same write.
+                if let Ok(more) = messages.try_recv() {
+                    next = Some(more);
+                    continue;
+                }
+            }
+            if !batch.is_empty() {
+                // A log that cannot be written is said on stderr; the answers were given
+                // anyway (the broker must not stop serving because a disk filled).
+                if let Err(e) = self.append(&batch) {
+                    self.open = None;
+                    eprintln!(
+                        "vault: warning: cannot write the audit log {}: {e}",
+                        self.path.display()
+                    );
+                }
+                batch.clear();
+            }
+            if let Some(done) = flushed {
+                let _ = done.send(());
+            }
+            next = messages.recv().ok();
         }
     }
 
-    fn append(&self, open: &mut Option<Open>, line: &[u8]) -> std::io::Result<()> {
-        let stale = match open {
+    fn append(&mut self, lines: &[u8]) -> std::io::Result<()> {
+        let stale = match &mut self.open {
             None => true,
             Some(o) => {
                 o.checked.elapsed() > RECHECK && {
@@ -96,14 +167,14 @@ impl AuditLog {
             }
         };
         if stale {
-            *open = Some(self.reopen()?);
+            self.open = Some(self.reopen()?);
         }
-        let o = open.as_mut().expect("opened above");
-        o.file.write_all(line)?;
-        o.len += line.len() as u64;
+        let o = self.open.as_mut().expect("opened above");
+        o.file.write_all(lines)?;
+        o.len += lines.len() as u64;
         if o.len > ROTATE_AT {
             self.rotate()?;
-            *open = Some(self.reopen()?);
+            self.open = Some(self.reopen()?);
         }
         Ok(())
     }
@@ -199,6 +270,7 @@ mod tests {
         for _ in 0..1100 {
             log.write(&entry);
         }
+        log.flush();
         assert!(rotated(&dir.path().join(LOG_FILE)).exists());
         assert!(std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len() < ROTATE_AT);
         assert_eq!(read(dir.path()).len(), 1100);

@@ -85,6 +85,9 @@ pub struct Options {
     /// Use the release binary (`target/<target>/release/vault`) as it is
     #[arg(long = "no-build", action = clap::ArgAction::SetFalse)]
     build: bool,
+    /// Run case N alone (repeatable); the report is written, docs/performance.md is not
+    #[arg(long, value_name = "N")]
+    only: Vec<u8>,
 }
 
 fn at_least(min: u64) -> clap::builder::RangedU64ValueParser<usize> {
@@ -189,34 +192,63 @@ pub fn run(root: &Path, opts: &Options) -> Result {
     ));
 
     let mut report = Report::default();
-    eprintln!("xtask bench: 2. cold chain");
-    bench.cold_chain(&mut report)?;
-    eprintln!("xtask bench: 1. warm exec");
-    let warm = bench.warm_exec(&mut report)?;
-    eprintln!("xtask bench: 5. config scale");
-    bench.config_scale(&mut report)?;
-    eprintln!("xtask bench: 3. parallel cold");
-    bench.parallel_cold(&mut report)?;
-    eprintln!(
-        "xtask bench: 4. servers (wrk: {} × {} s per server)",
-        opts.wrk_rounds, opts.wrk_seconds
-    );
-    bench.servers(&mut report)?;
-    eprintln!("xtask bench: 6. memory");
-    bench.memory(&mut report, &warm)?;
-    eprintln!("xtask bench: 7. scripts (passphrase from the environment)");
-    bench.scripted(&mut report, &scripted)?;
-    eprintln!("xtask bench: 8. parallel AWS CLI through credential_process");
-    bench.cli_parallel(&mut report, &scripted, &rig.venv.join("bin/aws"))?;
-    eprintln!("xtask bench: 9. the container broker (100 clients on 10 profiles)");
-    bench.broker(&mut report, &key_id, &secret)?;
+    let want = |case: u8| opts.only.is_empty() || opts.only.contains(&case);
+    if want(2) {
+        eprintln!("xtask bench: 2. cold chain");
+        bench.cold_chain(&mut report)?;
+    }
+    // Case 6 reads case 1's runs.
+    let warm = match want(1) || want(6) {
+        true => {
+            eprintln!("xtask bench: 1. warm exec");
+            bench.warm_exec(&mut report)?
+        }
+        false => Vec::new(),
+    };
+    if want(5) {
+        eprintln!("xtask bench: 5. config scale");
+        bench.config_scale(&mut report)?;
+    }
+    if want(3) {
+        eprintln!("xtask bench: 3. parallel cold");
+        bench.parallel_cold(&mut report)?;
+    }
+    if want(4) {
+        eprintln!(
+            "xtask bench: 4. servers (wrk: {} × {} s per server)",
+            opts.wrk_rounds, opts.wrk_seconds
+        );
+        bench.servers(&mut report)?;
+    }
+    if want(6) {
+        eprintln!("xtask bench: 6. memory");
+        bench.memory(&mut report, &warm)?;
+    }
+    if want(7) {
+        eprintln!("xtask bench: 7. scripts (passphrase from the environment)");
+        bench.scripted(&mut report, &scripted)?;
+    }
+    if want(8) {
+        eprintln!("xtask bench: 8. parallel AWS CLI through credential_process");
+        bench.cli_parallel(&mut report, &scripted, &rig.venv.join("bin/aws"))?;
+    }
+    if want(9) {
+        eprintln!("xtask bench: 9. the container broker (100 clients on 10 profiles)");
+        bench.broker(&mut report, &key_id, &secret)?;
+    }
 
     drop(locks);
     drop(secret_service);
     let mut meta = meta;
     meta["load_average_end"] = json!(header::load_average());
     meta["bench_seconds"] = json!(started.elapsed().as_secs());
-    report.write(&out_dir, &root.join("docs/performance.md"), &meta)?;
+    // Some cases alone are not the figures to publish.
+    let docs = root.join("docs/performance.md");
+    report.write(
+        &out_dir,
+        opts.only.is_empty().then_some(docs.as_path()),
+        &meta,
+    )?;
     Ok(())
 }
 

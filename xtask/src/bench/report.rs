@@ -141,7 +141,7 @@ impl Report {
         fs::write(docs, updated).map_err(|e| format!("{}: {e}", docs.display()))
     }
 
-    pub(super) fn write(mut self, dir: &Path, docs: &Path, meta: &Value) -> Result {
+    pub(super) fn write(mut self, dir: &Path, docs: Option<&Path>, meta: &Value) -> Result {
         self.sections.sort_by_key(|s| s.0);
         self.rows.sort_by_key(|r| r.case);
         let misses: Vec<&Row> = self
@@ -213,7 +213,9 @@ impl Report {
             &serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?,
         )?;
         write("chart.svg", &chart(&self.bars))?;
-        self.update_docs(docs, meta, &misses)?;
+        if let Some(docs) = docs {
+            self.update_docs(docs, meta, &misses)?;
+        }
 
         println!("\n=== vault benchmarks ===");
         for r in &self.rows {

@@ -111,6 +111,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> CommandResult<ExitCode> {
                 Ok(Event::Start(start)) => start_worker(start),
                 Ok(Event::Stop(signal)) => {
                     eprintln!("vault: stopping the broker (signal {signal})");
+                    broker.flush_audit();
                     // Workers may be waiting on a prompt or STS: nothing of theirs needs
                     // finishing (every file write is atomic), so the process just ends.
                     std::process::exit(0);
@@ -248,12 +249,12 @@ fn worker(ctx: &Context, start: Start, ask_ahead: Option<Duration>) {
         if ready.is_none() {
             *ready = Some(prepare_profile(ctx, &slot, ask_ahead)?);
         }
-        let r = ready.as_ref().expect("prepared above");
-        let minted = r
-            .prepared
-            .minter()
-            .credentials(&r.plan)
-            .map_err(|e| crate::error::mint_error(e, &r.plan))?;
+        let r = ready.as_mut().expect("prepared above");
+        let minted = r.prepared.minter().credentials(&r.plan);
+        // The next call is a renewal most of an hour away: the SDK's runtime, HTTP client
+        // and TLS roots are not kept for it (with 10 profiles, most of the broker's memory).
+        r.prepared.aws.idle();
+        let minted = minted.map_err(|e| crate::error::mint_error(e, &r.plan))?;
         for warning in &minted.warnings {
             eprintln!("vault: warning: {}", escaped(warning));
         }

@@ -164,6 +164,11 @@ impl Broker {
         Ok(client.clone())
     }
 
+    /// Writes the audit lines still queued (the broker is about to exit).
+    pub fn flush_audit(&self) {
+        self.audit.flush();
+    }
+
     /// The profile's slot; the first request for a profile starts its worker.
     pub fn slot(&self, profile: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().expect("not poisoned");

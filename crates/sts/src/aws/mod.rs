@@ -229,6 +229,13 @@ impl Aws {
         }
     }
 
+    /// Drops the runtime and SDK config (HTTP client, connection pool, TLS roots) until the
+    /// next call: for a holder that keeps an `Aws` between calls an hour apart (`vault
+    /// serve`'s workers), so idle profiles cost no memory for them.
+    pub fn idle(&mut self) {
+        self.inner = OnceCell::new();
+    }
+
     /// Tell `waiting` when a call keeps us waiting over a second.
     pub fn telling(mut self, waiting: std::sync::Arc<dyn Waiting + Send + Sync>) -> Self {
         self.slow = Some(waiting);
