@@ -19,6 +19,7 @@ pub mod keyring;
 pub mod moto;
 pub mod process;
 pub mod secret_service;
+pub mod signin;
 pub mod skip;
 pub mod sso;
 pub mod terminal;
