@@ -235,10 +235,9 @@ fn explain_shows_the_console_session_without_refreshing_it() {
     let run = c.w.run(&["exec", "--explain", "lab"]);
     run.success()
         .stdout_has(&format!(
-            "console session of {ARN}, AWS CLI cache ({}",
+            "1. console session of {ARN}\n       AWS CLI cache ({}), expires in ",
             path.display()
         ))
-        .stdout_has(", expires in ")
         .stdout_has("refreshable")
         .stdout_has("login_session      ")
         .stdout_has(&format!("Sign-In endpoint   {}", c.stand_in.endpoint))

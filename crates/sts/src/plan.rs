@@ -610,7 +610,9 @@ fn assume_role_step(
         ));
         duration = Sourced::new(CHAIN_CAP, duration.origin);
     }
-    if mfa && !no_session {
+    // Only a stored key has an MFA session to skip; a role's credentials (SSO, a console
+    // session) carry the code on the AssumeRole whatever its length.
+    if mfa && !no_session && !chained {
         notes.push(format!(
             "longer than 1h ({}): assumed straight from the key with MFA, asking for a code at each mint",
             duration::display(duration.value)

@@ -279,11 +279,7 @@ fn login_status(
             );
         }
     };
-    let mut line = format!(
-        "console session of {}, AWS CLI cache ({})",
-        login.arn.value,
-        path.display()
-    );
+    let mut line = format!("AWS CLI cache ({})", path.display());
     let refresh_ahead = chrono::Duration::minutes(5);
     let mut missing = None;
     match summary.expires {

@@ -388,6 +388,15 @@ fn console_sessions_plan_as_an_uncached_role_source() {
         p.steps[1].kind,
         StepKind::AssumeRole { chained: true, .. }
     ));
+    // No MFA session to skip here: the note about one is the stored key's only.
+    assert!(
+        p.steps[1]
+            .notes
+            .iter()
+            .all(|n| !n.contains("straight from the key")),
+        "{:?}",
+        p.steps[1].notes
+    );
     let mut elsewhere = options();
     elsewhere.signin_endpoint = Some("http://127.0.0.1:9".into());
     let q = plan(&r, &elsewhere).unwrap();
