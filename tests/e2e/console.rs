@@ -9,7 +9,8 @@
 //! and that a refresh token works once (rotation). It hands out real moto credentials. The
 //! cache file is written as the AWS CLI writes it (a P-256 key made with Python's
 //! `cryptography`), under the test's HOME, and vault reads and refreshes it through
-//! aws-config's own login provider.
+//! aws-config's own login provider; aws-sdk-rust's default chain (`sdk-caller`) refreshes
+//! from what vault wrote back, and vault from what it wrote.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -137,12 +138,20 @@ fn an_expired_console_session_is_refreshed_once_and_written_back_for_the_next_re
     assert_eq!(after["clientId"], before["clientId"]);
     assert_eq!(after["accessToken"]["accountId"], ACCOUNT);
 
-    // What was written back serves the next refresh (the rotated token and the same key):
-    // the stand-in refuses a refresh token used before.
-    let exported = c.export("console");
+    // What was written back serves the next refresh (the rotated token and the same key;
+    // the stand-in refuses a refresh token used before), by aws-sdk-rust's own profile
+    // chain first, then by vault again from what the SDK wrote.
+    let rust = c.w.env.output(
+        c.w.env
+            .command(vault_harness::env::sdk_caller())
+            .env("AWS_PROFILE", "console"),
+    );
+    rust.success().stdout_has("assumed-role/console-session/");
     assert_eq!(c.refreshes(), 2);
+    let exported = c.export("console");
+    assert_eq!(c.refreshes(), 3);
     let calls = c.stand_in.token_calls();
-    assert_eq!(calls[1]["status"], 200, "{calls:?}");
+    assert!(calls.iter().all(|call| call["status"] == 200), "{calls:?}");
     assert_eq!(
         exported["AccessKeyId"],
         cached(&path)["accessToken"]["accessKeyId"]
@@ -150,9 +159,9 @@ fn an_expired_console_session_is_refreshed_once_and_written_back_for_the_next_re
     // A fresh session is used as it is: no refresh.
     c.stand_in.control(json!({"expires_in": 900}));
     c.export("console");
-    assert_eq!(c.refreshes(), 3);
+    assert_eq!(c.refreshes(), 4);
     c.export("console");
-    assert_eq!(c.refreshes(), 3);
+    assert_eq!(c.refreshes(), 4);
     c.assert_no_console_secrets();
 }
 
@@ -331,13 +340,15 @@ fn role_arn_beside_login_session_is_refused_as_the_sdks_refuse_it() {
 }
 
 #[test]
-fn the_credential_server_serves_the_console_session() {
+fn the_credential_servers_serve_the_console_session() {
     let c = world();
     c.sign_in(true);
-    let run = c.w.env.caller_arn(&[], &["exec", "--server", "console"]);
-    run.success().stdout_has(&format!(
-        "arn:aws:sts::{ACCOUNT}:assumed-role/console-session/"
-    ));
+    for server in ["--server", "--imds"] {
+        let run = c.w.env.caller_arn(&[], &["exec", server, "console"]);
+        run.success().stdout_has(&format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/console-session/"
+        ));
+    }
     assert_eq!(c.refreshes(), 1);
     c.assert_no_console_secrets();
 }
