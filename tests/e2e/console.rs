@@ -314,7 +314,7 @@ fn a_refused_refresh_says_what_happened_and_what_to_type() {
         1,
         &[
             "AWS Sign-In refused to refresh the console session of arn:aws:iam::123456789012:user/alice",
-            "AccessDeniedException",
+            "AccessDeniedException (TOKEN_EXPIRED): Session has expired",
             "aws login --profile console",
         ],
     );

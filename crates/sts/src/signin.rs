@@ -59,7 +59,8 @@ pub enum LoginError {
     /// AWS Sign-In refused the refresh: the session ended (12 hours at most), the password
     /// changed, or the refresh token was used already.
     #[error(
-        "AWS Sign-In refused to refresh the console session of {arn} for profile {profile:?}: {code}: {message}"
+        "AWS Sign-In refused to refresh the console session of {arn} for profile {profile:?}: {code}{}: {message}",
+        reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
     )]
     Refused {
         profile: String,
