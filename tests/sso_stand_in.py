@@ -194,12 +194,7 @@ class StandIn:
         return {"counts": dict(self.counts), "calls": list(self.calls)}
 
     def write_state(self):
-        # Temp file then rename: a reader never sees half a file.
-        directory = os.path.dirname(os.path.abspath(self.state_file))
-        fd, tmp = tempfile.mkstemp(prefix=".sso-state-", dir=directory)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.state(), f)
-        os.replace(tmp, self.state_file)
+        write_json(self.state_file, self.state())
 
     # --- the WSGI app
 
@@ -617,45 +612,10 @@ class StandIn:
 
     def assume_role(self, role_arn):
         """Real credentials for `role_arn` from moto's STS; expiration in epoch ms."""
-        form = urllib.parse.urlencode(
-            {
-                "Action": "AssumeRole",
-                "Version": "2011-06-15",
-                "RoleArn": role_arn,
-                "RoleSessionName": ROLE_SESSION_NAME,
-                "DurationSeconds": "3600",
-            }
-        ).encode()
-        req = urllib.request.Request(
-            self.moto + "/",
-            data=form,
-            method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                "Authorization": FAKE_STS_AUTH,
-            },
-        )
-        # No proxy for moto on loopback, whatever the environment says.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(req, timeout=30) as answer:
-                xml = answer.read()
-        except (urllib.error.URLError, OSError) as e:
-            print(f"moto AssumeRole failed: {type(e).__name__}", file=sys.stderr, flush=True)
+        creds = moto_assume_role(self.moto, role_arn, ROLE_SESSION_NAME)
+        if creds is None:
             raise Fail("InternalServerException", "could not get role credentials")
-        fields = {}
-        for element in ET.fromstring(xml).iter():
-            fields[element.tag.rsplit("}", 1)[-1]] = (element.text or "").strip()
-        try:
-            return {
-                "accessKeyId": fields["AccessKeyId"],
-                "secretAccessKey": fields["SecretAccessKey"],
-                "sessionToken": fields["SessionToken"],
-                "expiration": iso_to_ms(fields["Expiration"]),
-            }
-        except (KeyError, ValueError):
-            print("moto AssumeRole answer unreadable", file=sys.stderr, flush=True)
-            raise Fail("InternalServerException", "could not get role credentials")
+        return creds
 
     def logout(self, request, call):
         with self.lock:
@@ -666,6 +626,62 @@ class StandIn:
                     if token["session"] == session:
                         token["valid"] = False
         return Response(b"", 200)
+
+
+def write_json(path, value):
+    """`value` as JSON into `path`: a temp file then a rename, so a reader never sees half a
+    file. Shared with the Sign-In stand-in."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".stand-in-state-", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
+
+
+def moto_assume_role(moto, role_arn, session_name):
+    """Real credentials for `role_arn` from moto's STS at `moto` (the base URL):
+    {"accessKeyId", "secretAccessKey", "sessionToken", "expiration" (epoch ms)}, or None
+    (said on stderr, without a secret) when moto gives none. Shared with the Sign-In
+    stand-in."""
+    form = urllib.parse.urlencode(
+        {
+            "Action": "AssumeRole",
+            "Version": "2011-06-15",
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "DurationSeconds": "3600",
+        }
+    ).encode()
+    req = urllib.request.Request(
+        moto + "/",
+        data=form,
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            "Authorization": FAKE_STS_AUTH,
+        },
+    )
+    # No proxy for moto on loopback, whatever the environment says.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=30) as answer:
+            xml = answer.read()
+    except (urllib.error.URLError, OSError) as e:
+        print(f"moto AssumeRole failed: {type(e).__name__}", file=sys.stderr, flush=True)
+        return None
+    fields = {}
+    for element in ET.fromstring(xml).iter():
+        fields[element.tag.rsplit("}", 1)[-1]] = (element.text or "").strip()
+    try:
+        return {
+            "accessKeyId": fields["AccessKeyId"],
+            "secretAccessKey": fields["SecretAccessKey"],
+            "sessionToken": fields["SessionToken"],
+            "expiration": iso_to_ms(fields["Expiration"]),
+        }
+    except (KeyError, ValueError):
+        print("moto AssumeRole answer unreadable", file=sys.stderr, flush=True)
+        return None
 
 
 def iso_to_ms(text):
@@ -695,17 +711,19 @@ class Handler(WSGIRequestHandler):
         print(f"{self.command} {path} {status}", file=sys.stderr, flush=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def serve(make_app, description):
+    """Runs a stand-in's WSGI app (`make_app(moto, state_file)`) on 127.0.0.1 and the port
+    its command line names, until stopped. Shared with the Sign-In stand-in."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--moto", required=True, help="moto_server's base URL (STS)")
     parser.add_argument("--state-file", required=True)
     args = parser.parse_args()
-    app = StandIn(args.moto, args.state_file)
+    app = make_app(args.moto, args.state_file)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=Handler)
     print(f"ready {server.port}", flush=True)
     server.serve_forever()
 
 
 if __name__ == "__main__":
-    main()
+    serve(StandIn, __doc__.splitlines()[0])

@@ -518,29 +518,13 @@ fn mfa_codes_come_from_the_flag_then_mfa_process_else_fail_without_a_terminal() 
 #[test]
 fn sixteen_concurrent_cold_exports_mint_once_and_ask_for_one_code() {
     let lab = Lab::new();
-    let children: Vec<_> = (0..16)
-        .map(|_| {
-            lab.env
-                .vault(&["export", "--format", "json", "counted"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+    let runs = lab.env.outputs_concurrently(
+        (0..16).map(|_| lab.env.vault(&["export", "--format", "json", "counted"])),
+    );
+    let mut ids: Vec<String> = runs
+        .iter()
+        .map(|run| run.success().stdout_json()["AccessKeyId"].to_string())
         .collect();
-    let handles: Vec<_> = children
-        .into_iter()
-        .map(|c| thread::spawn(move || c.wait_with_output().unwrap()))
-        .collect();
-    let mut ids = Vec::new();
-    for h in handles {
-        let out = h.join().unwrap();
-        let run = lab.env.record(out.status, out.stdout, out.stderr);
-        run.success();
-        let json: serde_json::Value = serde_json::from_str(&run.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout));
-        ids.push(json["AccessKeyId"].as_str().unwrap().to_owned());
-    }
     ids.dedup();
     assert_eq!(ids.len(), 1, "different credentials: {ids:?}");
     assert_eq!(lab.moto.count("GetSessionToken"), 1, "{:?}", lab.minted());

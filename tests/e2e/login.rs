@@ -19,7 +19,8 @@ const PASSPHRASE: &str = "login test";
 const SIGNIN_TOKEN: &str = "fake-signin-token-0123456789";
 
 /// The federation endpoint stand-in: records each request's query, answers a sign-in token.
-struct FakeFederation {
+/// Also the console module's (console sessions behind `vault login`).
+pub(super) struct FakeFederation {
     port: u16,
     requests: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
     stop: Arc<AtomicBool>,
@@ -27,7 +28,7 @@ struct FakeFederation {
 }
 
 impl FakeFederation {
-    fn start() -> FakeFederation {
+    pub(super) fn start() -> FakeFederation {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -76,11 +77,11 @@ impl FakeFederation {
         }
     }
 
-    fn endpoint(&self) -> String {
+    pub(super) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/federation", self.port)
     }
 
-    fn requests(&self) -> Vec<BTreeMap<String, String>> {
+    pub(super) fn requests(&self) -> Vec<BTreeMap<String, String>> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -108,7 +109,7 @@ fn world() -> (World, FakeFederation) {
     (w, fake)
 }
 
-fn session_json(request: &BTreeMap<String, String>) -> serde_json::Value {
+pub(super) fn session_json(request: &BTreeMap<String, String>) -> serde_json::Value {
     serde_json::from_str(request.get("Session").expect("Session parameter")).unwrap()
 }
 

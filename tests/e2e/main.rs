@@ -2,6 +2,7 @@
 //! per area; the rig is in `vault_harness` (tests/src/lib.rs).
 
 mod children;
+mod console;
 mod containers;
 mod everyday;
 mod exec;

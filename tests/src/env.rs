@@ -107,6 +107,13 @@ impl Run {
         self
     }
 
+    /// stdout as JSON (`export --format json`, `list --json`).
+    #[track_caller]
+    pub fn stdout_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
         assert_has("stdout", &self.stdout, needle);
@@ -357,6 +364,31 @@ impl TestEnv {
             stderr,
         } = cmd.output().expect("command runs");
         self.record(status, stdout, stderr)
+    }
+
+    /// Starts every one of `commands` at once, waits for all, and records each (in order):
+    /// the concurrent cold runs that single flight is tested with.
+    pub fn outputs_concurrently(&self, commands: impl IntoIterator<Item = Command>) -> Vec<Run> {
+        let children: Vec<_> = commands
+            .into_iter()
+            .map(|mut cmd| {
+                cmd.stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("command starts")
+            })
+            .collect();
+        let waiting: Vec<_> = children
+            .into_iter()
+            .map(|child| std::thread::spawn(move || child.wait_with_output().expect("waited")))
+            .collect();
+        waiting
+            .into_iter()
+            .map(|w| {
+                let out = w.join().expect("the waiting thread ends");
+                self.record(out.status, out.stdout, out.stderr)
+            })
+            .collect()
     }
 
     /// Records the output of a command the test ran itself.

@@ -20,6 +20,7 @@ pub mod moto;
 pub mod netns;
 pub mod process;
 pub mod secret_service;
+pub mod signin;
 pub mod skip;
 pub mod sso;
 pub mod terminal;

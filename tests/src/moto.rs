@@ -129,6 +129,26 @@ impl Moto {
         self.sts_calls().into_iter().map(|c| c.action).collect()
     }
 
+    /// The access key ids that signed moto's STS calls of `action`, in order (unsigned
+    /// calls left out).
+    pub fn signers(&self, action: &str) -> Vec<String> {
+        self.recorded()
+            .iter()
+            .filter(|entry| StsCall::from_recorded(entry).is_some_and(|c| c.action == action))
+            .filter_map(|entry| {
+                let headers = entry["headers"].as_object()?;
+                let auth = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                    .and_then(|(_, v)| v.as_str())?;
+                let credential = auth
+                    .split([' ', ','])
+                    .find_map(|part| part.strip_prefix("Credential="))?;
+                credential.split('/').next().map(str::to_owned)
+            })
+            .collect()
+    }
+
     /// How many STS calls of `action` (e.g. "AssumeRole") moto received.
     pub fn count(&self, action: &str) -> usize {
         self.sts_calls()

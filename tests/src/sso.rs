@@ -26,34 +26,13 @@ pub struct SsoStandIn {
 impl SsoStandIn {
     /// Starts the stand-in; role credentials come from moto's STS at `moto_endpoint`.
     pub fn start(env: &TestEnv, moto_endpoint: &str) -> SsoStandIn {
-        let python = venv().join("bin/python");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("sso_stand_in.py");
-        let mut last_log = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let log_path = env.dir.path().join(format!("sso-{port}.log"));
-            let state_file = env.dir.path().join(format!("sso-{port}.state.json"));
-            let log = fs::File::create(&log_path).unwrap();
-            let mut cmd = env.command(&python);
-            cmd.arg(&script)
-                .args(["--port", &port.to_string(), "--moto", moto_endpoint])
-                .arg("--state-file")
-                .arg(&state_file)
-                .stdout(log.try_clone().unwrap())
-                .stderr(log);
-            let child = cmd.spawn().expect("the venv's python starts");
-            if let Some(server) = wait_until_ready(child, port) {
-                return SsoStandIn {
-                    port,
-                    endpoint: format!("http://127.0.0.1:{port}"),
-                    _server: server,
-                    state_file,
-                };
-            }
-            // Lost the port to someone else, or slow start: try another.
-            last_log = fs::read_to_string(&log_path).unwrap_or_default();
+        let (port, server, state_file) = start_stand_in(env, "sso_stand_in", moto_endpoint);
+        SsoStandIn {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _server: server,
+            state_file,
         }
-        panic!("sso_stand_in.py did not start; its last log:\n{last_log}");
     }
 
     /// The PID of the stand-in's python process.
@@ -139,20 +118,54 @@ impl SsoStandIn {
     }
 }
 
+/// Starts `tests/NAME.py`, a stand-in of a service no emulator implements, with the venv's
+/// python on 127.0.0.1 and a free port (another one if that one is lost), its answers' moto
+/// at `moto_endpoint`: the port, its guard and its state file (`--state-file`, rewritten
+/// after every request). Shared by the SSO and Sign-In stand-ins.
+pub(crate) fn start_stand_in(
+    env: &TestEnv,
+    name: &'static str,
+    moto_endpoint: &str,
+) -> (u16, Guard, PathBuf) {
+    let python = venv().join("bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.py"));
+    let mut last_log = String::new();
+    for _attempt in 0..5 {
+        let port = free_port();
+        let log_path = env.dir.path().join(format!("{name}-{port}.log"));
+        let state_file = env.dir.path().join(format!("{name}-{port}.state.json"));
+        let log = fs::File::create(&log_path).unwrap();
+        let mut cmd = env.command(&python);
+        cmd.arg(&script)
+            .args(["--port", &port.to_string(), "--moto", moto_endpoint])
+            .arg("--state-file")
+            .arg(&state_file)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = cmd.spawn().expect("the venv's python starts");
+        if let Some(server) = wait_until_ready(child, port, name) {
+            return (port, server, state_file);
+        }
+        // Lost the port to someone else, or slow start: try another.
+        last_log = fs::read_to_string(&log_path).unwrap_or_default();
+    }
+    panic!("{name}.py did not start; its last log:\n{last_log}");
+}
+
 /// Waits until the stand-in at `port` answers, or until it exits or 30 seconds pass. An
 /// exited child is not handed to a [`Guard`]: it is reaped already, and its PID may belong
 /// to someone else by now.
-fn wait_until_ready(mut child: Child, port: u16) -> Option<Guard> {
+fn wait_until_ready(mut child: Child, port: u16, name: &'static str) -> Option<Guard> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if http_get(port, "/_stand_in/state").is_some() {
-            return Some(Guard::new("sso_stand_in", child));
+            return Some(Guard::new(name, child));
         }
         if matches!(child.try_wait(), Ok(Some(_))) {
             return None;
         }
         if Instant::now() >= deadline {
-            drop(Guard::new("sso_stand_in", child));
+            drop(Guard::new(name, child));
             return None;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -1,6 +1,7 @@
 //! Installs what the tests need on a fresh Debian machine, and does nothing when it is there:
 //! Debian packages (gnome-keyring & co, the mingw C compiler for the Windows check), Rust
-//! components and targets, cargo-deny, and a Python venv with moto, the AWS CLI and boto3.
+//! components and targets, cargo-deny, and a Python venv with moto, the AWS CLI, boto3 and
+//! cryptography.
 //!
 //! `cargo xtask bench` needs a few more things ([`bench_tools`]): wrk, nginx and awsume. They
 //! are installed only by the bench, never by `setup` or `test`.
@@ -34,8 +35,15 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",                  // ip netns: the container tests' namespaces, bridge and veths
 ];
 
-/// Pinned so every machine tests against the same emulator and clients.
-const PYTHON_PACKAGES: &[&str] = &["moto[server]==5.2.1", "awscli==1.45.11", "boto3==1.43.11"];
+/// Pinned so every machine tests against the same emulator and clients. `cryptography`
+/// comes with moto anyway; named because the Sign-In stand-in signs and checks DPoP proofs
+/// (P-256) with it.
+const PYTHON_PACKAGES: &[&str] = &[
+    "moto[server]==5.2.1",
+    "awscli==1.45.11",
+    "boto3==1.43.11",
+    "cryptography==51.0.1",
+];
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
 /// Windows and macOS are type-checked; the static musl build is the Linux release binary

@@ -13,6 +13,7 @@ use vault_sts::origin::{Origin, Sourced};
 use vault_sts::plan::{self, Plan, PlanOptions, StepKind};
 use vault_sts::policy::SessionPolicy;
 use vault_sts::profile::{self, Overrides, ProfileError};
+use vault_sts::signin::Console;
 use vault_sts::sso::{Sso, SsoOptions};
 
 use crate::cli::{CredentialArgs, SignInArgs};
@@ -83,6 +84,9 @@ pub struct Prepared {
     /// `--explain` only: the profile whose stored key the plan starts from, when the vault
     /// has none (any other command stops at it).
     pub missing_key: Option<String>,
+    /// The AWS CLI's cache of console sessions (`AWS_LOGIN_CACHE_DIRECTORY`, else
+    /// `~/.aws/login/cache`); `None` without a home.
+    pub login_cache_dir: Option<std::path::PathBuf>,
 }
 
 /// The result: credentials and the region the child should use.
@@ -116,8 +120,12 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         plan.mfa_process.clone(),
         ctx.prompts(),
     );
-    // An SSO sign-in keeps its tokens in the vault: the first one makes the vault.
-    if matches!(plan.steps[0].kind, StepKind::SsoRole { .. })
+    // An SSO sign-in keeps its tokens in the vault: the first one makes the vault. So does
+    // a role assumed from a console session, whose session is cached there like any other
+    // (the console session itself stays in the AWS CLI's cache).
+    let console_role =
+        matches!(plan.steps[0].kind, StepKind::LoginSession(_)) && plan.steps.len() > 1;
+    if (matches!(plan.steps[0].kind, StepKind::SsoRole { .. }) || console_role)
         && !request.plan_only
         && let Some(notice) = vault.create_if_missing()?
     {
@@ -135,7 +143,16 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
             timeout: ctx.settings.helper_timeout,
         },
         missing_key,
+        login_cache_dir: login_cache_dir(&ctx.settings),
     })
+}
+
+/// Where `aws login` keeps its console sessions, as the AWS CLI and aws-config look for it.
+fn login_cache_dir(settings: &crate::settings::Settings) -> Option<std::path::PathBuf> {
+    settings
+        .login_cache_dir
+        .clone()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".aws").join("login").join("cache")))
 }
 
 /// The profile resolved against the config, the stored keys and the environment, the plan
@@ -171,6 +188,7 @@ fn plan_for(
             ttls: settings.ttls.clone(),
             endpoint: endpoints.sts.as_ref().map(|e| e.value.clone()),
             sso_endpoint: endpoints.sso.as_ref().map(|e| e.value.clone()),
+            signin_endpoint: endpoints.signin.as_ref().map(|e| e.value.clone()),
             source_fingerprint: resolved.source.fingerprint(|n| settings.aws_var(n)),
         },
     )
@@ -232,6 +250,12 @@ impl Prepared {
         Minter::new(&self.vault, mfa, &self.helpers, &self.aws)
             .telling(&Notices)
             .with_sso(Sso::new(&self.vault, &self.aws, &self.browser, &self.sso).telling(&Notices))
+            .with_console(self.console())
+    }
+
+    /// The AWS CLI's console sessions, for `login_session` profiles.
+    pub fn console(&self) -> Console<'_> {
+        Console::new(&self.vault, &self.aws, self.login_cache_dir.as_deref()).telling(&Notices)
     }
 
     /// Runs the plan: cached sessions where fresh enough, STS for the rest.

@@ -55,6 +55,8 @@ variables! {
     ENDPOINT_URL_IAM = "AWS_ENDPOINT_URL_IAM", false, "IAM's endpoint";
     ENDPOINT_URL_SSO = "AWS_ENDPOINT_URL_SSO", false, "the IAM Identity Center portal's endpoint";
     ENDPOINT_URL_SSO_OIDC = "AWS_ENDPOINT_URL_SSO_OIDC", false, "the IAM Identity Center OIDC endpoint";
+    ENDPOINT_URL_SIGNIN = "AWS_ENDPOINT_URL_SIGNIN", false, "AWS Sign-In's endpoint (console sessions' refresh)";
+    LOGIN_CACHE_DIRECTORY = "AWS_LOGIN_CACHE_DIRECTORY", false, "the AWS CLI's cache of `aws login` console sessions (default ~/.aws/login/cache)";
     MFA_SERIAL = "AWS_MFA_SERIAL", false, "the requested profile's MFA device";
     ROLE_ARN = "AWS_ROLE_ARN", false, "the requested profile's role";
     MIN_TTL = "AWS_MIN_TTL", false, "a cached session is reused while more than this is left (default 15m)";
@@ -131,6 +133,8 @@ pub struct Settings {
     /// The session lengths and minimum TTL.
     pub ttls: Ttls,
     pub sso_cli_cache: bool,
+    /// `AWS_LOGIN_CACHE_DIRECTORY`: where `aws login` keeps console sessions.
+    pub login_cache_dir: Option<PathBuf>,
     pub sso_use_device_code: bool,
     pub sso_no_browser: bool,
     /// `AWS_PROFILE`.
@@ -256,6 +260,7 @@ impl Settings {
             ),
             ttls,
             sso_cli_cache: get(SSO_CLI_CACHE).is_some_and(|v| truthy(&v)),
+            login_cache_dir: os(LOGIN_CACHE_DIRECTORY).map(PathBuf::from),
             sso_use_device_code: get(SSO_USE_DEVICE_CODE).is_some_and(|v| truthy(&v)),
             sso_no_browser: get(SSO_NO_BROWSER).is_some_and(|v| truthy(&v)),
             profile: get(PROFILE),

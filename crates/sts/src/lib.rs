@@ -9,8 +9,9 @@
 //! [`aws`] (runtime, SDK config, errors, [`aws::Waiting`]; [`aws::sts_calls`] builds the
 //! requests that mint credentials), [`mfa`] and [`child`] (what the caller supplies),
 //! [`credential_process`], [`iam`] (rotation calls), [`console`] (sign-in links), [`sso`]
-//! (IAM Identity Center sign-ins, tokens and role credentials), and [`mint`] (the plan runner:
-//! the cache and its locks). The folders `profile`, `aws` and `sso` keep the same rule among
+//! (IAM Identity Center sign-ins, tokens and role credentials), [`signin`] (the console
+//! sessions of `aws login`, through aws-config's login provider), and [`mint`] (the plan
+//! runner: the cache and its locks). The folders `profile`, `aws` and `sso` keep the same rule among
 //! their files; each one's doc gives its order.
 //!
 //! This crate never prompts and never prints: MFA codes come from a caller-supplied
@@ -35,6 +36,7 @@ pub mod origin;
 pub mod plan;
 pub mod policy;
 pub mod profile;
+pub mod signin;
 pub mod sso;
 
 /// Splits a command line the way the SDKs split `credential_process` (shell-style, no shell).

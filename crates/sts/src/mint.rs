@@ -1,7 +1,9 @@
 //! Running a plan: reuse cached sessions, mint the missing ones, cache them, one process at
 //! a time per session. The calls themselves are made by [`crate::aws::sts_calls`] (STS and
 //! the SDK's providers), [`crate::credential_process`] and [`crate::sso`]; this module only
-//! decides when to make them: the cache and lock policy.
+//! decides when to make them: the cache and lock policy. A console session
+//! ([`crate::signin`]) is read, never cached here (the AWS CLI's cache is its cache), under
+//! its own lock, taken inside the step locks.
 //!
 //! Single flight across processes: each step's session is minted under a lock named after its
 //! cache key. Whoever gets the lock re-reads the cache first, so when sixteen processes want
@@ -23,6 +25,7 @@ use crate::credential_process::{self, CredentialProcessError};
 use crate::mfa::{self, MfaError, MfaSource};
 use crate::plan::{Plan, Step, StepKind};
 use crate::profile::RoleSpec;
+use crate::signin::{Console, LoginError};
 use crate::sso::{Sso, SsoError};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,9 @@ pub enum MintError {
     Process(#[from] CredentialProcessError),
     #[error(transparent)]
     Sso(#[from] SsoError),
+    /// A console session (`login_session`) gave no credentials.
+    #[error(transparent)]
+    Login(#[from] LoginError),
     /// An SSO profile, and the caller gave no way to sign in.
     #[error("profile {0:?} signs in with SSO, which this command cannot do")]
     NoSso(String),
@@ -72,6 +78,8 @@ pub struct Minter<'a> {
     launcher: &'a dyn Launcher,
     aws: &'a Aws,
     sso: Option<Sso<'a>>,
+    /// The AWS CLI's console sessions, for `login_session` profiles.
+    console: Option<Console<'a>>,
     /// Session name used when a profile names none.
     default_session_name: String,
     warnings: std::cell::RefCell<Vec<String>>,
@@ -105,6 +113,7 @@ impl<'a> Minter<'a> {
             launcher,
             aws,
             sso: None,
+            console: None,
             default_session_name: format!("vault-{}", Utc::now().timestamp()),
             warnings: Default::default(),
             waiting: None,
@@ -123,6 +132,12 @@ impl<'a> Minter<'a> {
     /// Sign in to IAM Identity Center through `sso` for SSO profiles.
     pub fn with_sso(mut self, sso: Sso<'a>) -> Self {
         self.sso = Some(sso);
+        self
+    }
+
+    /// Read console sessions (`login_session`) through `console`.
+    pub fn with_console(mut self, console: Console<'a>) -> Self {
+        self.console = Some(console);
         self
     }
 
@@ -213,10 +228,7 @@ impl<'a> Minter<'a> {
     ) -> Result<Issued, MintError> {
         let step = &plan.steps[index];
         let Some(key) = &step.cache_key else {
-            return Ok(Issued {
-                credentials: self.uncached_base(step)?,
-                account_id: None,
-            });
+            return self.uncached_base(step);
         };
         if let Some(session) = self.cached(plan, step)? {
             tracing::debug!(step = step.name(), profile = %step.profile, "using cached session");
@@ -301,8 +313,10 @@ impl<'a> Minter<'a> {
         let duration = step.duration.as_ref().map(|d| d.value);
         tracing::debug!(step = step.name(), profile = %step.profile, "calling STS");
         Ok(match &step.kind {
-            StepKind::StoredKey | StepKind::Source(_) => {
-                unreachable!("the stored key and credential_source are not minted")
+            StepKind::StoredKey | StepKind::Source(_) | StepKind::LoginSession(_) => {
+                unreachable!(
+                    "the stored key, credential_source and console sessions are not minted"
+                )
             }
             StepKind::CredentialProcess(command) => Issued {
                 credentials: credential_process::run(profile, command, self.launcher)?,
@@ -390,22 +404,41 @@ impl<'a> Minter<'a> {
         Ok(())
     }
 
-    /// The first credentials of a chain that are not cached by us: the stored key, or the
+    /// The first credentials of a chain that are not cached by us: the stored key, the
     /// SDK's environment / instance / container providers (which cache and refresh
-    /// themselves).
-    fn uncached_base(&self, step: &Step) -> Result<Credentials, MintError> {
-        match &step.kind {
+    /// themselves), or a console session (the AWS CLI's cache, refreshed by aws-config).
+    fn uncached_base(&self, step: &Step) -> Result<Issued, MintError> {
+        let credentials = match &step.kind {
             StepKind::StoredKey => self
                 .vault
                 .credentials(&step.profile)?
-                .ok_or_else(|| MintError::NoStoredKey(step.profile.clone())),
-            StepKind::Source(kind) => Ok(sts_calls::source_credentials(
-                self.aws,
-                kind.value,
-                &step.profile,
-            )?),
-            _ => unreachable!("only the stored key and credential_source go uncached"),
-        }
+                .ok_or_else(|| MintError::NoStoredKey(step.profile.clone()))?,
+            StepKind::Source(kind) => {
+                sts_calls::source_credentials(self.aws, kind.value, &step.profile)?
+            }
+            StepKind::LoginSession(login) => {
+                let own;
+                let console = match &self.console {
+                    Some(console) => console,
+                    None => {
+                        own = Console::new(self.vault, self.aws, None);
+                        &own
+                    }
+                };
+                let got = console.credentials(login, &step.profile)?;
+                return Ok(Issued {
+                    credentials: got.credentials,
+                    account_id: got.account_id,
+                });
+            }
+            _ => unreachable!(
+                "only the stored key, credential_source and console sessions go uncached"
+            ),
+        };
+        Ok(Issued {
+            credentials,
+            account_id: None,
+        })
     }
 
     fn warn(&self, warning: String) {

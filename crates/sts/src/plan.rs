@@ -12,6 +12,8 @@
 //! | role + MFA, first role > 1 h         | AssumeRole from the key with MFA (each mint)       |
 //! | SSO (`sso_account_id`, `sso_role_name`) | GetRoleCredentials (the portal's lifetime)      |
 //! | role from an SSO profile             | GetRoleCredentials, AssumeRole (chained ≤ 1 h)     |
+//! | `login_session` (`aws login`)        | the console session (AWS CLI cache, refreshed)     |
+//! | role from a `login_session` profile  | the console session, AssumeRole (chained ≤ 1 h)    |
 //!
 //! Every step but the key has a cache key covering all that shapes its result; the MFA
 //! session's key does not depend on the role, so one MFA session serves every role reached
@@ -24,7 +26,9 @@ use sha2::{Digest, Sha256};
 use crate::duration;
 use crate::origin::{Origin, Sourced};
 use crate::policy::SessionPolicy;
-use crate::profile::{BaseSource, CredentialSourceKind, Resolved, RoleSpec, SsoSession};
+use crate::profile::{
+    BaseSource, CredentialSourceKind, LoginSession, Resolved, RoleSpec, SsoSession,
+};
 
 /// STS limits, in one place for every command (the console's sessions have the same ones:
 /// a role's `SessionDuration` up to 12 h, a federation token up to 36 h).
@@ -92,6 +96,9 @@ pub struct PlanOptions {
     pub endpoint: Option<String>,
     /// The SSO portal endpoint override, if any (part of SSO role sessions' keys).
     pub sso_endpoint: Option<String>,
+    /// The AWS Sign-In endpoint override, if any (part of the keys of sessions minted from a
+    /// console session).
+    pub signin_endpoint: Option<String>,
     /// A digest of the base credentials' identity when they come from outside the vault
     /// (environment key id, web identity token), so sessions they minted are not reused
     /// for other credentials.
@@ -112,6 +119,10 @@ pub enum StepKind {
         account_id: Sourced<String>,
         role_name: Sourced<String>,
     },
+    /// The console session of `aws login`: credentials from the AWS CLI's cache, refreshed
+    /// (CreateOAuth2Token) by aws-config's login provider when they are about to end. Not
+    /// cached by vault: the AWS CLI's cache is their cache.
+    LoginSession(Box<LoginSession>),
     /// AssumeRoleWithWebIdentity with the token in a file.
     WebIdentity {
         role: Box<RoleSpec>,
@@ -149,6 +160,7 @@ impl Step {
             StepKind::CredentialProcess(_) => "credential_process",
             StepKind::WebIdentity { .. } => "AssumeRoleWithWebIdentity",
             StepKind::SsoRole { .. } => "GetRoleCredentials",
+            StepKind::LoginSession(_) => "login_session",
             StepKind::GetSessionToken { .. } => "GetSessionToken",
             StepKind::AssumeRole { .. } => "AssumeRole",
         }
@@ -178,6 +190,7 @@ impl Step {
                 "SSO role {} in account {}",
                 role_name.value, account_id.value
             ),
+            StepKind::LoginSession(login) => format!("console session of {}", login.arn.value),
             StepKind::GetSessionToken { mfa: true } => "GetSessionToken with MFA".to_owned(),
             StepKind::GetSessionToken { mfa: false } => "GetSessionToken".to_owned(),
             StepKind::AssumeRole { role, .. } => format!("AssumeRole {}", role.arn.value),
@@ -324,6 +337,24 @@ fn first_step(
         BaseSource::WebIdentity { role, token_file } => {
             web_identity_step(resolved, options, parts, role, token_file)?
         }
+        BaseSource::LoginSession(login) => (
+            Step {
+                kind: StepKind::LoginSession(login.clone()),
+                profile: resolved.base.clone(),
+                duration: None,
+                cache_key: None,
+                notes: vec![
+                    "from the AWS CLI's cache of `aws login`, refreshed by aws-config's login provider when it ends within 5 minutes (one process at a time)".into(),
+                ],
+            },
+            // Sessions minted from it belong to that identity and the Sign-In endpoint.
+            cache_key(&[
+                "login_session",
+                &resolved.base,
+                login.arn.value.trim(),
+                options.signin_endpoint.as_deref().unwrap_or("-"),
+            ]),
+        ),
     })
 }
 
@@ -522,7 +553,12 @@ fn base_is_role(source: &BaseSource) -> bool {
     match source {
         BaseSource::StoredKey => false,
         BaseSource::CredentialSource(kind) => kind.value != CredentialSourceKind::Environment,
-        BaseSource::Process(_) | BaseSource::WebIdentity { .. } | BaseSource::Sso { .. } => true,
+        // A console session's credentials are session credentials too: roles assumed with
+        // them are capped at an hour, as STS caps chained roles.
+        BaseSource::Process(_)
+        | BaseSource::WebIdentity { .. }
+        | BaseSource::Sso { .. }
+        | BaseSource::LoginSession(_) => true,
     }
 }
 
@@ -574,7 +610,9 @@ fn assume_role_step(
         ));
         duration = Sourced::new(CHAIN_CAP, duration.origin);
     }
-    if mfa && !no_session {
+    // Only a stored key has an MFA session to skip; a role's credentials (SSO, a console
+    // session) carry the code on the AssumeRole whatever its length.
+    if mfa && !no_session && !chained {
         notes.push(format!(
             "longer than 1h ({}): assumed straight from the key with MFA, asking for a code at each mint",
             duration::display(duration.value)

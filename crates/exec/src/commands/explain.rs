@@ -18,6 +18,7 @@ pub fn print(p: &Prepared) -> CommandResult {
     let mut out = String::new();
     header(&mut out, p);
     let now = Utc::now();
+    let mut cannot_run = None;
     for (i, step) in plan.steps.iter().enumerate() {
         let mut line = format!("  {}. {}", i + 1, step.describe());
         if let Some(d) = &step.duration {
@@ -28,6 +29,11 @@ pub fn print(p: &Prepared) -> CommandResult {
             (StepKind::StoredKey, Some(missing)) => format!(
                 "missing: the vault has no key for {missing:?}; store it with `vault add {missing}`"
             ),
+            (StepKind::LoginSession(login), _) => {
+                let (status, missing) = login_status(p, login, now);
+                cannot_run = missing;
+                status
+            }
             _ => cache_status(plan, step, &sessions.sessions, now),
         };
         let _ = writeln!(out, "       {status}");
@@ -45,6 +51,9 @@ pub fn print(p: &Prepared) -> CommandResult {
             out,
             "It cannot run yet: the stored key of {missing:?} is missing (vault add {missing})."
         );
+    }
+    if let Some(why) = cannot_run {
+        let _ = writeln!(out, "It cannot run yet: {why}.");
     }
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -169,6 +178,24 @@ fn step_details(out: &mut String, p: &Prepared, step: &Step) {
             let token = sessions_sso(p, &sso.key);
             let _ = writeln!(out, "       sign-in            {token}");
         }
+        StepKind::LoginSession(login) => {
+            let _ = writeln!(out, "       login_session      {}", login.arn.origin);
+            if let Some(region) = &login.region {
+                let _ = writeln!(
+                    out,
+                    "       Sign-In region     {} ({})",
+                    region.value, region.origin
+                );
+            }
+            let _ = writeln!(
+                out,
+                "       Sign-In endpoint   {}",
+                match &p.aws.settings().endpoints.signin {
+                    Some(e) => format!("{} ({})", e.value, e.origin),
+                    None => "AWS Sign-In of that region".to_owned(),
+                }
+            );
+        }
         StepKind::WebIdentity { role, token_file } => {
             let _ = writeln!(out, "       role_arn           {}", role.arn.origin);
             let _ = writeln!(
@@ -208,6 +235,86 @@ fn step_details(out: &mut String, p: &Prepared, step: &Step) {
     if let StepKind::GetSessionToken { mfa: true } = step.kind {
         let _ = writeln!(out, "       carries the MFA code");
     }
+}
+
+/// Where a console session's credentials come from and how long they last, from the AWS
+/// CLI's cache file (its expiry only; nothing refreshed, nothing secret read), and why the
+/// plan cannot run, when it cannot.
+fn login_status(
+    p: &Prepared,
+    login: &vault_sts::profile::LoginSession,
+    now: DateTime<Utc>,
+) -> (String, Option<String>) {
+    let sign_in = format!("aws login --profile {}", p.plan.base);
+    let Some(path) = p.console().cache_path(login) else {
+        return (
+            format!(
+                "missing: no home directory to find the AWS CLI's cache in; set AWS_LOGIN_CACHE_DIRECTORY or sign in with `{sign_in}`"
+            ),
+            Some(format!(
+                "no AWS CLI cache of the console session ({sign_in})"
+            )),
+        );
+    };
+    let summary = match vault_sts::signin::summary(&path) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return (
+                format!(
+                    "missing: no console session in the AWS CLI's cache ({}); sign in with `{sign_in}`",
+                    path.display()
+                ),
+                Some(format!("the console session is missing ({sign_in})")),
+            );
+        }
+        Err(e) => {
+            return (
+                format!(
+                    "unreadable: the AWS CLI's cache {} ({e}); sign in again with `{sign_in}`",
+                    path.display()
+                ),
+                Some(format!(
+                    "the console session's cache is unreadable ({sign_in})"
+                )),
+            );
+        }
+    };
+    let mut line = format!("AWS CLI cache ({})", path.display());
+    let refresh_ahead = chrono::Duration::minutes(5);
+    let mut missing = None;
+    match summary.expires {
+        Some(e) if e - now > refresh_ahead => {
+            let _ = write!(
+                line,
+                ", expires in {} ({} local)",
+                duration::display((e - now).to_std().unwrap_or_default()),
+                e.with_timezone(&chrono::Local).format("%H:%M")
+            );
+        }
+        Some(e) if e > now => {
+            let _ = write!(
+                line,
+                ", expires in {}",
+                duration::display((e - now).to_std().unwrap_or_default())
+            );
+        }
+        Some(_) => line.push_str(", expired"),
+        None => line.push_str(", expiry unknown"),
+    }
+    match (summary.refreshable, summary.expires) {
+        (true, Some(e)) if e - now > refresh_ahead => line.push_str(
+            "; refreshable (refresh token held; the session itself lasts at most 12 h from `aws login`)",
+        ),
+        (true, _) => line.push_str(
+            "; will be refreshed now (AWS Sign-In CreateOAuth2Token, one process for all)",
+        ),
+        (false, Some(e)) if e > now => line.push_str("; no refresh token: not refreshable"),
+        (false, _) => {
+            let _ = write!(line, "; no refresh token: sign in again with `{sign_in}`");
+            missing = Some(format!("the console session ended ({sign_in})"));
+        }
+    }
+    (line, missing)
 }
 
 /// What the vault holds for a sign-in, from plaintext metadata only.

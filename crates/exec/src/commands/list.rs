@@ -149,6 +149,7 @@ fn key_behind(config: &ConfigFile, name: &str, stored: &BTreeSet<String>) -> Opt
         BaseSource::WebIdentity { .. } => "web identity".to_owned(),
         BaseSource::Process(_) => format!("{} (credential_process)", resolved.base),
         BaseSource::Sso { sso, .. } => sso.label(),
+        BaseSource::LoginSession(_) => format!("{} (console session)", resolved.base),
     })
 }
 

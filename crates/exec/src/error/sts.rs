@@ -8,6 +8,7 @@ use vault_sts::aws::sts_calls::ExternalSource;
 use vault_sts::mint::MintError;
 use vault_sts::plan::Plan;
 use vault_sts::profile::ProfileError;
+use vault_sts::signin::LoginError;
 use vault_sts::sso::SsoError;
 
 use super::{CommandError, Kind, escaped};
@@ -41,11 +42,15 @@ pub fn profile_error(
         ),
         ProfileError::RoleBesideSignIn {
             profile,
+            console,
             sign_in,
             role_arn,
             ..
         } => {
-            let own = format!("{profile}-sso");
+            let own = match console {
+                true => format!("{profile}-console"),
+                false => format!("{profile}-sso"),
+            };
             format!(
                 "give the sign-in a profile of its own and name it as the role's source, in {}:\n\n  [profile {own}]\n  {}\n\n  [profile {profile}]\n  source_profile = {own}\n  role_arn = {role_arn}",
                 config_path.display(),
@@ -70,10 +75,13 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
     let e = match e {
         MintError::Store(store) => return store.into(),
         MintError::Sso(sso) => return sso_error(sso),
+        MintError::Login(login) => return login_error(login, plan),
         other => other,
     };
     let hint = match &e {
-        MintError::Store(_) | MintError::Sso(_) => unreachable!("returned above"),
+        MintError::Store(_) | MintError::Sso(_) | MintError::Login(_) => {
+            unreachable!("returned above")
+        }
         MintError::NoSso(_) => "use `vault exec` or `vault export` with this profile".to_owned(),
         MintError::NoStoredKey(p) => format!("store its key pair: vault add {p}"),
         MintError::Mfa(MfaError::Unavailable { from: MfaOrigin::Process(_), .. }) => {
@@ -129,6 +137,40 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
     CommandError::from_error(Kind::User, e).hint(hint)
 }
 
+/// A console session (`login_session`) that gave no credentials, as a message with what to
+/// type: `aws login` signs in again (exit 1, as for a missing stored key).
+pub fn login_error(e: LoginError, plan: &Plan) -> CommandError {
+    let sign_in = format!(
+        "sign in again with `aws login --profile {}` (the AWS CLI v2.32 or later)",
+        plan.base
+    );
+    let hint = match &e {
+        LoginError::Store(_) => {
+            let LoginError::Store(store) = e else {
+                unreachable!()
+            };
+            return store.into();
+        }
+        LoginError::NoCache { .. } | LoginError::Refused { .. } => sign_in,
+        LoginError::NoCacheDir { .. } => format!(
+            "set AWS_LOGIN_CACHE_DIRECTORY to the directory `aws login` writes, or {sign_in}"
+        ),
+        LoginError::Unreachable { .. } => format!(
+            "check the network, or {} if you set one",
+            endpoint_variables(Service::Signin)
+        ),
+        LoginError::Failed { path, .. } => format!(
+            "the AWS CLI's cache file {} could not be used; {sign_in}",
+            path.display()
+        ),
+        LoginError::Busy { .. } => {
+            "another vault process is stuck refreshing it: stop it, then run the command again"
+                .to_owned()
+        }
+    };
+    CommandError::from_error(Kind::User, e).hint(hint)
+}
+
 /// The variables that move `service`'s endpoint, for hints.
 fn endpoint_variables(service: Service) -> &'static str {
     match service {
@@ -136,6 +178,7 @@ fn endpoint_variables(service: Service) -> &'static str {
         Service::Iam => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_IAM / endpoint_url",
         Service::Sso => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SSO / endpoint_url",
         Service::SsoOidc => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SSO_OIDC / endpoint_url",
+        Service::Signin => "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SIGNIN",
     }
 }
 

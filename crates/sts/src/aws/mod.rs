@@ -40,6 +40,8 @@ pub enum Service {
     Sso,
     /// The IAM Identity Center OIDC service (client registration, tokens).
     SsoOidc,
+    /// AWS Sign-In: the console sessions of `aws login` (CreateOAuth2Token).
+    Signin,
 }
 
 impl Service {
@@ -49,6 +51,7 @@ impl Service {
             Service::Iam => "IAM",
             Service::Sso => "the SSO portal",
             Service::SsoOidc => "SSO OIDC",
+            Service::Signin => "AWS Sign-In",
         }
     }
 }
@@ -114,6 +117,7 @@ impl AwsSettings {
             Service::Iam => &self.endpoints.iam,
             Service::Sso => &self.endpoints.sso,
             Service::SsoOidc => &self.endpoints.sso_oidc,
+            Service::Signin => &self.endpoints.signin,
         };
         match endpoint {
             Some(Sourced { value, .. }) => value.clone(),
@@ -322,6 +326,41 @@ impl Aws {
         )
     }
 
+    /// What aws-config's own credential providers are built with (the login provider of
+    /// console sessions): this command's HTTP client, retries and timeouts, in `region`
+    /// (else the command's). Endpoint overrides reach them from the environment
+    /// (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`), as in the SDKs.
+    pub fn provider_config(
+        &self,
+        region: Option<&str>,
+    ) -> aws_config::provider_config::ProviderConfig {
+        let config = &self.inner().config;
+        let region = region.unwrap_or(&self.settings.region).to_owned();
+        let mut provider = aws_config::provider_config::ProviderConfig::without_region()
+            .with_region(Some(aws_types::region::Region::new(region)))
+            .with_use_fips(config.use_fips())
+            .with_use_dual_stack(config.use_dual_stack())
+            .with_retry_config(self.retry_config())
+            .with_timeout_config(self.timeout_config());
+        if let Some(http) = config.http_client() {
+            provider = provider.with_http_client(http);
+        }
+        provider
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.settings.timeouts.attempts)
+    }
+
+    fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.settings.timeouts.connect)
+            .read_timeout(self.settings.timeouts.attempt)
+            .operation_attempt_timeout(self.settings.timeouts.attempt)
+            .operation_timeout(self.settings.timeouts.operation)
+            .build()
+    }
+
     /// Turns the SDK's error for `operation` into an [`AwsError`].
     pub fn error<E>(
         &self,
@@ -384,17 +423,8 @@ impl Aws {
                 .profile_name(&self.settings.profile)
                 .region(aws_types::region::Region::new(self.settings.region.clone()))
                 .no_credentials()
-                .retry_config(
-                    RetryConfig::standard().with_max_attempts(self.settings.timeouts.attempts),
-                )
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(self.settings.timeouts.connect)
-                        .read_timeout(self.settings.timeouts.attempt)
-                        .operation_attempt_timeout(self.settings.timeouts.attempt)
-                        .operation_timeout(self.settings.timeouts.operation)
-                        .build(),
-                );
+                .retry_config(self.retry_config())
+                .timeout_config(self.timeout_config());
             let config = runtime.block_on(loader.load());
             Inner { runtime, config }
         })

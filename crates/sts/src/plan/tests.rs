@@ -53,6 +53,7 @@ fn options() -> PlanOptions {
         ttls: Ttls::from_env(|_| None).unwrap(),
         endpoint: None,
         sso_endpoint: None,
+        signin_endpoint: None,
         source_fingerprint: None,
     }
 }
@@ -260,6 +261,7 @@ fn cache_keys_are_stable() {
     let elsewhere = PlanOptions {
         endpoint: Some("http://127.0.0.1:1".into()),
         sso_endpoint: Some("http://127.0.0.1:2".into()),
+        signin_endpoint: None,
         source_fingerprint: Some("fp".into()),
         ..options()
     };
@@ -357,4 +359,51 @@ fn fuzz_config_resolution() {
             let _ = crate::config::ConfigFile::load_for(&path, &name);
         }
     });
+}
+
+/// A console session is read, not minted or cached by vault; roles on it are chained (≤ 1 h)
+/// and carry the MFA code themselves; their keys name the session and the Sign-In endpoint.
+#[test]
+fn console_sessions_plan_as_an_uncached_role_source() {
+    let login = crate::profile::LoginSession {
+        arn: src("arn:aws:iam::123456789012:user/alice".to_owned()),
+        region: None,
+    };
+    let mut r = resolved(
+        vec![(
+            "lab",
+            role("arn:aws:iam::123456789012:role/lab", Some(7200)),
+        )],
+        true,
+    );
+    r.source = BaseSource::LoginSession(Box::new(login.clone()));
+    let p = plan(&r, &options()).unwrap();
+    assert_eq!(shape(&p), ["login_session:0", "AssumeRole+mfa:3600"]);
+    assert_eq!(p.steps[0].cache_key, None);
+    assert_eq!(
+        p.steps[0].describe(),
+        "console session of arn:aws:iam::123456789012:user/alice"
+    );
+    assert!(matches!(
+        p.steps[1].kind,
+        StepKind::AssumeRole { chained: true, .. }
+    ));
+    // No MFA session to skip here: the note about one is the stored key's only.
+    assert!(
+        p.steps[1]
+            .notes
+            .iter()
+            .all(|n| !n.contains("straight from the key")),
+        "{:?}",
+        p.steps[1].notes
+    );
+    let mut elsewhere = options();
+    elsewhere.signin_endpoint = Some("http://127.0.0.1:9".into());
+    let q = plan(&r, &elsewhere).unwrap();
+    assert_ne!(p.steps[1].cache_key, q.steps[1].cache_key);
+
+    let mut direct = resolved(vec![], false);
+    direct.source = BaseSource::LoginSession(Box::new(login));
+    let d = plan(&direct, &options()).unwrap();
+    assert_eq!(shape(&d), ["login_session:0"]);
 }

@@ -40,10 +40,13 @@ pub enum ProfileError {
     /// credentials found in assume-role") and aws-sdk-rust ("profile must contain
     /// `source_profile` or `credential_source`") both refuse it, so vault does too.
     #[error(
-        "profile {profile:?} sets role_arn ({origin}) and the keys of an IAM Identity Center sign-in, but no source_profile; the AWS CLI and the SDKs refuse such a profile"
+        "profile {profile:?} sets role_arn ({origin}) and the keys of {}, but no source_profile; the AWS CLI and the SDKs refuse such a profile",
+        if *console { "a console session (login_session)" } else { "an IAM Identity Center sign-in" }
     )]
     RoleBesideSignIn {
         profile: String,
+        /// The sign-in is a console session of `aws login` (`login_session`), not SSO.
+        console: bool,
         origin: Origin,
         /// The profile's sign-in keys, as `key = value` lines for a profile of their own.
         sign_in: Vec<String>,

@@ -16,6 +16,9 @@
 //!   a stored key (`source_profile = my-sso` + `role_arn` assumes a role from them).
 //!   `role_arn` in the SSO profile itself, with no `source_profile`, is an error, as in
 //!   botocore and aws-sdk-rust.
+//! - A profile with `login_session` (written by `aws login`) gets its credentials from the
+//!   AWS CLI's console-session cache; a chain source the same way, with the same refusal of
+//!   `role_arn` beside it.
 //!
 //! The parts, each using only those before it: `error` (`ProfileError`), `read` (a key
 //! through `include_profile`), `checks` (ARNs, MFA devices, session names, account ids),
@@ -37,7 +40,8 @@ mod tests;
 pub use checks::{is_account_id, session_name_char};
 pub use error::ProfileError;
 pub use resolve::{
-    BaseSource, CredentialSourceKind, Link, Overrides, Resolved, resolve, resolve_without_key,
+    BaseSource, CredentialSourceKind, Link, LoginSession, Overrides, Resolved, resolve,
+    resolve_without_key,
 };
 pub use role::RoleSpec;
 pub use sso_session::{DEFAULT_SSO_SCOPE, SsoSession, sign_in_named, sso_role_of, sso_session};

@@ -1,7 +1,7 @@
 //! The chain of one profile: from the requested profile down `source_profile` to the
 //! profile whose credentials start it (a stored key, `credential_source`, a web identity
-//! token, `credential_process`, or an SSO sign-in), with the role each profile on the way
-//! adds and the region and MFA device that apply.
+//! token, `credential_process`, an SSO sign-in, or a console session of `aws login`), with
+//! the role each profile on the way adds and the region and MFA device that apply.
 
 use crate::config::ConfigFile;
 use crate::origin::{Origin, Sourced};
@@ -90,6 +90,19 @@ pub enum BaseSource {
         account_id: Sourced<String>,
         role_name: Sourced<String>,
     },
+    /// `login_session`: a console session of `aws login` (AWS CLI 2.32+), its credentials
+    /// refreshed from the AWS CLI's token cache by aws-config's login provider.
+    LoginSession(Box<LoginSession>),
+}
+
+/// A profile's `login_session`: whose console session it is, and the region of its
+/// profile (where AWS Sign-In is asked for new credentials).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginSession {
+    /// The ARN `aws login` wrote (`arn:aws:iam::123456789012:user/alice`), as written.
+    pub arn: Sourced<String>,
+    /// The `region` of the profile that holds `login_session`, if it sets one.
+    pub region: Option<Sourced<String>>,
 }
 
 impl BaseSource {
@@ -118,7 +131,10 @@ impl BaseSource {
                     .ok()?
                     .to_string()
             }
-            BaseSource::StoredKey | BaseSource::Process(_) | BaseSource::Sso { .. } => {
+            BaseSource::StoredKey
+            | BaseSource::Process(_)
+            | BaseSource::Sso { .. }
+            | BaseSource::LoginSession(_) => {
                 return None;
             }
         };
@@ -304,6 +320,7 @@ struct SourceKeys {
     process: Option<Sourced<String>>,
     token_file: Option<Sourced<String>>,
     sso: Option<(SsoSession, Option<SsoTarget>)>,
+    login_session: Option<Sourced<String>>,
 }
 
 /// Reads [`SourceKeys`] of `profile` and refuses what the SDKs refuse; `requested` holds
@@ -322,6 +339,17 @@ fn source_keys(
     let process = reader.get(profile, "credential_process")?;
     let token_file = reader.get(profile, "web_identity_token_file")?;
     let sso = sso_of(reader, profile)?;
+    let login_session = reader.get(profile, "login_session")?;
+    if let Some(login) = &login_session
+        && login.value.trim().is_empty()
+    {
+        return Err(ProfileError::Invalid {
+            key: "login_session",
+            profile: profile.to_owned(),
+            origin: login.origin.clone(),
+            reason: "it is empty; `aws login` writes the ARN of who signed in there".to_owned(),
+        });
+    }
     // The SDKs refuse a profile that names two sources of the credentials behind its role.
     if let (Some(sp), Some(cs)) = (&source_profile, &credential_source) {
         return Err(ProfileError::Invalid {
@@ -348,6 +376,7 @@ fn source_keys(
         process,
         token_file,
         sso,
+        login_session,
     })
 }
 
@@ -417,6 +446,19 @@ fn next_link(
         }
         return sso_base(sso, target, current).map(Next::Base);
     }
+    // A console session of `aws login` starts the chain here too (after SSO, before
+    // credential_process and keys: aws-config's order), unless the role names another source.
+    if keys.source_profile.is_none()
+        && let Some(arn) = keys.login_session
+    {
+        if let Some(role) = links.last().and_then(|l| l.role.as_ref()) {
+            return Err(role_beside_login_session(current, role, &arn));
+        }
+        let region = reader.get(current, "region")?;
+        return Ok(Next::Base(BaseSource::LoginSession(Box::new(
+            LoginSession { arn, region },
+        ))));
+    }
     match keys.source_profile {
         // `source_profile = self`: this profile's own stored key.
         Some(src) if src.value == current => Ok(Next::Base(BaseSource::StoredKey)),
@@ -471,8 +513,26 @@ fn role_beside_sign_in(
     }
     ProfileError::RoleBesideSignIn {
         profile: profile.to_owned(),
+        console: false,
         origin: role.arn.origin.clone(),
         sign_in,
+        role_arn: role.arn.value.clone(),
+    }
+}
+
+/// A profile with `role_arn` and `login_session` but no `source_profile`: aws-config and
+/// botocore take a role's credentials only from `source_profile` or `credential_source`, so
+/// they refuse it; the fix is a profile of its own for the console session.
+fn role_beside_login_session(
+    profile: &str,
+    role: &RoleSpec,
+    login: &Sourced<String>,
+) -> ProfileError {
+    ProfileError::RoleBesideSignIn {
+        profile: profile.to_owned(),
+        console: true,
+        origin: role.arn.origin.clone(),
+        sign_in: vec![format!("login_session = {}", login.value)],
         role_arn: role.arn.value.clone(),
     }
 }

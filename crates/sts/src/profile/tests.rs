@@ -311,3 +311,69 @@ fn a_role_beside_a_sign_in_needs_a_source_profile() {
     assert!(matches!(deploy.source, BaseSource::Sso { .. }));
     assert_eq!(deploy.links.len(), 2);
 }
+
+/// `login_session` (what `aws login` writes) starts a chain as SSO does, in aws-config's
+/// order (after SSO, before credential_process and keys), and `role_arn` beside it without a
+/// `source_profile` is refused as the SDKs refuse it.
+#[test]
+fn login_sessions_start_chains_in_the_sdks_order() {
+    let (_d, c) = config(
+        "[profile console]\nlogin_session = arn:aws:iam::123456789012:user/alice\nregion = us-west-2\n\
+         credential_process = never-run\n\
+         [profile lab]\nsource_profile = console\nrole_arn = arn:aws:iam::123456789012:role/lab\nregion = eu-west-1\n\
+         [profile both]\nlogin_session = arn:aws:iam::123456789012:user/alice\nrole_arn = arn:aws:iam::123456789012:role/lab\n\
+         [profile sso-first]\nlogin_session = arn:aws:iam::123456789012:user/alice\n\
+         sso_start_url = https://old.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+         [profile empty]\nlogin_session =\n",
+    );
+    // A stored key of the same profile does not win over it either (aws-config: static keys
+    // come last).
+    let keys = only(&["console"]);
+    let console = resolve(&c, "console", &Overrides::default(), &keys).unwrap();
+    match &console.source {
+        BaseSource::LoginSession(login) => {
+            assert_eq!(login.arn.value, "arn:aws:iam::123456789012:user/alice");
+            assert_eq!(login.region.as_ref().unwrap().value, "us-west-2");
+            assert!(matches!(
+                login.arn.origin,
+                Origin::Config { line: Some(2), .. }
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+    let lab = resolve(&c, "lab", &Overrides::default(), &keys).unwrap();
+    assert!(matches!(lab.source, BaseSource::LoginSession(_)));
+    assert_eq!(lab.base, "console");
+    assert_eq!(lab.roles().count(), 1);
+    // The region of the chain is the requested profile's; Sign-In's is the session's own.
+    assert_eq!(lab.region.unwrap().value, "eu-west-1");
+
+    let none = only(&[]);
+    match resolve(&c, "both", &Overrides::default(), &none).unwrap_err() {
+        e @ ProfileError::RoleBesideSignIn { console: true, .. } => {
+            assert!(
+                e.to_string().contains(
+                    "the keys of a console session (login_session), but no source_profile"
+                ),
+                "{e}"
+            );
+            let ProfileError::RoleBesideSignIn { sign_in, .. } = e else {
+                unreachable!()
+            };
+            assert_eq!(
+                sign_in,
+                ["login_session = arn:aws:iam::123456789012:user/alice"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let sso = resolve(&c, "sso-first", &Overrides::default(), &none).unwrap();
+    assert!(matches!(sso.source, BaseSource::Sso { .. }));
+    assert!(matches!(
+        resolve(&c, "empty", &Overrides::default(), &none).unwrap_err(),
+        ProfileError::Invalid {
+            key: "login_session",
+            ..
+        }
+    ));
+}
