@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -73,7 +73,7 @@ pub struct Broker {
     dir: PathBuf,
     registry_path: PathBuf,
     snapshot: RwLock<Arc<Snapshot>>,
-    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    slots: RwLock<HashMap<String, Arc<Slot>>>,
     start: Box<dyn Fn(Start) + Send + Sync>,
     audit: AuditLog,
     min_left: chrono::Duration,
@@ -96,7 +96,7 @@ impl Broker {
             dir: vault_dir.to_owned(),
             registry_path: vault_dir.join(vault_store::CONTAINERS_FILE),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
-            slots: Mutex::new(HashMap::new()),
+            slots: RwLock::new(HashMap::new()),
             start,
             audit: AuditLog::new(vault_dir),
             min_left,
@@ -138,7 +138,7 @@ impl Broker {
 
     /// The client whose token is `given`. Every registered digest is compared, each in
     /// constant time, so the time taken tells nothing about the token.
-    fn authenticate(&self, given: Option<&[u8]>) -> Result<ContainerClient, Refusal> {
+    fn authenticate(&self, given: Option<&[u8]>) -> Result<(Arc<Snapshot>, usize), Refusal> {
         let registry = self.registry();
         if let Some(error) = &registry.error {
             return Err(Refusal::Unavailable(format!(
@@ -152,16 +152,16 @@ impl Broker {
         };
         let digest = vault_store::token_digest(given);
         let mut found = None;
-        for (client, known) in &registry.clients {
+        for (i, (_, known)) in registry.clients.iter().enumerate() {
             if bool::from(known.ct_eq(&digest)) {
-                found = Some(client);
+                found = Some(i);
             }
         }
-        let client = found.ok_or(Refusal::Denied("unknown or revoked token"))?;
-        if client.expired(chrono::Utc::now()) {
+        let i = found.ok_or(Refusal::Denied("unknown or revoked token"))?;
+        if registry.clients[i].0.expired(chrono::Utc::now()) {
             return Err(Refusal::Denied("the token has expired"));
         }
-        Ok(client.clone())
+        Ok((registry, i))
     }
 
     /// Writes the audit lines still queued (the broker is about to exit).
@@ -171,7 +171,10 @@ impl Broker {
 
     /// The profile's slot; the first request for a profile starts its worker.
     pub fn slot(&self, profile: &str) -> Arc<Slot> {
-        let mut slots = self.slots.lock().expect("not poisoned");
+        if let Some(slot) = self.slots.read().expect("not poisoned").get(profile) {
+            return slot.clone();
+        }
+        let mut slots = self.slots.write().expect("not poisoned");
         if let Some(slot) = slots.get(profile) {
             return slot.clone();
         }
@@ -194,10 +197,11 @@ impl Broker {
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .map(|v| v.as_bytes());
-        let client = match self.authenticate(given) {
-            Ok(client) => client,
+        let (registry, i) = match self.authenticate(given) {
+            Ok(found) => found,
             Err(refusal) => return refused(refusal, entry),
         };
+        let client = &registry.clients[i].0;
         entry.client = Some(client.name.clone());
         entry.profile = Some(client.profile.clone());
         // The request line must be exactly `GET /`: a path or query cannot choose anything,
