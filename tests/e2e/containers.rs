@@ -1040,3 +1040,39 @@ region = us-east-1
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     world.assert_no_secrets(&refs);
 }
+
+/// A console session of `aws login` (`login_session`) behind the broker, directly and as
+/// the source of a role: refreshed once through aws-config's login provider (AWS Sign-In is
+/// the stand-in of `tests/signin_stand_in.py`: it has no emulator).
+#[test]
+fn a_console_session_and_a_role_on_it_are_served_behind_the_broker() {
+    const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
+    let mut world = World::without_stored_key(
+        PASSPHRASE,
+        &format!(
+            "[profile console]\nlogin_session = {ALICE}\nregion = us-west-2\n\n\
+             [profile on-console]\nsource_profile = console\n\
+             role_arn = arn:aws:iam::123456789012:role/lab\nregion = us-west-2\n"
+        ),
+    );
+    let stand_in = vault_harness::signin::SigninStandIn::start(&world.env, &world.moto.endpoint);
+    world.env.set("AWS_ENDPOINT_URL_SIGNIN", &stand_in.endpoint);
+    stand_in.sign_in(&world.env.home().join(".aws/login/cache"), ALICE, true);
+    let env = &world.env;
+    let direct = add(env, "direct", "console", &[]);
+    let role = add(env, "role", "on-console", &[]);
+    let broker = Broker::start(env, &[], &[]);
+    let arn = role_of(&world, &broker.fetch(Some(&token(&direct))));
+    assert!(arn.contains(":assumed-role/console-session/"), "{arn}");
+    assert_assumed(&role_of(&world, &broker.fetch(Some(&token(&role)))), "lab");
+    drop(broker);
+    assert_eq!(
+        stand_in.count("CreateOAuth2Token"),
+        1,
+        "one refresh for both"
+    );
+    let mut secrets = stand_in.issued_secrets();
+    secrets.extend([token(&direct), token(&role)]);
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    world.assert_no_secrets(&refs);
+}
