@@ -351,6 +351,13 @@ fn container_commands_keep_a_digest_and_write_a_private_token_file() {
         2,
         &["--expires"],
     );
+    for expires in ["0s", "9999999999d"] {
+        world.assert_refused(
+            &["container", "add", "x", "lab-api", "--expires", expires],
+            2,
+            &["--expires"],
+        );
+    }
     world.assert_refused(
         &["container", "rotate", "nobody"],
         1,
@@ -1075,4 +1082,65 @@ fn a_console_session_and_a_role_on_it_are_served_behind_the_broker() {
     secrets.extend([token(&direct), token(&role)]);
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     world.assert_no_secrets(&refs);
+}
+
+#[test]
+fn sixteen_concurrent_adds_all_land_and_a_damaged_registry_serves_nobody() {
+    let world = lab();
+    let env = &world.env;
+    add(env, "first", "lab-api", &[]);
+    let children: Vec<_> = (0..16)
+        .map(|i| {
+            env.vault(&["container", "add", &format!("w{i}"), "lab-worker"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let run = env.run(&["container", "list", "--json"]);
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 17, "{rows}");
+    for i in 0..16 {
+        assert!(token_file(env, &format!("w{i}")).exists());
+    }
+
+    // A damaged registry: every command says so and changes nothing; the broker serves no
+    // one (503) rather than guess.
+    let api = token_file(env, "first");
+    let registry = env.vault_dir().join("containers.json");
+    let good = fs::read(&registry).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 3;
+    bad[last] ^= 0x20;
+    // Replaced as every writer replaces it (a new file renamed over it): a rewrite in place
+    // within one clock tick would keep its size and times.
+    let replace = |bytes: &[u8]| {
+        let tmp = world.path("registry.tmp");
+        fs::write(&tmp, bytes).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        fs::rename(&tmp, &registry).unwrap();
+    };
+    replace(&bad);
+    world.assert_refused(&["container", "list"], 1, &["damaged"]);
+    world.assert_refused(&["container", "add", "x", "lab-api"], 1, &["damaged"]);
+    world.assert_refused(&["container", "rotate", "first"], 1, &["damaged"]);
+    world.assert_refused(&["serve", "--listen", "127.0.0.1:1"], 1, &["damaged"]);
+    assert_eq!(fs::read(&registry).unwrap(), bad);
+    // Damaged while serving, then mended.
+    replace(&good);
+    let broker = Broker::start(env, &[], &["--lazy"]);
+    assert_eq!(broker.fetch(Some(&token(&api))).status, 200);
+    replace(&bad);
+    let reply = broker.fetch(Some(&token(&api)));
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert!(reply.body.contains("registry"), "{reply:?}");
+    replace(&good);
+    assert_eq!(broker.fetch(Some(&token(&api))).status, 200);
 }

@@ -57,10 +57,22 @@ fn add(ctx: &Context, args: ContainerAddArgs) -> CommandResult {
         Some(path) => Some(std::path::absolute(&path).map_err(CommandError::user)?),
         None => None,
     };
-    let expires = args
-        .expires
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .and_then(|d| Utc::now().checked_add_signed(d));
+    let expires = match args.expires {
+        None => None,
+        // Too far to count is refused: it must not quietly become "never".
+        Some(d) => Some(
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| Utc::now().checked_add_signed(d))
+                .ok_or_else(|| {
+                    CommandError::new(
+                        crate::error::Kind::Usage,
+                        "--expires is too far ahead to be a date",
+                    )
+                    .hint("leave --expires out for a token that never expires")
+                })?,
+        ),
+    };
     let client = vault.add_container_client(&args.name, &args.profile, token_file, expires)?;
     eprintln!(
         "Added container client {:?} for profile {:?}; its token is in {}",
