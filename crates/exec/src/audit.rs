@@ -11,8 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,11 +48,13 @@ pub struct Entry {
 /// writer writes every line queued meanwhile in one `write(2)` (under load, many lines per
 /// call; idle, each line at once).
 pub struct AuditLog {
-    queue: Mutex<std::sync::mpsc::Sender<Message>>,
+    queue: std::sync::mpsc::Sender<Message>,
 }
 
 enum Message {
-    Line(Vec<u8>),
+    /// An answer and when it was given; formatted and serialised on the writer's thread,
+    /// not the request's.
+    Entry(SystemTime, Box<Entry>),
     /// Write what is queued, then answer.
     Flush(std::sync::mpsc::Sender<()>),
 }
@@ -85,31 +86,19 @@ impl AuditLog {
         let _ = std::thread::Builder::new()
             .name("vault-audit".into())
             .spawn(move || writer.run(lines));
-        AuditLog {
-            queue: Mutex::new(queue),
-        }
+        AuditLog { queue }
     }
 
-    /// Queues `entry` for the writer.
-    pub fn write(&self, entry: &Entry) {
-        let mut line = serde_json::to_vec(entry).expect("an entry serialises");
-        line.push(b'\n');
-        let _ = self
-            .queue
-            .lock()
-            .expect("not poisoned")
-            .send(Message::Line(line));
+    /// Queues `entry`, an answer given `at`, for the writer (which fills in its `time`).
+    pub fn write(&self, at: SystemTime, entry: Entry) {
+        let _ = self.queue.send(Message::Entry(at, Box::new(entry)));
     }
 
     /// Returns once every line queued before is written (or the writer is gone), waiting
     /// at most a second: for a broker about to exit.
     pub fn flush(&self) {
         let (done, written) = std::sync::mpsc::channel();
-        let sent = self
-            .queue
-            .lock()
-            .expect("not poisoned")
-            .send(Message::Flush(done));
+        let sent = self.queue.send(Message::Flush(done));
         if sent.is_ok() {
             let _ = written.recv_timeout(Duration::from_secs(1));
         }
@@ -127,8 +116,11 @@ impl Writer {
         let mut next = messages.recv().ok();
         while let Some(message) = next.take() {
             let flushed = match message {
-                Message::Line(line) => {
-                    batch.extend_from_slice(&line);
+                Message::Entry(at, mut entry) => {
+                    entry.time = chrono::DateTime::<chrono::Utc>::from(at)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                    serde_json::to_writer(&mut batch, &entry).expect("an entry serialises");
+                    batch.push(b'\n');
                     None
                 }
                 Message::Flush(done) => Some(done),
@@ -276,7 +268,7 @@ mod tests {
             ..Entry::default()
         };
         for _ in 0..1100 {
-            log.write(&entry);
+            log.write(SystemTime::now(), entry.clone());
         }
         log.flush();
         assert!(rotated(&dir.path().join(LOG_FILE)).exists());
