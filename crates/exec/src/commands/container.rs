@@ -128,9 +128,7 @@ fn list(ctx: &Context, args: ContainerListArgs) -> CommandResult {
         .collect();
     let mut out = std::io::stdout().lock();
     let result = if args.json {
-        serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
+        super::write_json(&mut out, &rows)
     } else if rows.is_empty() {
         eprintln!("No container clients; add one: vault container add NAME PROFILE");
         Ok(())
@@ -178,14 +176,7 @@ fn write_table(out: &mut dyn Write, rows: &[Row], now: DateTime<Utc>) -> std::io
             ]
         })
         .collect();
-    let width = |i: usize| {
-        cells
-            .iter()
-            .map(|c| c[i].chars().count())
-            .chain([header[i].len()])
-            .max()
-            .unwrap_or(0)
-    };
+    let width = |i: usize| super::column_width(&header, &cells, i);
     let widths: Vec<usize> = (0..5).map(width).collect();
     let line = |out: &mut dyn Write, c: [&str; 6]| {
         for (cell, w) in c.iter().zip(&widths) {

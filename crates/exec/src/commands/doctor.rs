@@ -53,9 +53,7 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> CommandResult {
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     let mut out = std::io::stdout().lock();
     let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &checks)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
+        super::write_json(&mut out, &checks)
     } else {
         checks.iter().try_for_each(|c| {
             let mark = match c.status {

@@ -83,9 +83,7 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
         write_names(&mut out, &stored)
     } else if args.sso {
         match args.json {
-            true => serde_json::to_writer_pretty(&mut out, &sso)
-                .map_err(std::io::Error::other)
-                .and_then(|()| writeln!(out)),
+            true => super::write_json(&mut out, &sso),
             false => write_sso(&mut out, &sso),
         }
     } else if args.sessions {
@@ -126,9 +124,7 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
         }
         let rows: Vec<Row> = rows.into_values().collect();
         if args.json {
-            serde_json::to_writer_pretty(&mut out, &rows)
-                .map_err(std::io::Error::other)
-                .and_then(|()| writeln!(out))
+            super::write_json(&mut out, &rows)
         } else {
             write_table(&mut out, &rows).and_then(|()| match sso.is_empty() {
                 true => Ok(()),
@@ -170,14 +166,7 @@ fn write_sso(out: &mut dyn Write, rows: &[SsoRow]) -> std::io::Result<()> {
         })
         .collect();
     let header = ["SSO sign-in", "Start URL", "Token"];
-    let width = |i: usize| {
-        cells
-            .iter()
-            .map(|c| c[i].chars().count())
-            .chain([header[i].len()])
-            .max()
-            .unwrap_or(0)
-    };
+    let width = |i: usize| super::column_width(&header, &cells, i);
     let (w0, w1) = (width(0), width(1));
     writeln!(out, "{:<w0$}  {:<w1$}  {}", header[0], header[1], header[2])?;
     for [a, b, c] in &cells {
@@ -214,14 +203,7 @@ fn write_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
         })
         .collect();
     let headers = ["Profile", "Credentials", "Sessions"];
-    let width = |i: usize| {
-        cells
-            .iter()
-            .map(|c| c[i].chars().count())
-            .chain([headers[i].len()])
-            .max()
-            .unwrap_or(0)
-    };
+    let width = |i: usize| super::column_width(&headers, &cells, i);
     let (w0, w1) = (width(0), width(1));
     writeln!(
         out,

@@ -84,3 +84,26 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
     }?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `value` as pretty JSON and a newline: what every `--json` prints.
+pub(crate) fn write_json(
+    out: &mut dyn std::io::Write,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(std::io::Error::other)?;
+    writeln!(out)
+}
+
+/// The width of column `i` of a table: its widest cell or its header, in characters.
+pub(crate) fn column_width<const N: usize>(
+    header: &[&str; N],
+    cells: &[[String; N]],
+    i: usize,
+) -> usize {
+    cells
+        .iter()
+        .map(|c| c[i].chars().count())
+        .chain([header[i].chars().count()])
+        .max()
+        .unwrap_or(0)
+}

@@ -71,9 +71,7 @@ pub(super) fn accounts(ctx: &Context, args: SsoAccountsArgs) -> CommandResult {
 
     let mut out = std::io::stdout().lock();
     let written = match args.json {
-        true => serde_json::to_writer_pretty(&mut out, &listing)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out)),
+        true => crate::commands::write_json(&mut out, &listing),
         false => write_table(&mut out, &listing),
     };
     written.map_err(|e| CommandError::output("the accounts", e))?;
