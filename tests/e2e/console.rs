@@ -67,30 +67,14 @@ impl Console {
     }
 
     fn export(&self, profile: &str) -> serde_json::Value {
-        let run = self.w.run(&["export", "--format", "json", profile]);
-        run.success();
-        serde_json::from_str(&run.stdout).expect("export prints JSON")
+        self.w.export_json(profile)
     }
 
     /// No refresh token or DPoP key the stand-in handed out in anything printed, nor in the
     /// vault's files.
     #[track_caller]
     fn assert_no_console_secrets(&self) {
-        let secrets = self.stand_in.issued_secrets();
-        assert!(!secrets.is_empty());
-        let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        self.w.assert_no_secrets(&refs);
-        for (path, bytes) in self.w.env.vault_files() {
-            let text = String::from_utf8_lossy(&bytes);
-            for secret in &secrets {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "{} holds a console secret in plaintext: {}…",
-                    path.display(),
-                    &secret[..6]
-                );
-            }
-        }
+        self.stand_in.assert_never_shown(&self.w, &[]);
     }
 }
 
@@ -213,15 +197,7 @@ fn a_role_is_assumed_with_the_console_credentials_and_cached() {
 fn thirty_two_cold_exports_refresh_the_console_session_once() {
     let c = world();
     c.sign_in(true);
-    let runs = c.w.env.outputs_concurrently(
-        (0..32).map(|_| c.w.env.vault(&["export", "--format", "json", "console"])),
-    );
-    let mut ids: Vec<String> = runs
-        .iter()
-        .map(|run| run.success().stdout_json()["AccessKeyId"].to_string())
-        .collect();
-    ids.dedup();
-    assert_eq!(ids.len(), 1, "different credentials: {ids:?}");
+    c.w.env.assert_exports_agree(32, "console");
     assert_eq!(c.refreshes(), 1, "{:?}", c.stand_in.token_calls());
     // The lock is the vault's, named after the session.
     let locks: Vec<String> = fs::read_dir(c.w.env.vault_dir().join("locks"))
@@ -322,6 +298,27 @@ fn a_refused_refresh_says_what_happened_and_what_to_type() {
     c.w.assert_refused(&["export", "console"], 1, &["aws login --profile console"]);
     assert_eq!(c.refreshes(), 2);
     c.assert_no_console_secrets();
+}
+
+/// A FIFO (or a device) where the AWS CLI's cache file goes would keep aws-config's
+/// provider waiting for a writer forever: refused at once, and `--explain` says the same.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_the_cache_file_is_refused_not_waited_on() {
+    let c = world();
+    let path = c.sign_in(false);
+    fs::remove_file(&path).unwrap();
+    c.w.env
+        .output(c.w.env.command("mkfifo").arg(&path))
+        .success();
+    c.w.assert_refused(
+        &["export", "console"],
+        1,
+        &["not a regular file", "vault signin console"],
+    );
+    c.w.run(&["exec", "--explain", "console"])
+        .stdout_has("not a regular file");
+    assert_eq!(c.refreshes(), 0);
 }
 
 #[test]

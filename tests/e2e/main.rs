@@ -18,6 +18,7 @@ mod prompts;
 mod rotate;
 mod scripts;
 mod servers;
+mod signin;
 mod sources;
 mod sso;
 mod store;

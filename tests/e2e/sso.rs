@@ -104,9 +104,7 @@ impl Sso {
     }
 
     fn export(&self, profile: &str) -> serde_json::Value {
-        let run = self.w.run(&["export", "--format", "json", profile]);
-        run.success();
-        serde_json::from_str(&run.stdout).expect("export prints JSON")
+        self.w.export_json(profile)
     }
 
     /// No token, refresh token or client secret in any output, vault file or extra file.

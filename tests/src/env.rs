@@ -366,6 +366,21 @@ impl TestEnv {
         self.record(status, stdout, stderr)
     }
 
+    /// `n` concurrent `vault export --format json PROFILE`, which must all succeed and hand
+    /// out the same credentials (single flight): asserts both.
+    #[track_caller]
+    pub fn assert_exports_agree(&self, n: usize, profile: &str) {
+        let runs = self.outputs_concurrently(
+            (0..n).map(|_| self.vault(&["export", "--format", "json", profile])),
+        );
+        let mut ids: Vec<String> = runs
+            .iter()
+            .map(|run| run.success().stdout_json()["AccessKeyId"].to_string())
+            .collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "different credentials: {ids:?}");
+    }
+
     /// Starts every one of `commands` at once, waits for all, and records each (in order):
     /// the concurrent cold runs that single flight is tested with.
     pub fn outputs_concurrently(&self, commands: impl IntoIterator<Item = Command>) -> Vec<Run> {

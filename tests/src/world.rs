@@ -68,6 +68,14 @@ impl World {
         self.env.run(args)
     }
 
+    /// `vault export --format json PROFILE`, which must succeed: its JSON.
+    #[track_caller]
+    pub fn export_json(&self, profile: &str) -> serde_json::Value {
+        let run = self.run(&["export", "--format", "json", profile]);
+        run.success();
+        serde_json::from_str(&run.stdout).expect("export prints JSON")
+    }
+
     /// `vault ARGS` fails with exit `code`, names each of `expected` on stderr, and prints
     /// nothing on stdout.
     #[track_caller]

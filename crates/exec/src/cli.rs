@@ -75,6 +75,11 @@ pub enum Command {
     /// for each.
     #[command(subcommand)]
     Sso(SsoCommand),
+    /// Sign in with your console credentials in a browser, as `aws login` does, and keep the
+    /// session (refreshable for 12 hours) encrypted in the vault.
+    Signin(SigninArgs),
+    /// Forget a console session `vault signin` keeps.
+    Signout(SignoutArgs),
     /// Containers (or local processes) each with its own profile, served by `vault serve`:
     /// one token per client, bound to one profile.
     #[command(subcommand)]
@@ -250,6 +255,39 @@ pub struct SsoAccountsArgs {
     /// "roles": [{"role_name", "profiles": [...]}]}]}.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SigninArgs {
+    /// The profile to sign in for; made, or given `login_session`, when it has none
+    /// (default: AWS_PROFILE, else `default`).
+    #[arg(add = crate::complete::profiles())]
+    pub profile: Option<String>,
+
+    /// Sign in on another device: vault shows the page and you type the code it shows
+    /// (no redirect to this machine; for SSH sessions).
+    #[arg(long)]
+    pub remote: bool,
+
+    /// Print the sign-in page on stderr instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Also write the session to ~/.aws/login/cache as `aws login` does, so the AWS CLI
+    /// and SDKs share it (plaintext, refresh token and key included, as they keep it).
+    #[arg(long)]
+    pub cli_cache: bool,
+
+    /// The AWS Sign-In region (default: the profile's, else AWS_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignoutArgs {
+    /// The profile whose console session to forget (default: AWS_PROFILE, else `default`).
+    #[arg(add = crate::complete::profiles())]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -148,7 +148,7 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
 }
 
 /// Where `aws login` keeps its console sessions, as the AWS CLI and aws-config look for it.
-fn login_cache_dir(settings: &crate::settings::Settings) -> Option<std::path::PathBuf> {
+pub(crate) fn login_cache_dir(settings: &crate::settings::Settings) -> Option<std::path::PathBuf> {
     settings
         .login_cache_dir
         .clone()

@@ -126,29 +126,34 @@ impl SignIn for Browser {
             "vault: signing in to {label} in your browser{code}.\n\
              vault: if the browser does not open, visit this page {where_}:\n  {url}"
         ));
-        let mut child = match process::start_browser(self.command.as_deref(), prompt.url.as_ref()) {
-            Ok(child) => child,
-            Err(e) => {
-                prompt::tell(&format!(
-                    "vault: {}; open the page above yourself",
-                    escaped(&e.message)
-                ));
-                return Ok(());
-            }
-        };
-        // Not waited for here: the browser's redirect comes back to us while it runs.
-        let patience = self.patience;
-        std::thread::spawn(move || {
-            if let Ok(Some(status)) = process::wait_for_browser(&mut child, patience)
-                && !status.success()
-            {
-                prompt::tell(&format!(
-                    "vault: the browser command failed ({status}); open the page above yourself"
-                ));
-            }
-        });
+        open_in_browser(self.command.as_deref(), prompt.url, self.patience);
         Ok(())
     }
+}
+
+/// Opens `url` in `command` (`$BROWSER`), else the system's browser, without waiting for it:
+/// the browser's redirect comes back to us while it runs. A browser that cannot start, or
+/// fails within `patience`, is told to the person, who has the page on the terminal already.
+pub fn open_in_browser(command: Option<&str>, url: &str, patience: Duration) {
+    let mut child = match process::start_browser(command, url.as_ref()) {
+        Ok(child) => child,
+        Err(e) => {
+            prompt::tell(&format!(
+                "vault: {}; open the page above yourself",
+                escaped(&e.message)
+            ));
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        if let Ok(Some(status)) = process::wait_for_browser(&mut child, patience)
+            && !status.success()
+        {
+            prompt::tell(&format!(
+                "vault: the browser command failed ({status}); open the page above yourself"
+            ));
+        }
+    });
 }
 
 /// Where the AWS CLI keeps its tokens.

@@ -46,12 +46,19 @@ pub enum MintError {
     Process(#[from] CredentialProcessError),
     #[error(transparent)]
     Sso(#[from] SsoError),
-    /// A console session (`login_session`) gave no credentials.
+    /// A console session (`login_session`) gave no credentials (boxed: its refusals carry
+    /// the service's words, and every `Result` of the minter would be as large).
     #[error(transparent)]
-    Login(#[from] LoginError),
+    Login(Box<LoginError>),
     /// An SSO profile, and the caller gave no way to sign in.
     #[error("profile {0:?} signs in with SSO, which this command cannot do")]
     NoSso(String),
+}
+
+impl From<LoginError> for MintError {
+    fn from(e: LoginError) -> Self {
+        MintError::Login(Box::new(e))
+    }
 }
 
 /// What the plan produced.

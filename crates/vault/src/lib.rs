@@ -1,5 +1,5 @@
 //! The encrypted store of `vault`: long-lived AWS key pairs, cached session credentials and
-//! IAM Identity Center sign-ins.
+//! IAM Identity Center and console (AWS Sign-In) sign-ins.
 //!
 //! Everything at rest is encrypted with [age] to one per-vault X25519 key, the *vault key*.
 //! Only the vault key is protected by a backend: an OS keyring entry ([`BackendKind`]), or a
@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod console;
 mod error;
 mod framed;
 mod fsio;
@@ -24,6 +25,7 @@ mod store;
 pub mod unlocked;
 
 pub use backend::probe as probe_backend;
+pub use console::{ConsoleSecrets, ConsoleSignIn, ConsoleSignInInfo};
 pub use error::{Error, PassphraseError, Result};
 pub use fsio::{FileLock, ReadError, is_dev_null, lock_beside, read_regular, replace_file};
 pub use names::{BackendKind, UnknownBackend};

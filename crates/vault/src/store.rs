@@ -19,6 +19,7 @@
 //! This module holds the directory (its files' names, `vault.json`, opening, locks); each
 //! submodule adds to [`Vault`] what one job needs.
 
+mod console;
 pub(crate) mod containers;
 pub(crate) mod credentials;
 mod key;
@@ -47,6 +48,7 @@ use crate::names::{BackendKind, SESSIONS_FILE};
 const META_FILE: &str = "vault.json";
 const CREDENTIALS_FILE: &str = "credentials.json";
 const SSO_FILE: &str = "sso.json";
+const CONSOLE_FILE: &str = "console.json";
 const RECENT_FILE: &str = "recent";
 
 /// Supplies the passphrase of a `file` vault. Implemented by the binary (terminal prompt,
@@ -149,6 +151,7 @@ impl Vault {
                 CREDENTIALS_FILE,
                 SESSIONS_FILE,
                 SSO_FILE,
+                CONSOLE_FILE,
                 containers::CONTAINERS_FILE,
             ],
         )?;

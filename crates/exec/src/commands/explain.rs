@@ -245,6 +245,9 @@ fn login_status(
     login: &vault_sts::profile::LoginSession,
     now: DateTime<Utc>,
 ) -> (String, Option<String>) {
+    if let Ok(Some(held)) = p.console().held_info(login) {
+        return held_status(p, &held, now);
+    }
     let sign_in = format!("aws login --profile {}", p.plan.base);
     let Some(path) = p.console().cache_path(login) else {
         return (
@@ -315,6 +318,46 @@ fn login_status(
         }
     }
     (line, missing)
+}
+
+/// A console session `vault signin` keeps: when its credentials end and until when it can
+/// be refreshed (12 hours from the sign-in), from the vault's plaintext metadata only.
+fn held_status(
+    p: &Prepared,
+    held: &vault_store::ConsoleSignInInfo,
+    now: DateTime<Utc>,
+) -> (String, Option<String>) {
+    let local = |t: DateTime<Utc>| t.with_timezone(&chrono::Local).format("%H:%M").to_string();
+    let until = held.signed_in + chrono::Duration::hours(12);
+    let sign_in = format!("vault signin {}", p.plan.base);
+    let mut line = "kept encrypted in the vault (vault signin".to_owned();
+    if held.cli_cache {
+        line.push_str(", with the AWS CLI's copy");
+    }
+    line.push(')');
+    let ahead = chrono::Duration::from_std(vault_sts::signin::REFRESH_AHEAD).unwrap_or_default();
+    if held.expires - now > ahead {
+        let _ = write!(
+            line,
+            ", expires in {} ({} local)",
+            duration::display((held.expires - now).to_std().unwrap_or_default()),
+            local(held.expires)
+        );
+    } else {
+        line.push_str(
+            ", will be refreshed now (AWS Sign-In CreateOAuth2Token, one process for all)",
+        );
+    }
+    if until > now {
+        let _ = write!(line, "; refreshable until {} local", local(until));
+        (line, None)
+    } else {
+        let _ = write!(
+            line,
+            "; the 12 hours of the sign-in are over: sign in again with `{sign_in}`"
+        );
+        (line, Some(format!("the console session ended ({sign_in})")))
+    }
 }
 
 /// What the vault holds for a sign-in, from plaintext metadata only.

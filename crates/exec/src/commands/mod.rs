@@ -16,6 +16,7 @@ mod remove;
 mod rotate;
 mod serve;
 mod shell_init;
+mod signin;
 mod sso;
 mod unlock;
 
@@ -72,6 +73,8 @@ pub fn run(cli: Cli) -> CommandResult<ExitCode> {
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::MigrateBackend(args) => migrate::run(&ctx, args),
         Command::Sso(command) => sso::run(&ctx, command),
+        Command::Signin(args) => signin::signin(&ctx, args),
+        Command::Signout(args) => signin::signout(&ctx, args),
         Command::Container(command) => return container::run(&ctx, command),
         Command::Serve(args) => return serve::run(&ctx, args),
         Command::Completion(_)

@@ -14,7 +14,7 @@ use std::io::Write;
 mod store;
 mod sts;
 
-pub use sts::{mint_error, profile_error, sso_error};
+pub use sts::{login_error_for, mint_error, profile_error, signin_error, sso_error};
 
 use crate::settings::BadSetting;
 

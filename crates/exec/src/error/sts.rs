@@ -8,7 +8,8 @@ use vault_sts::aws::sts_calls::ExternalSource;
 use vault_sts::mint::MintError;
 use vault_sts::plan::Plan;
 use vault_sts::profile::ProfileError;
-use vault_sts::signin::LoginError;
+use vault_sts::signin::{LoginError, SignInError};
+use vault_sts::sso::ShowError;
 use vault_sts::sso::SsoError;
 
 use super::{CommandError, Kind, escaped};
@@ -75,7 +76,7 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
     let e = match e {
         MintError::Store(store) => return store.into(),
         MintError::Sso(sso) => return sso_error(sso),
-        MintError::Login(login) => return login_error(login, plan),
+        MintError::Login(login) => return login_error(*login, plan),
         other => other,
     };
     let hint = match &e {
@@ -138,12 +139,17 @@ pub fn mint_error(e: MintError, plan: &Plan) -> CommandError {
 }
 
 /// A console session (`login_session`) that gave no credentials, as a message with what to
-/// type: `aws login` signs in again (exit 1, as for a missing stored key).
+/// type: a new sign-in (exit 1, as for a missing stored key).
 pub fn login_error(e: LoginError, plan: &Plan) -> CommandError {
-    let sign_in = format!(
-        "sign in again with `aws login --profile {}` (the AWS CLI v2.32 or later)",
-        plan.base
+    login_error_for(e, &plan.base)
+}
+
+/// [`login_error`] for the profile `base` that holds `login_session`.
+pub fn login_error_for(e: LoginError, base: &str) -> CommandError {
+    let aws_login = format!(
+        "sign in again with `vault signin {base}` (kept encrypted) or `aws login --profile {base}` (the AWS CLI v2.32 or later)"
     );
+    let vault_signin = format!("sign in again with `vault signin {base}`");
     let hint = match &e {
         LoginError::Store(_) => {
             let LoginError::Store(store) = e else {
@@ -151,24 +157,80 @@ pub fn login_error(e: LoginError, plan: &Plan) -> CommandError {
             };
             return store.into();
         }
-        LoginError::NoCache { .. } | LoginError::Refused { .. } => sign_in,
+        LoginError::Refused { in_vault: true, .. }
+        | LoginError::FailedElsewhere { .. }
+        | LoginError::HeldDamaged { .. } => vault_signin,
+        LoginError::NoCache { .. } | LoginError::Refused { .. } => aws_login,
         LoginError::NoCacheDir { .. } => format!(
-            "set AWS_LOGIN_CACHE_DIRECTORY to the directory `aws login` writes, or {sign_in}"
+            "set AWS_LOGIN_CACHE_DIRECTORY to the directory `aws login` writes, or {aws_login}"
         ),
         LoginError::Unreachable { .. } => format!(
             "check the network, or {} if you set one",
             endpoint_variables(Service::Signin)
         ),
         LoginError::Failed { path, .. } => format!(
-            "the AWS CLI's cache file {} could not be used; {sign_in}",
+            "the AWS CLI's cache file {} could not be used; {aws_login}",
             path.display()
         ),
+        LoginError::CliFile { .. } => {
+            "fix the directory's permissions, or sign in without --cli-cache".to_owned()
+        }
         LoginError::Busy { .. } => {
             "another vault process is stuck refreshing it: stop it, then run the command again"
                 .to_owned()
         }
     };
     CommandError::from_error(Kind::User, e).hint(hint)
+}
+
+/// A `vault signin` that did not complete, with what to do next.
+pub fn signin_error(e: SignInError, profile: &str, remote: bool) -> CommandError {
+    let again = match remote {
+        true => format!("vault signin {profile} --remote"),
+        false => format!("vault signin {profile}"),
+    };
+    let (kind, hint) = match &e {
+        SignInError::Listen(_) => (
+            Kind::User,
+            format!("sign in on another device instead: vault signin {profile} --remote"),
+        ),
+        SignInError::Endpoint { .. } => (
+            Kind::Usage,
+            "pass a region AWS Sign-In serves (--region us-east-1)".to_owned(),
+        ),
+        SignInError::Show(ShowError::BadBrowser(_)) => (
+            Kind::Config,
+            format!(
+                "fix BROWSER, or run `vault signin {profile} --no-browser` and open the page yourself"
+            ),
+        ),
+        SignInError::Show(_) => (
+            Kind::User,
+            format!("run `vault signin {profile} --no-browser` and open the page yourself"),
+        ),
+        SignInError::Denied | SignInError::TimedOut { .. } | SignInError::Redirect { .. } => {
+            (Kind::User, format!("run `{again}` and approve the sign-in"))
+        }
+        SignInError::NoCode | SignInError::BadCode(_) | SignInError::StateMismatch => (
+            Kind::User,
+            format!(
+                "run `{again}`, sign in on the page it shows, and type the code that page shows"
+            ),
+        ),
+        SignInError::Refused { .. } => (Kind::User, format!("run `{again}` to sign in anew")),
+        SignInError::Unreachable { .. } => (
+            Kind::User,
+            format!(
+                "check the network, or {} if you set one",
+                endpoint_variables(Service::Signin)
+            ),
+        ),
+        SignInError::Answer(_) => (
+            Kind::User,
+            format!("run `{again}`; if it happens again, check AWS_ENDPOINT_URL_SIGNIN"),
+        ),
+    };
+    CommandError::from_error(kind, e).hint(hint)
 }
 
 /// The variables that move `service`'s endpoint, for hints.

@@ -317,6 +317,48 @@ impl Aws {
         ))
     }
 
+    /// An AWS Sign-In client in `region` whose every request carries `interceptor`'s DPoP
+    /// proof (the operation itself is unsigned).
+    pub fn signin(
+        &self,
+        region: &str,
+        interceptor: impl aws_sdk_signin::config::Intercept + 'static,
+    ) -> aws_sdk_signin::Client {
+        aws_sdk_signin::Client::from_conf(
+            aws_sdk_signin::config::Builder::from(&self.inner().config)
+                .region(aws_types::region::Region::new(region.to_owned()))
+                .interceptor(interceptor)
+                .build(),
+        )
+    }
+
+    /// Where AWS Sign-In of `region` is, as the SDK resolves it for its own calls (the
+    /// endpoint override when set): the browser's authorize page is there.
+    pub fn signin_endpoint(&self, region: &str) -> Result<String, String> {
+        use aws_sdk_signin::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        let config = &self.inner().config;
+        let params = Params::builder()
+            .region(region)
+            .use_fips(config.use_fips().unwrap_or(false))
+            .use_dual_stack(config.use_dual_stack().unwrap_or(false))
+            .set_endpoint(
+                self.settings()
+                    .endpoints
+                    .signin
+                    .as_ref()
+                    .map(|e| e.value.clone()),
+            )
+            // As CreateOAuth2Token resolves it: the token endpoint's host is the authorize
+            // page's.
+            .set_is_control_plane(Some(false))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resolved = self
+            .block_on(DefaultResolver::new().resolve_endpoint(&params))
+            .map_err(|e| e.to_string())?;
+        Ok(resolved.url().trim_end_matches('/').to_owned())
+    }
+
     /// An SSO portal client in the sign-in's region (its calls carry the bearer token).
     pub fn sso_portal(&self, region: &str) -> aws_sdk_sso::Client {
         aws_sdk_sso::Client::from_conf(

@@ -23,7 +23,8 @@ mod write;
 
 use syntax::as_the_cli_reads;
 pub use write::{
-    ensure_profile_section, locked, replace_aws_file, replace_config, without_key_pair,
+    add_profile_keys, ensure_profile_section, locked, replace_aws_file, replace_config,
+    without_key_pair,
 };
 
 /// Errors about the config file.

@@ -68,6 +68,61 @@ fn appends_missing_section_only() {
     );
 }
 
+/// `vault signin`'s edit: keys under the profile's header, or a new section; the rest of
+/// the file (comments, CRLF, other profiles) byte for byte; a file the AWS CLI refuses
+/// (a BOM) is refused and left as it is.
+#[test]
+fn adds_keys_below_the_header_or_in_a_new_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    let bom = "\u{feff}[profile console]\n";
+    fs::write(&path, bom).unwrap();
+    assert!(add_profile_keys(&path, "console", &[("region", "us-west-2")]).is_err());
+    assert_eq!(fs::read_to_string(&path).unwrap(), bom);
+    let original = "# mine\r\n[profile console] ; note\r\noutput = json\r\n[profile other]\r\nregion = eu-west-1\r\n";
+    fs::write(&path, original).unwrap();
+    let arn = "arn:aws:iam::123456789012:user/alice";
+    let written = add_profile_keys(
+        &path,
+        "console",
+        &[("login_session", arn), ("region", "us-west-2")],
+    )
+    .unwrap();
+    assert_eq!(written, ["login_session", "region"]);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        original.replace(
+            "; note\r\n",
+            &format!("; note\r\nlogin_session = {arn}\r\nregion = us-west-2\r\n")
+        )
+    );
+    // Already there: nothing written.
+    let before = fs::read_to_string(&path).unwrap();
+    assert!(
+        add_profile_keys(&path, "console", &[("login_session", arn)])
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), before);
+    // The region of [profile other] is kept; a missing profile gets a section.
+    assert_eq!(
+        add_profile_keys(&path, "other", &[("region", "us-east-1")]).unwrap(),
+        Vec::<String>::new()
+    );
+    add_profile_keys(&path, "new", &[("login_session", arn)]).unwrap();
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .ends_with(&format!("[profile new]\r\nlogin_session = {arn}\r\n"))
+    );
+    let config = ConfigFile::load(&path).unwrap();
+    assert_eq!(
+        config.get("console", "login_session").map(|v| v.0),
+        Some(arn)
+    );
+    assert_eq!(config.get("console", "output").map(|v| v.0), Some("json"));
+}
+
 #[test]
 fn finds_lines_of_keys() {
     let dir = tempfile::tempdir().unwrap();

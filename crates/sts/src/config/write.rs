@@ -16,6 +16,90 @@ pub fn ensure_profile_section(path: &Path, name: &str) -> Result<bool, ConfigErr
     locked(path, AwsFile::Config, || append_profile_section(path, name))
 }
 
+/// Adds `keys` to profile `name` (`login_session` and `region` after `vault signin`), each
+/// on its own line right below the profile's last `[profile NAME]` header, or in a new
+/// section at the end when there is none. Keys the profile already sets are left as they
+/// are; every other byte of the file stays. Returns the keys written.
+pub fn add_profile_keys(
+    path: &Path,
+    name: &str,
+    keys: &[(&str, &str)],
+) -> Result<Vec<String>, ConfigError> {
+    if vault_store::is_dev_null(path) {
+        return Ok(Vec::new());
+    }
+    locked(path, AwsFile::Config, || {
+        let config = ConfigFile::load(path)?;
+        let missing: Vec<&(&str, &str)> = keys
+            .iter()
+            .filter(|(key, _)| config.get(name, key).is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let text = &config.text;
+        let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let lines: String = missing
+            .iter()
+            .map(|(key, value)| format!("{key} = {value}{newline}"))
+            .collect();
+        let mut out = String::with_capacity(text.len() + lines.len() + 32);
+        match last_header_end(text, name) {
+            Some(end) => {
+                out.push_str(&text[..end]);
+                if !text[..end].ends_with('\n') {
+                    out.push_str(newline);
+                }
+                out.push_str(&lines);
+                out.push_str(&text[end..]);
+            }
+            None => {
+                out.push_str(text);
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push_str(newline);
+                }
+                let header = match name {
+                    "default" => "[default]".to_owned(),
+                    _ => format!("[profile {name}]"),
+                };
+                out.push_str(&header);
+                out.push_str(newline);
+                out.push_str(&lines);
+            }
+        }
+        replace_config(path, &out)?;
+        Ok(missing.iter().map(|(key, _)| (*key).to_owned()).collect())
+    })
+}
+
+/// The byte offset just past the line of profile `name`'s last section header.
+fn last_header_end(text: &str, name: &str) -> Option<usize> {
+    let mut found = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let end = offset + line.len();
+        let inner = line
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .strip_prefix('[')
+            .and_then(|l| l.split_once(']'))
+            .map(|(inner, _)| inner.trim());
+        if let Some(inner) = inner {
+            let words: Vec<&str> = inner.split_whitespace().collect();
+            let is_it = match words.as_slice() {
+                ["profile", n] => *n == name,
+                [n] => *n == "default" && name == "default",
+                _ => false,
+            };
+            if is_it {
+                found = Some(end);
+            }
+        }
+        offset = end;
+    }
+    found
+}
+
 /// Runs `change`, which reads `path` afresh and writes it, holding the lock beside the file:
 /// every writer of an AWS file (any vault directory, any command) takes turns, and none
 /// writes text it read before another's change.

@@ -23,7 +23,7 @@
 mod cli_cache;
 mod device;
 mod error;
-mod loopback;
+pub(crate) mod loopback;
 mod oidc;
 mod pkce;
 mod portal;

@@ -15,6 +15,16 @@
 //!
 //! Besides, [`summary`] reads the file's non-secret fields for `--explain` (when the
 //! credentials end, whether a refresh token is there), and nothing of it is ever printed.
+//!
+//! `vault signin` (`flow`) does the browser sign-in itself and keeps the session encrypted in
+//! the vault instead (`held`): such a session is used before the AWS CLI's file, refreshed
+//! with vault's own DPoP proofs (`dpop`), and written to that file only when the user asks
+//! (`--cli-cache`, `cli_file`).
+
+mod cli_file;
+mod dpop;
+mod flow;
+mod held;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,13 +39,17 @@ use crate::aws::{Aws, Service, Waiting};
 use crate::error_chain;
 use crate::profile::LoginSession;
 
+pub use dpop::DpopKey;
+pub use flow::{CROSS_DEVICE, PastedCode, SAME_DEVICE, SignInError, SignInOptions, sign_in};
+pub use held::REFRESH_AHEAD;
+
 /// The operation the login provider calls when it refreshes.
 const CREATE_TOKEN: &str = "CreateOAuth2Token";
 /// How long a lock may take before [`Waiting`] hears of it.
 const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(1);
 /// How long past one AWS call's bound a waiter still waits for another process's refresh.
 const WAIT_BEYOND_CALL: Duration = Duration::from_secs(60);
-/// The most of the cache file read for `--explain` (the AWS CLI's is a few kilobytes).
+/// The most of a cache file read (the AWS CLI's is a few kilobytes).
 const MAX_CACHE_FILE: u64 = 1 << 20;
 
 /// A console session's credentials could not be had.
@@ -70,7 +84,18 @@ pub enum LoginError {
         /// Its `error` field (`TOKEN_EXPIRED`, ...), when it sent one.
         reason: Option<String>,
         message: String,
+        /// The session is the one `vault signin` keeps in the vault (else the AWS CLI's).
+        in_vault: bool,
     },
+    /// Another process's refresh of the same session was refused moments ago.
+    #[error("the console session of {arn} could not be refreshed: {message}")]
+    FailedElsewhere { arn: String, message: String },
+    /// The vault's copy of the session cannot be used (its key, or the service's answer).
+    #[error("the console session of {arn} kept in the vault cannot be used: {message}")]
+    HeldDamaged { arn: String, message: String },
+    /// `--cli-cache`: the AWS CLI's copy could not be written.
+    #[error("cannot write the AWS CLI's copy of the console session ({}): {message}", path.display())]
+    CliFile { path: PathBuf, message: String },
     /// No answer from AWS Sign-In.
     #[error(
         "cannot reach AWS Sign-In at {endpoint} to refresh the console session of {arn}: {message}"
@@ -124,7 +149,6 @@ pub struct CacheSummary {
 
 /// The non-secret fields of the cache file at `path`. `Ok(None)`: there is no such file.
 pub fn summary(path: &Path) -> Result<Option<CacheSummary>, String> {
-    use std::io::Read;
     #[derive(serde::Deserialize)]
     struct AccessToken {
         #[serde(rename = "expiresAt")]
@@ -137,15 +161,9 @@ pub fn summary(path: &Path) -> Result<Option<CacheSummary>, String> {
         #[serde(rename = "refreshToken")]
         refresh_token: Option<serde::de::IgnoredAny>,
     }
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+    let Some(bytes) = read_cache_file(path)? else {
+        return Ok(None);
     };
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_CACHE_FILE)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
     // Only the expiry and whether a refresh token is there; the secrets are skipped unread.
     let cached: Cached = serde_json::from_slice(&bytes)
         .map_err(|e| format!("not the AWS CLI's JSON (line {})", e.line()))?;
@@ -159,6 +177,14 @@ pub fn summary(path: &Path) -> Result<Option<CacheSummary>, String> {
         expires,
         refreshable: cached.refresh_token.is_some(),
     }))
+}
+
+/// The AWS CLI's cache file at `path`, whole: only a regular file of at most 1 MiB (a FIFO
+/// or a device put there cannot hang or flood us). `Ok(None)`: there is none.
+fn read_cache_file(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+    vault_store::read_regular(path, MAX_CACHE_FILE)
+        .map(|bytes| bytes.map(Zeroizing::new))
+        .map_err(|e| e.to_string())
 }
 
 /// Console sessions' credentials for one command.
@@ -208,7 +234,84 @@ impl<'a> Console<'a> {
 
     /// The session's credentials: the cached ones, or new ones if they end within 5
     /// minutes, from aws-config's login provider under the session's lock.
+    /// The session `vault signin` keeps in the vault is used first, else the AWS CLI's.
     pub fn credentials(
+        &self,
+        login: &LoginSession,
+        profile: &str,
+    ) -> Result<ConsoleCredentials, LoginError> {
+        if let Some(held) = self.held(login)? {
+            return self.held_credentials(login, profile, held);
+        }
+        self.cli_cache_credentials(login, profile)
+    }
+
+    /// What the vault knows of `login`'s session without decrypting it, when it keeps one.
+    pub fn held_info(
+        &self,
+        login: &LoginSession,
+    ) -> Result<Option<vault_store::ConsoleSignInInfo>, LoginError> {
+        Ok(self.vault.console_sign_in_info(login.arn.value.trim())?)
+    }
+
+    /// The vault's copy of `login`'s session, decrypted, when it keeps one.
+    fn held(&self, login: &LoginSession) -> Result<Option<vault_store::ConsoleSignIn>, LoginError> {
+        let key = login.arn.value.trim();
+        if self.vault.console_sign_in_info(key)?.is_none() {
+            return Ok(None);
+        }
+        Ok(self.vault.console_sign_in(key)?)
+    }
+
+    /// Stores a new sign-in (and, when asked, the AWS CLI's copy), under the session's lock
+    /// so no refresh of an older sign-in interleaves.
+    pub fn keep(&self, signed_in: &vault_store::ConsoleSignIn) -> Result<(), LoginError> {
+        let key = &signed_in.info.key;
+        let name = held::lock_name(key);
+        let _lock = self.lock(&name, key)?;
+        self.vault.store_console_sign_in(signed_in)?;
+        self.vault.clear_failure(&name)?;
+        if signed_in.info.cli_cache
+            && let Some(dir) = self.cache_dir
+        {
+            let path = cache_path(dir, key);
+            cli_file::write(&path, signed_in)
+                .map_err(|message| LoginError::CliFile { path, message })?;
+        }
+        Ok(())
+    }
+
+    /// `vault signout`: forgets the vault's copy of the session of `arn` and removes the
+    /// AWS CLI's copy when vault wrote it (`--cli-cache`). Returns what was there: the
+    /// vault's copy, and the file removed.
+    pub fn sign_out(&self, arn: &str) -> Result<(bool, Option<PathBuf>), LoginError> {
+        let key = arn.trim();
+        let name = held::lock_name(key);
+        let _lock = self.lock(&name, key)?;
+        let info = self.vault.console_sign_in_info(key)?;
+        let mut removed = None;
+        if let Some(info) = &info
+            && info.cli_cache
+            && let Some(dir) = self.cache_dir
+        {
+            let path = cache_path(dir, key);
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed = Some(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(LoginError::CliFile {
+                        path,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        let had = self.vault.remove_console_sign_in(key)?;
+        Ok((had, removed))
+    }
+
+    /// The AWS CLI's cache file through aws-config's provider.
+    fn cli_cache_credentials(
         &self,
         login: &LoginSession,
         profile: &str,
@@ -220,15 +323,27 @@ impl<'a> Console<'a> {
                 profile: profile.to_owned(),
                 arn: arn.clone(),
             })?;
-        let _lock = self.lock(&path, &arn)?;
+        let _lock = self.lock(&lock_name(&path), &arn)?;
         // Read again under the lock: the provider reads the file itself, after whoever held
         // the lock before us wrote it.
-        if !path.exists() {
-            return Err(LoginError::NoCache {
-                profile: profile.to_owned(),
-                arn,
-                path,
-            });
+        match std::fs::metadata(&path) {
+            Err(_) => {
+                return Err(LoginError::NoCache {
+                    profile: profile.to_owned(),
+                    arn,
+                    path,
+                });
+            }
+            // The provider would open a FIFO and wait for a writer forever.
+            Ok(meta) if !meta.is_file() => {
+                return Err(LoginError::Failed {
+                    profile: profile.to_owned(),
+                    arn,
+                    path,
+                    message: "it is not a regular file".to_owned(),
+                });
+            }
+            Ok(_) => {}
         }
         let provider = aws_config::login::LoginCredentialsProvider::builder(arn.clone())
             .configure(
@@ -257,17 +372,17 @@ impl<'a> Console<'a> {
     /// The session's lock, waited for at most as long as one refresh may take (and a
     /// minute). A lock that cannot be made (a read-only vault directory) only costs single
     /// flight.
-    fn lock(&self, path: &Path, arn: &str) -> Result<Option<vault_store::FileLock>, LoginError> {
+    fn lock(&self, name: &str, arn: &str) -> Result<Option<vault_store::FileLock>, LoginError> {
         let limit = self.aws.settings().timeouts.operation + WAIT_BEYOND_CALL;
-        let got =
-            self.vault
-                .named_lock_within(&lock_name(path), WAIT_NOTICE_AFTER, limit, &mut || {
-                    if let Some(waiting) = self.waiting {
-                        waiting.waiting_for(&format!(
-                            "another vault process refreshing the console session of {arn}"
-                        ));
-                    }
-                });
+        let got = self
+            .vault
+            .named_lock_within(name, WAIT_NOTICE_AFTER, limit, &mut || {
+                if let Some(waiting) = self.waiting {
+                    waiting.waiting_for(&format!(
+                        "another vault process refreshing the console session of {arn}"
+                    ));
+                }
+            });
         match got {
             Ok(Some(lock)) => Ok(Some(lock)),
             Ok(None) => Err(LoginError::Busy {
@@ -294,27 +409,18 @@ impl<'a> Console<'a> {
         arn: &str,
         path: &Path,
     ) -> LoginError {
-        use aws_sdk_signin::error::ProvideErrorMetadata;
         use aws_sdk_signin::operation::create_o_auth2_token::CreateOAuth2TokenError;
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(s) = source {
             if let Some(refused) = s.downcast_ref::<CreateOAuth2TokenError>() {
-                let reason = match refused {
-                    CreateOAuth2TokenError::AccessDeniedException(a) => {
-                        Some(a.error.as_str().to_owned())
-                    }
-                    CreateOAuth2TokenError::ValidationException(v) => {
-                        Some(v.error.as_str().to_owned())
-                    }
-                    _ => None,
-                };
-                return match refused.code() {
-                    Some(code) => LoginError::Refused {
+                return match flow::refusal(refused) {
+                    Some((code, reason, message)) => LoginError::Refused {
                         profile: profile.to_owned(),
                         arn: arn.to_owned(),
-                        code: code.to_owned(),
+                        code,
                         reason,
-                        message: refused.message().unwrap_or("no message").to_owned(),
+                        message,
+                        in_vault: false,
                     },
                     // Errors without a code are the ones no answer carried: the connection.
                     None => LoginError::Unreachable {

@@ -1,0 +1,282 @@
+//! `vault signin PROFILE` / `vault signout PROFILE`: the console sign-in `aws login` does
+//! (a browser, PKCE, a DPoP key), with the session kept encrypted in the vault instead of a
+//! plaintext file; the profile gets `login_session` as `aws login` writes it, so the AWS
+//! CLI's config means the same to every tool. The flow itself is `vault_sts::signin`.
+
+use std::time::Duration;
+
+use chrono::Local;
+use vault_sts::signin::{Console, PastedCode, SignInOptions};
+use vault_sts::sso::{Flow, ShowError, SignIn, SignInPrompt};
+use zeroize::Zeroizing;
+
+use crate::cli::{SigninArgs, SignoutArgs};
+use crate::context::Context;
+use crate::error::{CommandError, CommandResult, Kind, escaped, login_error_for, signin_error};
+use crate::prompt::{self, Notices};
+
+/// The longest a sign-in waits for the person (as `aws login` and vault's SSO sign-in).
+const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How long a console session can be refreshed after the sign-in.
+const SESSION_HOURS: i64 = 12;
+
+pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
+    let profile = profile_of(ctx, args.profile.clone())?;
+    let config = ctx.load_config()?;
+    if let Some(kind) = other_credentials(&config, &profile) {
+        return Err(CommandError::new(
+            Kind::Config,
+            format!(
+                "profile {} already gets its credentials from {kind}",
+                escaped(&profile)
+            ),
+        )
+        .hint(format!(
+            "sign in for a profile of its own (`vault signin {}-console`), or remove those keys from {}",
+            escaped(&profile),
+            ctx.config_path.display()
+        )));
+    }
+    let region = args
+        .region
+        .clone()
+        .or_else(|| config.get(&profile, "region").map(|(r, _)| r.to_owned()))
+        .or_else(|| ctx.settings.region())
+        .ok_or_else(|| {
+            CommandError::new(
+                Kind::Usage,
+                format!("no AWS Sign-In region for profile {}", escaped(&profile)),
+            )
+            .hint("pass --region REGION (e.g. --region us-east-1), or set region in the profile")
+        })?;
+    let (remote, because) = choose(&args, ctx);
+    if remote && !prompt::terminal_available() {
+        return Err(CommandError::new(
+            Kind::Usage,
+            "the sign-in on another device needs a terminal here to type its code in",
+        )
+        .hint("run `vault signin` in a terminal (or with BROWSER set, on this machine)"));
+    }
+    let mut vault = ctx.open_vault()?;
+    if let Some(notice) = vault.create_if_missing()? {
+        eprintln!("vault: {notice}");
+    }
+    let aws_profile = match config.has_profile(&profile) {
+        true => profile.as_str(),
+        false => "default",
+    };
+    let aws = ctx.aws(&config, aws_profile, Some(region.clone()));
+    let page = Page {
+        open: !(args.no_browser || ctx.settings.sso_no_browser || remote),
+        browser: ctx.settings.browser.clone(),
+        patience: ctx.settings.helper_timeout,
+        because,
+    };
+    let options = SignInOptions {
+        region: region.clone(),
+        remote,
+        cli_cache: args.cli_cache,
+        timeout: SIGN_IN_TIMEOUT,
+    };
+    let signed = vault_sts::signin::sign_in(&aws, &page, &page, &options)
+        .map_err(|e| signin_error(e, &profile, remote))?;
+    let arn = signed.info.key.clone();
+    // The profile already names a session: only that identity may sign in for it.
+    if let Some((existing, line)) = config.get(&profile, "login_session")
+        && existing.trim() != arn
+    {
+        return Err(CommandError::new(
+            Kind::User,
+            format!(
+                "you signed in as {}, but profile {} is for {} ({}{}); nothing was kept",
+                escaped(&arn),
+                escaped(&profile),
+                escaped(existing.trim()),
+                ctx.config_path.display(),
+                line.map(|l| format!(":{l}")).unwrap_or_default()
+            ),
+        )
+        .hint(format!(
+            "sign in as that identity, or for another profile (`vault signin {}-2`)",
+            escaped(&profile)
+        )));
+    }
+    let cache_dir = crate::prepare::login_cache_dir(&ctx.settings);
+    let console = Console::new(&vault, &aws, cache_dir.as_deref()).telling(&Notices);
+    console
+        .keep(&signed)
+        .map_err(|e| login_error_for(e, &profile))?;
+    let mut keys = vec![("login_session", arn.as_str())];
+    if config.get(&profile, "region").is_none() {
+        keys.push(("region", region.as_str()));
+    }
+    let written = vault_sts::config::add_profile_keys(&ctx.config_path, &profile, &keys)?;
+    let until = (signed.info.signed_in + chrono::Duration::hours(SESSION_HOURS))
+        .with_timezone(&Local)
+        .format("%H:%M");
+    eprintln!(
+        "Signed in as {}; vault keeps the session encrypted and refreshes its credentials until {until}.",
+        escaped(&arn)
+    );
+    if !written.is_empty() {
+        eprintln!(
+            "Profile {} in {} now sets {}.",
+            escaped(&profile),
+            ctx.config_path.display(),
+            written.join(" and ")
+        );
+    }
+    if signed.info.cli_cache
+        && let Some(dir) = &cache_dir
+    {
+        eprintln!(
+            "The AWS CLI and SDKs share it through {}.",
+            vault_sts::signin::cache_path(dir, &arn).display()
+        );
+    }
+    eprintln!(
+        "Try: vault exec {} -- aws sts get-caller-identity",
+        escaped(&profile)
+    );
+    Ok(())
+}
+
+pub fn signout(ctx: &Context, args: SignoutArgs) -> CommandResult {
+    let profile = profile_of(ctx, args.profile)?;
+    let config = ctx.load_config()?;
+    let Some((arn, _)) = config.get(&profile, "login_session") else {
+        eprintln!(
+            "Profile {} has no console session (login_session); nothing to sign out of.",
+            escaped(&profile)
+        );
+        return Ok(());
+    };
+    let arn = arn.trim().to_owned();
+    let vault = ctx.open_vault()?;
+    if !vault.exists() {
+        eprintln!("vault keeps no console session of {}.", escaped(&arn));
+        return Ok(());
+    }
+    let aws = ctx.aws(&config, &profile, None);
+    let cache_dir = crate::prepare::login_cache_dir(&ctx.settings);
+    let (had, removed) = Console::new(&vault, &aws, cache_dir.as_deref())
+        .telling(&Notices)
+        .sign_out(&arn)
+        .map_err(|e| login_error_for(e, &profile))?;
+    match had {
+        true => eprintln!(
+            "Signed out of {}: vault no longer keeps the session (credentials already handed out last until they end, 15 minutes at most).",
+            escaped(&arn)
+        ),
+        false => eprintln!("vault keeps no console session of {}.", escaped(&arn)),
+    }
+    if let Some(path) = removed {
+        eprintln!("Removed the AWS CLI's copy {}.", path.display());
+    }
+    Ok(())
+}
+
+/// The profile named, else `AWS_PROFILE`, else `default` (as `aws login` picks it).
+fn profile_of(ctx: &Context, named: Option<String>) -> CommandResult<String> {
+    let profile = named
+        .or_else(|| ctx.settings.profile.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    vault_store::validate_profile_name(&profile).map_err(|e| {
+        CommandError::new(Kind::Usage, e.to_string()).hint("profile names are one word")
+    })?;
+    Ok(profile)
+}
+
+/// What else the profile gets credentials from, which would win over a console session
+/// (refused before the browser opens, as `aws login` refuses).
+fn other_credentials(
+    config: &vault_sts::config::ConfigFile,
+    profile: &str,
+) -> Option<&'static str> {
+    let has = |key: &str| config.get(profile, key).is_some();
+    if has("web_identity_token_file") {
+        Some("a web identity token (web_identity_token_file)")
+    } else if has("sso_session") || has("sso_role_name") || has("sso_account_id") {
+        Some("IAM Identity Center (sso_*)")
+    } else if has("aws_access_key_id") {
+        Some("an access key in the config file")
+    } else if has("role_arn") {
+        Some("a role (role_arn)")
+    } else if has("credential_process") {
+        Some("credential_process")
+    } else {
+        None
+    }
+}
+
+/// The flow on another device when asked, or when no browser here could reach the
+/// loopback redirect (SSH without BROWSER, no display), as for SSO sign-ins.
+fn choose(args: &SigninArgs, ctx: &Context) -> (bool, Option<&'static str>) {
+    if args.remote {
+        return (true, None);
+    }
+    let settings = &ctx.settings;
+    let headless = cfg!(all(unix, not(target_os = "macos"))) && !settings.display;
+    match (settings.browser.is_some(), settings.remote, headless) {
+        (true, _, _) => (false, None),
+        (false, true, _) => (true, Some("this is an SSH session and BROWSER is not set")),
+        (false, false, true) => (
+            true,
+            Some("there is no display (DISPLAY, WAYLAND_DISPLAY) and BROWSER is not set"),
+        ),
+        (false, false, false) => (false, None),
+    }
+}
+
+/// The sign-in page for the person: a line on the terminal always, a browser when one here
+/// can be of use; in the flow on another device, the code typed back (without echo).
+struct Page {
+    open: bool,
+    browser: Option<String>,
+    patience: Duration,
+    because: Option<&'static str>,
+}
+
+impl SignIn for Page {
+    fn show(&self, page: &SignInPrompt<'_>) -> Result<(), ShowError> {
+        let url = escaped(page.url);
+        if page.flow == Flow::DeviceCode {
+            if let Some(because) = self.because {
+                prompt::tell(&format!(
+                    "vault: signing in on another device: {because} (--remote)"
+                ));
+            }
+            prompt::tell(&format!(
+                "vault: to sign in, open this page in a browser on any device, sign in, and copy the code it shows:\n  {url}"
+            ));
+            return Ok(());
+        }
+        if !self.open {
+            prompt::tell(&format!(
+                "vault: to sign in, open this page in a browser on this machine:\n  {url}"
+            ));
+            return Ok(());
+        }
+        prompt::tell(&format!(
+            "vault: signing in to {} in your browser.\n\
+             vault: if the browser does not open, visit this page on this machine:\n  {url}",
+            escaped(page.label)
+        ));
+        crate::sso::open_in_browser(self.browser.as_deref(), page.url, self.patience);
+        Ok(())
+    }
+}
+
+impl PastedCode for Page {
+    fn ask_code(&self, _label: &str) -> Result<Option<Zeroizing<String>>, ShowError> {
+        // Not echoed: the code, with this process's verifier, is a sign-in.
+        match prompt::ask_hidden("vault: the code the page shows: ") {
+            Ok(Some(code)) => {
+                use secrecy::ExposeSecret;
+                let code = Zeroizing::new(code.expose_secret().trim().to_owned());
+                Ok((!code.is_empty()).then_some(code))
+            }
+            Ok(None) | Err(_) => Ok(None),
+        }
+    }
+}
