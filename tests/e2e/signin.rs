@@ -256,7 +256,8 @@ fn cli_cache_shares_the_session_with_the_sdks_both_ways_and_signout_removes_it()
     let after: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_ne!(after["refreshToken"], rotated["refreshToken"]);
-    // ... which the SDK refreshes from again.
+    // ... which the SDK refreshes from again, then boto3's own login provider and the AWS
+    // CLI, each from what the one before wrote (a minute is inside their 5-minute window).
     s.w.env
         .output(
             s.w.env
@@ -264,6 +265,33 @@ fn cli_cache_shares_the_session_with_the_sdks_both_ways_and_signout_removes_it()
                 .env("AWS_PROFILE", "console"),
         )
         .success();
+    let boto = s.w.env.output(s.w.env.command("python3").args([
+        "-c",
+        "import boto3; print(boto3.Session(profile_name='console').client('sts').get_caller_identity()['Arn'])",
+    ]));
+    boto.success().stdout_has("assumed-role/console-session/");
+    // The AWS CLI itself (its botocore's provider), from what boto3 wrote.
+    let cli = s.w.env.output(s.w.env.command("aws").args([
+        "sts",
+        "get-caller-identity",
+        "--profile",
+        "console",
+        "--query",
+        "Arn",
+        "--output",
+        "text",
+    ]));
+    cli.success().stdout_has("assumed-role/console-session/");
+    let refreshes = s.refreshes();
+    assert_eq!(refreshes.len(), 6, "{refreshes:?}");
+    assert!(
+        refreshes[3..]
+            .iter()
+            .all(|c| c["status"] == 200 && c["dpop"] == "verified"),
+        "{refreshes:?}"
+    );
+    // And vault once more, from what boto3 wrote.
+    s.export("console");
     assert_eq!(s.refreshes().last().unwrap()["status"], 200);
 
     s.w.run(&["signout", "console"])

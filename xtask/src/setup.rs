@@ -37,12 +37,14 @@ const DEBIAN_PACKAGES: &[&str] = &[
 
 /// Pinned so every machine tests against the same emulator and clients. `cryptography`
 /// comes with moto anyway; named because the Sign-In stand-in signs and checks DPoP proofs
-/// (P-256) with it.
+/// (P-256) with it. `awscrt` is botocore's `crt` extra (the version it pins): its login
+/// provider signs the DPoP proofs of console sessions with it.
 const PYTHON_PACKAGES: &[&str] = &[
     "moto[server]==5.2.1",
     "awscli==1.45.11",
     "boto3==1.43.11",
     "cryptography==51.0.1",
+    "awscrt==0.32.2",
 ];
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];

@@ -60,11 +60,22 @@ impl DpopKey {
             .map_err(|_| "the stored DPoP key is not a P-256 key".to_owned())
     }
 
-    /// The key as the AWS CLI writes `dpopKey`: SEC1 PEM (`BEGIN EC PRIVATE KEY`).
+    /// The key as the AWS CLI writes `dpopKey`: SEC1 PEM (`BEGIN EC PRIVATE KEY`) with the
+    /// curve named and the public key, as awscrt exports it. botocore reads it with awscrt,
+    /// which refuses a key without the curve (p256's own `to_sec1_pem` leaves it out).
     pub fn to_pem(&self) -> Result<Zeroizing<String>, String> {
-        self.0
-            .to_sec1_pem(p256::pkcs8::LineEnding::LF)
-            .map_err(|e| format!("cannot write the DPoP key as PEM: {e}"))
+        use p256::pkcs8::AssociatedOid as _;
+        use sec1::der::EncodePem as _;
+        let private = Zeroizing::new(self.0.to_bytes());
+        let public = self.0.public_key().to_encoded_point(false);
+        sec1::EcPrivateKey {
+            private_key: private.as_slice(),
+            parameters: Some(sec1::EcParameters::NamedCurve(p256::NistP256::OID)),
+            public_key: Some(public.as_bytes()),
+        }
+        .to_pem(sec1::LineEnding::LF)
+        .map(Zeroizing::new)
+        .map_err(|e| format!("cannot write the DPoP key as PEM: {e}"))
     }
 
     /// The key from the AWS CLI's `dpopKey`.
@@ -196,6 +207,14 @@ mod tests {
         assert_eq!(back.0.to_bytes(), key.0.to_bytes());
         let pem = key.to_pem().unwrap();
         assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+        // awscrt's layout: 121 bytes with the curve's OID and the public key.
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = B64.decode(body).unwrap();
+        assert_eq!(der.len(), 121);
+        assert!(
+            der.windows(10)
+                .any(|w| w == [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])
+        );
         assert_eq!(
             DpopKey::from_pem(&pem).unwrap().0.to_bytes(),
             key.0.to_bytes()
