@@ -1064,7 +1064,8 @@ fn a_console_session_and_a_role_on_it_are_served_behind_the_broker() {
     );
     let stand_in = vault_harness::signin::SigninStandIn::start(&world.env, &world.moto.endpoint);
     world.env.set("AWS_ENDPOINT_URL_SIGNIN", &stand_in.endpoint);
-    stand_in.sign_in(&world.env.home().join(".aws/login/cache"), ALICE, true);
+    let cli_file = stand_in.sign_in(&world.env.home().join(".aws/login/cache"), ALICE, true);
+    let browser = vault_harness::sso::browser_script(&world.env, &world.path("browser-calls"));
     let env = &world.env;
     let direct = add(env, "direct", "console", &[]);
     let role = add(env, "role", "on-console", &[]);
@@ -1078,6 +1079,26 @@ fn a_console_session_and_a_role_on_it_are_served_behind_the_broker() {
         1,
         "one refresh for both"
     );
+
+    // After `vault signin`, the same client is served from the vault's encrypted copy; the
+    // AWS CLI's file is left as it was.
+    env.run_with(
+        &[("BROWSER", browser.to_str().unwrap())],
+        &["signin", "console"],
+    )
+    .success();
+    let file_before = fs::read(&cli_file).unwrap();
+    let from_file: Value = serde_json::from_slice(&file_before).unwrap();
+    let broker = Broker::start(env, &[], &[]);
+    let answer = broker.fetch(Some(&token(&direct)));
+    assert!(role_of(&world, &answer).contains(":assumed-role/console-session/"));
+    assert_ne!(
+        answer.json()["AccessKeyId"],
+        from_file["accessToken"]["accessKeyId"],
+        "served from the AWS CLI's file, not the vault's copy"
+    );
+    drop(broker);
+    assert_eq!(fs::read(&cli_file).unwrap(), file_before);
     let mut secrets = stand_in.issued_secrets();
     secrets.extend([token(&direct), token(&role)]);
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();

@@ -152,6 +152,13 @@ fn vault_signin_keeps_the_session_encrypted_and_every_command_uses_it() {
         .caller_arn(&[], &["exec", "lab"])
         .success()
         .stdout_has("assumed-role/lab/alice-lab");
+    // Behind both credential servers.
+    for server in ["--server", "--imds"] {
+        s.w.env
+            .caller_arn(&[], &["exec", server, "console"])
+            .success()
+            .stdout_has("assumed-role/console-session/");
+    }
 
     // Fresh credentials are used as they are.
     s.stand_in.control(json!({"expires_in": 900}));
@@ -305,6 +312,16 @@ fn cli_cache_shares_the_session_with_the_sdks_both_ways_and_signout_removes_it()
     s.w.run(&["signout", "console"])
         .success()
         .stderr_has("vault keeps no console session");
+
+    // `aws logout` (the file removed) ends the sharing: vault's refreshes do not bring the
+    // file back.
+    s.w.run(&["signin", "console", "--cli-cache"]).success();
+    assert!(path.exists());
+    fs::remove_file(&path).unwrap();
+    let before = s.refreshes().len();
+    s.export("console");
+    assert_eq!(s.refreshes().len(), before + 1, "no refresh happened");
+    assert!(!path.exists(), "vault wrote the AWS CLI's file again");
 }
 
 /// The flow on another device, as a person meets it over SSH: vault prints the page (no
@@ -412,6 +429,23 @@ fn refused_sign_ins_change_nothing() {
             "you signed in as arn:aws:iam::123456789012:user/bob, but profile console is for",
         )
         .stderr_has("nothing was kept");
+    // What the service names goes into the config file: only an ARN is taken.
+    s.stand_in.control(json!({
+        "sign_in_arn": "arn:aws:iam::123456789012:user/x\n[profile evil]\ncredential_process = sh"
+    }));
+    s.w.run(&["signin", "bare", "--region", "us-west-2"])
+        .failure(1)
+        .stderr_has("the ID token's subject is not an ARN");
+    // A region goes into the Sign-In host and the config file: only a region is taken.
+    s.w.run(&["signin", "bare", "--region", "us-west-2\n[profile evil]"])
+        .failure(2)
+        .stderr_has("is not an AWS region");
+    // The flow on another device needs a terminal to type the code in: said before any page.
+    let authorized = s.stand_in.count("Authorize");
+    s.w.run(&["signin", "bare", "--remote", "--region", "us-west-2"])
+        .failure(2)
+        .stderr_has("needs a terminal");
+    assert_eq!(s.stand_in.count("Authorize"), authorized);
     assert_eq!(s.config(), config);
     s.w.run(&["export", "console"])
         .failure(1)

@@ -49,6 +49,14 @@ pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
             )
             .hint("pass --region REGION (e.g. --region us-east-1), or set region in the profile")
         })?;
+    // It goes into the Sign-In host name and, when the profile has none, the config file.
+    if !super::sso::looks_like_a_region(&region) {
+        return Err(CommandError::new(
+            Kind::Usage,
+            format!("{} is not an AWS region", escaped(&region)),
+        )
+        .hint("name one as the AWS CLI does, e.g. --region us-east-1"));
+    }
     let (remote, because) = choose(&args, ctx);
     if remote && !prompt::terminal_available() {
         return Err(CommandError::new(

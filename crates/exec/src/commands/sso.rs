@@ -5,6 +5,8 @@
 mod accounts;
 mod populate;
 
+pub(crate) use populate::looks_like_a_region;
+
 use std::collections::BTreeMap;
 
 use chrono::Local;

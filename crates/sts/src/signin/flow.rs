@@ -257,11 +257,27 @@ fn subject(id_token: &str) -> Result<String, String> {
         .map_err(|_| "the ID token's payload is not base64url")?;
     let claims: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| "the ID token's payload is not JSON")?;
-    claims["sub"]
+    let sub = claims["sub"]
         .as_str()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| s.starts_with("arn:"))
-        .ok_or_else(|| "the ID token names no session (sub)".to_owned())
+        .ok_or("the ID token names no session (sub)")?
+        .trim();
+    // It becomes `login_session` in the config file and a key in the vault: only what an
+    // ARN can hold (IAM's name characters), six fields, a 12-digit account.
+    let fields: Vec<&str> = sub.splitn(6, ':').collect();
+    let arn_chars = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-/:".contains(c);
+    let is_arn = fields.len() == 6
+        && fields[0] == "arn"
+        && fields[4].len() == 12
+        && fields[4].bytes().all(|b| b.is_ascii_digit())
+        && sub.len() <= 2048
+        && sub.chars().all(arn_chars);
+    match is_arn {
+        true => Ok(sub.to_owned()),
+        false => Err(format!(
+            "the ID token's subject is not an ARN: {:?}",
+            sub.chars().take(80).collect::<String>()
+        )),
+    }
 }
 
 /// What CreateOAuth2Token answered, secrets wrapped at once.
@@ -405,7 +421,17 @@ mod tests {
             "arn:aws:iam::123456789012:user/alice"
         );
         assert!(subject("h.x").is_err());
-        assert!(subject(&format!("h.{}.s", B64URL.encode(r#"{"sub":"bob"}"#))).is_err());
+        for bad in [
+            r#"{"sub":"bob"}"#,
+            r#"{"sub":"arn:aws:iam::123456789012:user/a\n[profile x]"}"#,
+            r#"{"sub":"arn:aws:iam::1234:user/a"}"#,
+            r#"{"sub":"arn:aws:iam::123456789012:user/a b"}"#,
+        ] {
+            assert!(
+                subject(&format!("h.{}.s", B64URL.encode(bad))).is_err(),
+                "{bad}"
+            );
+        }
         assert_eq!(uuid_v4().len(), 36);
         assert_eq!(random_b64url(48).len(), 64);
     }

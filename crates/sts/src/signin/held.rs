@@ -10,7 +10,8 @@
 //! With `--cli-cache` the AWS CLI's file holds the same session, and the AWS CLI or an SDK
 //! may refresh from it, rotating the token vault holds. A refresh refused is then retried
 //! once with the file's token when it differs (and its credentials taken as they are when
-//! still fresh), and every refresh writes the file too.
+//! still fresh), and every refresh writes the file too, while it is there (`aws logout`
+//! removing it ends the sharing).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -180,7 +181,9 @@ impl Console<'_> {
         held.info.expires = answer.expires;
         // The old refresh token is spent: the new one is stored before anything else.
         self.vault.store_console_sign_in(held)?;
+        // Only over a file that is still there: `aws logout` removing it is respected.
         if let Some(path) = self.cli_path_of(held)
+            && path.exists()
             && let Err(message) = cli_file::write(&path, held)
         {
             tracing::warn!(

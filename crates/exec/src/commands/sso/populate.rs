@@ -130,7 +130,7 @@ fn checked_flags(args: &SsoPopulateArgs) -> CommandResult<Template> {
 
 /// `eu-west-1`, `us-gov-east-1`, `cn-northwest-1`, `eusc-de-east-1`: lower-case words and a
 /// number, joined by `-`. A typo is caught here rather than by every later command.
-fn looks_like_a_region(region: &str) -> bool {
+pub(crate) fn looks_like_a_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     let Some((number, words)) = parts.split_last() else {
         return false;
