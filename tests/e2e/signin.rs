@@ -174,6 +174,22 @@ fn vault_signin_keeps_the_session_encrypted_and_every_command_uses_it() {
         .stdout_has("kept encrypted in the vault (vault signin)")
         .stdout_has("refreshable until");
     assert_eq!(s.refreshes().len(), count, "--explain refreshed");
+    // `vault list` shows the session; its ARN signs out of it once the profile is gone.
+    s.w.run(&["list"])
+        .success()
+        .stdout_has("Console session")
+        .stdout_has(&format!("{ARN}  us-west-2"))
+        .stdout_has("refreshable until");
+    fs::write(s.w.env.config_path(), &before).unwrap();
+    s.w.run(&["signout", ARN])
+        .success()
+        .stderr_has(&format!("Signed out of {ARN}"));
+    assert!(
+        !s.w.run(&["list"])
+            .success()
+            .stdout
+            .contains("Console session")
+    );
     s.assert_no_sign_in_secrets();
 }
 

@@ -285,7 +285,8 @@ pub struct SigninArgs {
 
 #[derive(Debug, Args)]
 pub struct SignoutArgs {
-    /// The profile whose console session to forget (default: AWS_PROFILE, else `default`).
+    /// The profile whose console session to forget, or the session's ARN as `vault list`
+    /// shows it (default: AWS_PROFILE, else `default`).
     #[arg(add = crate::complete::profiles())]
     pub profile: Option<String>,
 }

@@ -126,10 +126,19 @@ pub fn run(ctx: &Context, args: ListArgs) -> CommandResult {
         if args.json {
             super::write_json(&mut out, &rows)
         } else {
-            write_table(&mut out, &rows).and_then(|()| match sso.is_empty() {
-                true => Ok(()),
-                false => writeln!(out).and_then(|()| write_sso(&mut out, &sso)),
-            })
+            let console = match vault.exists() {
+                true => vault.console_sign_ins()?,
+                false => Vec::new(),
+            };
+            write_table(&mut out, &rows)
+                .and_then(|()| match sso.is_empty() {
+                    true => Ok(()),
+                    false => writeln!(out).and_then(|()| write_sso(&mut out, &sso)),
+                })
+                .and_then(|()| match console.is_empty() {
+                    true => Ok(()),
+                    false => writeln!(out).and_then(|()| write_console(&mut out, &console, now)),
+                })
         }
     };
     result.map_err(|e| CommandError::output("the list", e))
@@ -165,11 +174,48 @@ fn write_sso(out: &mut dyn Write, rows: &[SsoRow]) -> std::io::Result<()> {
             [r.session.clone(), r.start_url.clone(), token]
         })
         .collect();
-    let header = ["SSO sign-in", "Start URL", "Token"];
-    let width = |i: usize| super::column_width(&header, &cells, i);
+    write_columns(out, ["SSO sign-in", "Start URL", "Token"], &cells)
+}
+
+/// The console sessions `vault signin` keeps: whose, where, and how long they last.
+fn write_console(
+    out: &mut dyn Write,
+    held: &[vault_store::ConsoleSignInInfo],
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
+    let cells: Vec<[String; 3]> = held
+        .iter()
+        .map(|h| {
+            let until = h.signed_in + chrono::Duration::hours(12);
+            let left = (h.expires - now).num_seconds();
+            let state = match (left > 0, until > now) {
+                (_, false) => "ended (12 hours)".to_owned(),
+                (true, true) => format!(
+                    "{} (refreshable until {})",
+                    format_left(left),
+                    until.with_timezone(&chrono::Local).format("%H:%M")
+                ),
+                (false, true) => format!(
+                    "expired (refreshable until {})",
+                    until.with_timezone(&chrono::Local).format("%H:%M")
+                ),
+            };
+            [h.key.clone(), h.region.clone(), state]
+        })
+        .collect();
+    write_columns(out, ["Console session", "Region", "Credentials"], &cells)
+}
+
+/// A table of three columns, the first two padded to their widest cell.
+fn write_columns(
+    out: &mut dyn Write,
+    header: [&str; 3],
+    cells: &[[String; 3]],
+) -> std::io::Result<()> {
+    let width = |i: usize| super::column_width(&header, cells, i);
     let (w0, w1) = (width(0), width(1));
     writeln!(out, "{:<w0$}  {:<w1$}  {}", header[0], header[1], header[2])?;
-    for [a, b, c] in &cells {
+    for [a, b, c] in cells {
         writeln!(out, "{a:<w0$}  {b:<w1$}  {c}")?;
     }
     Ok(())

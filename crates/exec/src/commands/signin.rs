@@ -152,20 +152,29 @@ pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
 pub fn signout(ctx: &Context, args: SignoutArgs) -> CommandResult {
     let profile = profile_of(ctx, args.profile)?;
     let config = ctx.load_config()?;
-    let Some((arn, _)) = config.get(&profile, "login_session") else {
-        eprintln!(
-            "Profile {} has no console session (login_session); nothing to sign out of.",
-            escaped(&profile)
-        );
-        return Ok(());
+    // A session's ARN (as `vault list` shows it) names it without a profile: its profile
+    // may be gone from the config file.
+    let arn = match config.get(&profile, "login_session") {
+        Some((arn, _)) => arn.trim().to_owned(),
+        None if profile.starts_with("arn:") => profile.clone(),
+        None => {
+            eprintln!(
+                "Profile {} has no console session (login_session); nothing to sign out of.",
+                escaped(&profile)
+            );
+            return Ok(());
+        }
     };
-    let arn = arn.trim().to_owned();
     let vault = ctx.open_vault()?;
     if !vault.exists() {
         eprintln!("vault keeps no console session of {}.", escaped(&arn));
         return Ok(());
     }
-    let aws = ctx.aws(&config, &profile, None);
+    let aws_profile = match config.has_profile(&profile) {
+        true => profile.as_str(),
+        false => "default",
+    };
+    let aws = ctx.aws(&config, aws_profile, None);
     let cache_dir = crate::prepare::login_cache_dir(&ctx.settings);
     let (had, removed) = Console::new(&vault, &aws, cache_dir.as_deref())
         .telling(&Notices)
