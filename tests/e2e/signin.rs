@@ -430,6 +430,20 @@ fn refused_sign_ins_change_nothing() {
             .stderr_has(says)
             .stderr_has(&format!("vault signin {profile}-console"));
     }
+    // Keys in the shared credentials file win over a console session in the SDKs.
+    let keys = s.w.path("credentials");
+    fs::write(
+        &keys,
+        "[bare]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = x\n",
+    )
+    .unwrap();
+    s.w.env
+        .run_with(
+            &[("AWS_SHARED_CREDENTIALS_FILE", keys.to_str().unwrap())],
+            &["signin", "bare", "--region", "us-west-2"],
+        )
+        .failure(1)
+        .stderr_has("an access key in the shared credentials file");
     assert_eq!(s.stand_in.count("Authorize"), 0);
 
     s.stand_in.control(json!({"deny_sign_in": true}));

@@ -23,7 +23,13 @@ const SESSION_HOURS: i64 = 12;
 pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
     let profile = profile_of(ctx, args.profile.clone())?;
     let config = ctx.load_config()?;
-    if let Some(kind) = other_credentials(&config, &profile) {
+    let keys_file =
+        vault_sts::config::credentials_path(ctx.settings.shared_credentials_file.as_deref())
+            .ok()
+            .and_then(|path| vault_sts::config::CredentialsFile::load(&path).ok())
+            .filter(|file| file.get(&profile, "aws_access_key_id").is_some())
+            .map(|_| "an access key in the shared credentials file");
+    if let Some(kind) = other_credentials(&config, &profile).or(keys_file) {
         return Err(CommandError::new(
             Kind::Config,
             format!(
