@@ -491,3 +491,53 @@ fn refused_sign_ins_change_nothing() {
         .stderr_has("--region");
     assert_eq!(s.config(), config);
 }
+
+/// AWS Sign-In that accepts and never answers: the refresh ends within the bound the
+/// other calls have (`AWS_VAULT_STS_TIMEOUT`), says so, and spends nothing: the session
+/// works once Sign-In answers again.
+#[test]
+fn a_sign_in_service_that_never_answers_ends_within_the_bound() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = world(CONFIG);
+    s.stand_in.control(json!({"expires_in": 60}));
+    s.w.run(&["signin", "console", "--region", "us-west-2"])
+        .success();
+    // A listener that takes every connection and holds it, until the test ends it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((stream, _)) = silent.accept() {
+                    held.push(stream);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let run = s.w.env.run_with(
+        &[
+            (
+                "AWS_ENDPOINT_URL_SIGNIN",
+                &format!("http://127.0.0.1:{port}"),
+            ),
+            ("AWS_VAULT_STS_TIMEOUT", "3s"),
+        ],
+        &["export", "--format", "json", "console"],
+    );
+    stop.store(true, Ordering::Relaxed);
+    holder.join().unwrap();
+    run.failure(1)
+        .stderr_has("cannot reach AWS Sign-In")
+        .stderr_has("AWS_ENDPOINT_URL_SIGNIN");
+    // Nothing was spent: the real service refreshes with the token vault still holds.
+    s.export("console");
+    let refreshes = s.refreshes();
+    assert_eq!(refreshes.len(), 1, "{refreshes:?}");
+    assert_eq!(refreshes[0]["status"], 200);
+}

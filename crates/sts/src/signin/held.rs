@@ -5,7 +5,8 @@
 //! One refresh serves every process: it runs under `locks/login-held-<digest>.lock`, and
 //! whoever gets the lock reads the vault again first. A refresh refused (the 12 hours are
 //! over, the password changed) is noted beside the lock, so the processes that waited for it
-//! fail with its reason instead of each spending a call on a token already refused.
+//! fail with its reason instead of each spending a call on a token already refused; a
+//! refresh that got no answer is not (the next command tries again).
 //!
 //! With `--cli-cache` the AWS CLI's file holds the same session, and the AWS CLI or an SDK
 //! may refresh from it, rotating the token vault holds. A refresh refused is then retried
@@ -98,12 +99,15 @@ impl Console<'_> {
                 self.vault.clear_failure(&name)?;
                 Ok(credentials_of(&held))
             }
-            Err(e) => {
+            // Only a refusal is noted for the waiters: the token is spent or the session
+            // over, so their own tries would be refused too. No answer is worth a retry.
+            Err(e @ LoginError::Refused { .. }) => {
                 if let Err(note) = self.vault.note_failure(&name, &e.to_string()) {
                     tracing::debug!(error = %note, "cannot note the failed refresh");
                 }
                 Err(e)
             }
+            Err(e) => Err(e),
         }
     }
 
