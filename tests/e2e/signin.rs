@@ -60,6 +60,13 @@ impl Signin {
             .join(format!(".aws/login/cache/{name}.json"))
     }
 
+    /// How many times vault opened the browser.
+    fn browser_opens(&self) -> usize {
+        fs::read_to_string(self.w.path("browser-calls"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
     fn config(&self) -> String {
         fs::read_to_string(self.w.env.config_path()).unwrap()
     }
@@ -204,28 +211,55 @@ fn thirty_two_cold_exports_refresh_a_vault_held_session_once() {
     s.assert_no_sign_in_secrets();
 }
 
-/// A refresh refused (the 12 hours are over, the password changed) says to sign in with
-/// vault again, and the processes that waited for it fail with it, not with a call each.
+/// A kept session whose refresh is refused (its 12 hours are over) is signed in again once
+/// for every command that needs it: one page, one code exchange, the others use the result.
+/// A sign-in that fails then fails every waiting command with its reason, and they say
+/// `vault signin`.
 #[test]
-fn a_refused_refresh_says_to_sign_in_again() {
+fn an_ended_session_is_signed_in_again_once_for_every_waiting_command() {
     let s = world(CONFIG);
     s.stand_in.control(json!({"expires_in": 60}));
     s.w.run(&["signin", "console", "--region", "us-west-2"])
         .success();
+    assert_eq!(s.browser_opens(), 1);
     s.stand_in.control(json!({"refuse_refresh": 1}));
+    s.w.env.assert_exports_agree(8, "console");
+    let refreshes = s.refreshes();
+    assert_eq!(refreshes.len(), 1, "{refreshes:?}");
+    assert_ne!(refreshes[0]["status"], 200);
+    assert_eq!(s.stand_in.count("Authorize"), 2);
+    assert_eq!(s.browser_opens(), 2);
+    let codes: Vec<_> = s
+        .stand_in
+        .token_calls()
+        .into_iter()
+        .filter(|c| c["grantType"] == "authorization_code")
+        .collect();
+    assert_eq!(codes.len(), 2, "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| c["status"] == 200 && c["pkce"] == "verified")
+    );
+
+    // Refused again, and this time the person does not approve: all fail with that.
+    s.stand_in
+        .control(json!({"refuse_refresh": 1, "deny_sign_in": true}));
     let runs = s.w.env.outputs_concurrently(
         (0..4).map(|_| s.w.env.vault(&["export", "--format", "json", "console"])),
     );
     for run in &runs {
         run.failure(1)
-            .stderr_has("TOKEN_EXPIRED")
+            .stderr_has("not approved")
             .stderr_has("vault signin console");
     }
-    assert_eq!(s.refreshes().len(), 1, "{:?}", s.refreshes());
+    assert_eq!(s.stand_in.count("Authorize"), 3, "one page for all four");
+    assert_eq!(s.refreshes().len(), 2);
     // A new sign-in mends it.
-    s.stand_in.control(json!({"expires_in": 900}));
+    s.stand_in.control(json!({"deny_sign_in": false}));
     s.w.run(&["signin", "console"]).success();
     s.export("console");
+    s.assert_no_sign_in_secrets();
 }
 
 #[test]

@@ -80,6 +80,8 @@ pub struct Prepared {
     /// How SSO sign-ins are shown and kept, for SSO profiles.
     pub sso: SsoOptions,
     pub browser: Browser,
+    /// How a console session the vault keeps is signed in again when it has ended.
+    pub console_page: crate::sso::ConsolePage,
     pub helpers: Helpers,
     /// `--explain` only: the profile whose stored key the plan starts from, when the vault
     /// has none (any other command stops at it).
@@ -139,6 +141,7 @@ pub fn prepare(ctx: &Context, request: &Request) -> CommandResult<Prepared> {
         aws,
         sso: crate::sso::options(&implicit, false, &ctx.settings),
         browser: Browser::new(&implicit, &ctx.settings),
+        console_page: crate::sso::ConsolePage::new(&ctx.settings, false, false),
         helpers: Helpers {
             timeout: ctx.settings.helper_timeout,
         },
@@ -255,7 +258,9 @@ impl Prepared {
 
     /// The AWS CLI's console sessions, for `login_session` profiles.
     pub fn console(&self) -> Console<'_> {
-        Console::new(&self.vault, &self.aws, self.login_cache_dir.as_deref()).telling(&Notices)
+        Console::new(&self.vault, &self.aws, self.login_cache_dir.as_deref())
+            .telling(&Notices)
+            .signing_in(self.console_page.reauth())
     }
 
     /// Runs the plan: cached sessions where fresh enough, STS for the rest.

@@ -1,10 +1,13 @@
-//! The terminal and browser side of IAM Identity Center sign-ins: which flow, where the page
-//! goes, and what the person reads on stderr. The flows themselves are in `vault_sts::sso`.
+//! The terminal and browser side of IAM Identity Center and console (AWS Sign-In) sign-ins:
+//! which flow, where the page goes, what the person reads on the terminal, and the code they
+//! type back. The flows themselves are in `vault_sts::sso` and `vault_sts::signin`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use vault_sts::signin::{PastedCode, Reauth};
 use vault_sts::sso::{Flow, ShowError, SignIn, SignInPrompt, SsoOptions};
+use zeroize::Zeroizing;
 
 use crate::cli::SignInArgs;
 use crate::error::escaped;
@@ -12,8 +15,8 @@ use crate::process;
 use crate::prompt;
 use crate::settings::Settings;
 
-/// The longest a sign-in waits for the person.
-const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The longest a sign-in waits for the person (as the AWS CLI's).
+pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// How sign-ins go for this command: `args` are `vault sso login`'s flags (none for the
 /// sign-ins other commands start), `AWS_VAULT_SSO_USE_DEVICE_CODE` and
@@ -128,6 +131,93 @@ impl SignIn for Browser {
         ));
         open_in_browser(self.command.as_deref(), prompt.url, self.patience);
         Ok(())
+    }
+}
+
+/// A console sign-in's page (`vault signin`, or a command whose kept session ended): a
+/// line on the terminal always, a browser when one here can be of use; in the flow on
+/// another device (`--remote`, or chosen as for SSO's device flow), the code typed back.
+#[derive(Debug)]
+pub struct ConsolePage {
+    open: bool,
+    browser: Option<String>,
+    patience: Duration,
+    because: Option<&'static str>,
+    /// The flow on another device.
+    pub remote: bool,
+}
+
+impl ConsolePage {
+    /// `remote`, `no_browser`: `vault signin`'s flags (false for other commands).
+    pub fn new(settings: &Settings, remote: bool, no_browser: bool) -> ConsolePage {
+        let args = SignInArgs {
+            use_device_code: remote,
+            no_browser,
+        };
+        let choice = choose(&args, settings);
+        let remote = choice.flow == Flow::DeviceCode;
+        ConsolePage {
+            // The page on another device is only shown, as the AWS CLI does.
+            open: choice.open && !remote,
+            browser: settings.browser.clone(),
+            patience: settings.helper_timeout,
+            because: choice.device_because,
+            remote,
+        }
+    }
+
+    /// How other commands sign in again through this page.
+    pub fn reauth(&self) -> Reauth<'_> {
+        Reauth {
+            show: self,
+            paste: self,
+            remote: self.remote,
+            timeout: SIGN_IN_TIMEOUT,
+        }
+    }
+}
+
+impl SignIn for ConsolePage {
+    fn show(&self, page: &SignInPrompt<'_>) -> Result<(), ShowError> {
+        let url = escaped(page.url);
+        if page.flow == Flow::DeviceCode {
+            if let Some(because) = self.because {
+                prompt::tell(&format!(
+                    "vault: signing in on another device: {because} (--remote)"
+                ));
+            }
+            prompt::tell(&format!(
+                "vault: to sign in, open this page in a browser on any device, sign in, and copy the code it shows:\n  {url}"
+            ));
+            return Ok(());
+        }
+        if !self.open {
+            prompt::tell(&format!(
+                "vault: to sign in, open this page in a browser on this machine:\n  {url}"
+            ));
+            return Ok(());
+        }
+        prompt::tell(&format!(
+            "vault: signing in to {} in your browser.\n\
+             vault: if the browser does not open, visit this page on this machine:\n  {url}",
+            escaped(page.label)
+        ));
+        open_in_browser(self.browser.as_deref(), page.url, self.patience);
+        Ok(())
+    }
+}
+
+impl PastedCode for ConsolePage {
+    fn ask_code(&self, _label: &str) -> Result<Option<Zeroizing<String>>, ShowError> {
+        use secrecy::ExposeSecret;
+        // Not echoed: the code, with this process's verifier, is a sign-in.
+        match prompt::ask_hidden("vault: the code the page shows: ") {
+            Ok(Some(code)) => {
+                let code = Zeroizing::new(code.expose_secret().trim().to_owned());
+                Ok((!code.is_empty()).then_some(code))
+            }
+            Ok(None) | Err(_) => Ok(None),
+        }
     }
 }
 

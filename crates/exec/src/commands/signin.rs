@@ -3,20 +3,15 @@
 //! plaintext file; the profile gets `login_session` as `aws login` writes it, so the AWS
 //! CLI's config means the same to every tool. The flow itself is `vault_sts::signin`.
 
-use std::time::Duration;
-
 use chrono::Local;
-use vault_sts::signin::{Console, PastedCode, SignInOptions};
-use vault_sts::sso::{Flow, ShowError, SignIn, SignInPrompt};
-use zeroize::Zeroizing;
+use vault_sts::signin::{Console, SignInOptions};
 
 use crate::cli::{SigninArgs, SignoutArgs};
 use crate::context::Context;
 use crate::error::{CommandError, CommandResult, Kind, escaped, login_error_for, signin_error};
 use crate::prompt::{self, Notices};
+use crate::sso::ConsolePage;
 
-/// The longest a sign-in waits for the person (as `aws login` and vault's SSO sign-in).
-const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long a console session can be refreshed after the sign-in.
 const SESSION_HOURS: i64 = 12;
 
@@ -63,7 +58,8 @@ pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
         )
         .hint("name one as the AWS CLI does, e.g. --region us-east-1"));
     }
-    let (remote, because) = choose(&args, ctx);
+    let page = ConsolePage::new(&ctx.settings, args.remote, args.no_browser);
+    let remote = page.remote;
     if remote && !prompt::terminal_available() {
         return Err(CommandError::new(
             Kind::Usage,
@@ -80,17 +76,11 @@ pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
         false => "default",
     };
     let aws = ctx.aws(&config, aws_profile, Some(region.clone()));
-    let page = Page {
-        open: !(args.no_browser || ctx.settings.sso_no_browser || remote),
-        browser: ctx.settings.browser.clone(),
-        patience: ctx.settings.helper_timeout,
-        because,
-    };
     let options = SignInOptions {
         region: region.clone(),
         remote,
         cli_cache: args.cli_cache,
-        timeout: SIGN_IN_TIMEOUT,
+        timeout: crate::sso::SIGN_IN_TIMEOUT,
     };
     let signed = vault_sts::signin::sign_in(&aws, &page, &page, &options)
         .map_err(|e| signin_error(e, &profile, remote))?;
@@ -229,77 +219,5 @@ fn other_credentials(
         Some("credential_process")
     } else {
         None
-    }
-}
-
-/// The flow on another device when asked, or when no browser here could reach the
-/// loopback redirect (SSH without BROWSER, no display), as for SSO sign-ins.
-fn choose(args: &SigninArgs, ctx: &Context) -> (bool, Option<&'static str>) {
-    if args.remote {
-        return (true, None);
-    }
-    let settings = &ctx.settings;
-    let headless = cfg!(all(unix, not(target_os = "macos"))) && !settings.display;
-    match (settings.browser.is_some(), settings.remote, headless) {
-        (true, _, _) => (false, None),
-        (false, true, _) => (true, Some("this is an SSH session and BROWSER is not set")),
-        (false, false, true) => (
-            true,
-            Some("there is no display (DISPLAY, WAYLAND_DISPLAY) and BROWSER is not set"),
-        ),
-        (false, false, false) => (false, None),
-    }
-}
-
-/// The sign-in page for the person: a line on the terminal always, a browser when one here
-/// can be of use; in the flow on another device, the code typed back (without echo).
-struct Page {
-    open: bool,
-    browser: Option<String>,
-    patience: Duration,
-    because: Option<&'static str>,
-}
-
-impl SignIn for Page {
-    fn show(&self, page: &SignInPrompt<'_>) -> Result<(), ShowError> {
-        let url = escaped(page.url);
-        if page.flow == Flow::DeviceCode {
-            if let Some(because) = self.because {
-                prompt::tell(&format!(
-                    "vault: signing in on another device: {because} (--remote)"
-                ));
-            }
-            prompt::tell(&format!(
-                "vault: to sign in, open this page in a browser on any device, sign in, and copy the code it shows:\n  {url}"
-            ));
-            return Ok(());
-        }
-        if !self.open {
-            prompt::tell(&format!(
-                "vault: to sign in, open this page in a browser on this machine:\n  {url}"
-            ));
-            return Ok(());
-        }
-        prompt::tell(&format!(
-            "vault: signing in to {} in your browser.\n\
-             vault: if the browser does not open, visit this page on this machine:\n  {url}",
-            escaped(page.label)
-        ));
-        crate::sso::open_in_browser(self.browser.as_deref(), page.url, self.patience);
-        Ok(())
-    }
-}
-
-impl PastedCode for Page {
-    fn ask_code(&self, _label: &str) -> Result<Option<Zeroizing<String>>, ShowError> {
-        // Not echoed: the code, with this process's verifier, is a sign-in.
-        match prompt::ask_hidden("vault: the code the page shows: ") {
-            Ok(Some(code)) => {
-                use secrecy::ExposeSecret;
-                let code = Zeroizing::new(code.expose_secret().trim().to_owned());
-                Ok((!code.is_empty()).then_some(code))
-            }
-            Ok(None) | Err(_) => Ok(None),
-        }
     }
 }

@@ -159,7 +159,9 @@ pub fn login_error_for(e: LoginError, base: &str) -> CommandError {
         }
         LoginError::Refused { in_vault: true, .. }
         | LoginError::FailedElsewhere { .. }
-        | LoginError::HeldDamaged { .. } => vault_signin,
+        | LoginError::HeldDamaged { .. }
+        | LoginError::SignIn { .. }
+        | LoginError::OtherIdentity { .. } => vault_signin,
         LoginError::NoCache { .. } | LoginError::Refused { .. } => aws_login,
         LoginError::NoCacheDir { .. } => format!(
             "set AWS_LOGIN_CACHE_DIRECTORY to the directory `aws login` writes, or {aws_login}"

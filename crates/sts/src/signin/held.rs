@@ -6,7 +6,9 @@
 //! whoever gets the lock reads the vault again first. A refresh refused (the 12 hours are
 //! over, the password changed) is noted beside the lock, so the processes that waited for it
 //! fail with its reason instead of each spending a call on a token already refused; a
-//! refresh that got no answer is not (the next command tries again).
+//! refresh that got no answer is not (the next command tries again). A command given a way
+//! to show a sign-in page ([`super::Reauth`]) signs in again instead, under the same lock, so
+//! of 32 commands that find the session over one opens the page and 31 use its result.
 //!
 //! With `--cli-cache` the AWS CLI's file holds the same session, and the AWS CLI or an SDK
 //! may refresh from it, rotating the token vault holds. A refresh refused is then retried
@@ -101,7 +103,17 @@ impl Console<'_> {
             }
             // Only a refusal is noted for the waiters: the token is spent or the session
             // over, so their own tries would be refused too. No answer is worth a retry.
-            Err(e @ LoginError::Refused { .. }) => {
+            Err(refused @ LoginError::Refused { .. }) => {
+                let e = match self.reauth {
+                    Some(reauth) => match self.sign_in_again(reauth, &held) {
+                        Ok(new) => {
+                            self.vault.clear_failure(&name)?;
+                            return Ok(credentials_of(&new));
+                        }
+                        Err(e) => e,
+                    },
+                    None => refused,
+                };
                 if let Err(note) = self.vault.note_failure(&name, &e.to_string()) {
                     tracing::debug!(error = %note, "cannot note the failed refresh");
                 }
@@ -109,6 +121,45 @@ impl Console<'_> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The browser sign-in again for the session `held` had, stored as it was kept (with
+    /// the AWS CLI's copy when it had one). The caller holds the lock.
+    fn sign_in_again(
+        &self,
+        reauth: super::Reauth<'_>,
+        held: &ConsoleSignIn,
+    ) -> Result<ConsoleSignIn, LoginError> {
+        let arn = held.info.key.clone();
+        let options = super::SignInOptions {
+            region: held.info.region.clone(),
+            remote: reauth.remote,
+            cli_cache: held.info.cli_cache,
+            timeout: reauth.timeout,
+        };
+        let signed =
+            super::sign_in(self.aws, reauth.show, reauth.paste, &options).map_err(|source| {
+                LoginError::SignIn {
+                    arn: arn.clone(),
+                    source,
+                }
+            })?;
+        if signed.info.key != arn {
+            return Err(LoginError::OtherIdentity {
+                expected: arn,
+                got: signed.info.key,
+            });
+        }
+        self.vault.store_console_sign_in(&signed)?;
+        if let Some(path) = self.cli_path_of(&signed)
+            && let Err(message) = cli_file::write(&path, &signed)
+        {
+            tracing::warn!(
+                "signed in again, but the AWS CLI's copy {} is not written: {message}",
+                path.display()
+            );
+        }
+        Ok(signed)
     }
 
     /// Refreshes `held` and stores the result (and writes the AWS CLI's file when kept).

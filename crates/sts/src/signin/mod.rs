@@ -93,6 +93,18 @@ pub enum LoginError {
     /// The vault's copy of the session cannot be used (its key, or the service's answer).
     #[error("the console session of {arn} kept in the vault cannot be used: {message}")]
     HeldDamaged { arn: String, message: String },
+    /// The session ended, and signing in again did not complete.
+    #[error("the console session of {arn} ended, and signing in again failed: {source}")]
+    SignIn {
+        arn: String,
+        #[source]
+        source: SignInError,
+    },
+    /// Signing in again was done as another identity than the session's.
+    #[error(
+        "the console session of {expected} ended, and the sign-in was as {got}; nothing was kept"
+    )]
+    OtherIdentity { expected: String, got: String },
     /// `--cli-cache`: the AWS CLI's copy could not be written.
     #[error("cannot write the AWS CLI's copy of the console session ({}): {message}", path.display())]
     CliFile { path: PathBuf, message: String },
@@ -194,6 +206,29 @@ pub struct Console<'a> {
     /// The AWS CLI's login cache directory; `None` when there is no home to find it in.
     cache_dir: Option<&'a Path>,
     waiting: Option<&'a dyn Waiting>,
+    /// How to sign in again when a session the vault keeps has ended; without it, commands
+    /// say `vault signin`.
+    reauth: Option<Reauth<'a>>,
+}
+
+/// How a command signs in again, once for every process waiting, when the refresh of a
+/// session the vault keeps is refused (its 12 hours are over): the page, the code typed in
+/// the flow on another device, and how long the person has.
+#[derive(Clone, Copy)]
+pub struct Reauth<'a> {
+    pub show: &'a dyn crate::sso::SignIn,
+    pub paste: &'a dyn PastedCode,
+    pub remote: bool,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Reauth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reauth")
+            .field("remote", &self.remote)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Console<'_> {
@@ -218,7 +253,14 @@ impl<'a> Console<'a> {
             aws,
             cache_dir,
             waiting: None,
+            reauth: None,
         }
+    }
+
+    /// Sign in again through `reauth` when a kept session has ended.
+    pub fn signing_in(mut self, reauth: Reauth<'a>) -> Self {
+        self.reauth = Some(reauth);
+        self
     }
 
     /// Tell `waiting` when another process's refresh keeps us waiting.
@@ -373,7 +415,12 @@ impl<'a> Console<'a> {
     /// minute). A lock that cannot be made (a read-only vault directory) only costs single
     /// flight.
     fn lock(&self, name: &str, arn: &str) -> Result<Option<vault_store::FileLock>, LoginError> {
-        let limit = self.aws.settings().timeouts.operation + WAIT_BEYOND_CALL;
+        // A holder may be waiting for the person to sign in again.
+        let longest = match &self.reauth {
+            Some(reauth) => reauth.timeout.max(self.aws.settings().timeouts.operation),
+            None => self.aws.settings().timeouts.operation,
+        };
+        let limit = longest + WAIT_BEYOND_CALL;
         let got = self
             .vault
             .named_lock_within(name, WAIT_NOTICE_AFTER, limit, &mut || {
