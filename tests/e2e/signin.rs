@@ -388,6 +388,8 @@ fn the_remote_sign_in_in_a_terminal_takes_the_code_the_page_shows() {
     let Some(term) = Terminal::start(&s.w.env, Shell::Bash) else {
         return;
     };
+    // Credentials of a minute: every use refreshes.
+    s.stand_in.control(json!({"expires_in": 60}));
     term.line("vault signin console --region us-west-2");
     let screen = term.wait_for("the code the page shows:");
     assert!(screen.contains("this is an SSH session"), "{screen}");
@@ -410,6 +412,29 @@ fn the_remote_sign_in_in_a_terminal_takes_the_code_the_page_shows() {
     assert!(s.config().contains(&format!("login_session = {ARN}")));
     s.export("console");
     assert_eq!(s.stand_in.count("Authorize"), 1);
+
+    // The session ends (the refresh refused) under a command whose stdout is a file: the
+    // page and the prompt come on the terminal, the code typed there signs in again, and
+    // the credentials go to the file.
+    s.stand_in.control(json!({"refuse_refresh": 1}));
+    let out = s.w.path("exported.json");
+    term.line(&format!(
+        "clear; vault export --format json console > {}; echo rc=$?",
+        out.display()
+    ));
+    let screen = term.wait_for("the code the page shows:");
+    let code = s.stand_in.remote_code(&page_url(&s, &screen));
+    term.line(&code);
+    term.wait_for("rc=0");
+    let exported: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(
+        exported["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASIA")
+    );
+    assert_eq!(s.stand_in.count("Authorize"), 2);
 
     // Not a code; then a code from another sign-in (its state is not this one's).
     fs::write(s.w.env.config_path(), &before).unwrap();
