@@ -600,3 +600,69 @@ fn a_sign_in_service_that_never_answers_ends_within_the_bound() {
     assert_eq!(refreshes.len(), 1, "{refreshes:?}");
     assert_eq!(refreshes[0]["status"], 200);
 }
+
+/// `kill -9` while vault waits for the browser's redirect: nothing is kept, the config file
+/// is as it was, no temp file is left, and the next sign-in works.
+#[cfg(unix)]
+#[test]
+fn a_sign_in_killed_while_waiting_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use vault_harness::{Signal, kill};
+    let mut s = world(CONFIG);
+    // A browser that notes the page and never visits it.
+    let calls = s.w.path("idle-browser-calls");
+    let idle = s.w.path("idle-browser");
+    fs::write(
+        &idle,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&idle, fs::Permissions::from_mode(0o755)).unwrap();
+    s.w.env.set("BROWSER", &idle);
+    let before = s.config();
+    let mut child =
+        s.w.env
+            .vault(&["signin", "console", "--region", "us-west-2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !calls.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser was never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    kill(child.id(), Signal::SIGKILL);
+    child.wait().unwrap();
+    assert_eq!(s.config(), before);
+    let leftovers: Vec<_> =
+        s.w.env
+            .vault_files()
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.starts_with("console") || name.contains(".tmp")
+            })
+            .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        !s.w.run(&["list"])
+            .success()
+            .stdout
+            .contains("Console session")
+    );
+    assert_eq!(s.stand_in.count("CreateOAuth2Token"), 0);
+    // The next sign-in (the tests' real browser) works.
+    let browser = vault_harness::sso::browser_script(&s.w.env, &s.w.path("browser-calls"));
+    s.w.env.set("BROWSER", browser);
+    s.w.run(&["signin", "console", "--region", "us-west-2"])
+        .success();
+    s.export("console");
+}
