@@ -666,3 +666,28 @@ fn a_sign_in_killed_while_waiting_changes_nothing() {
         .success();
     s.export("console");
 }
+
+/// A FIFO where the vault's console.json goes (or containers.json) is refused at once by
+/// every command that reads it, naming the file, instead of hanging on it.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_the_vaults_files_is_refused_not_waited_on() {
+    let s = world(CONFIG);
+    s.w.run(&["signin", "console", "--region", "us-west-2"])
+        .success();
+    for file in ["console.json", "containers.json"] {
+        let path = s.w.env.vault_dir().join(file);
+        let _ = fs::remove_file(&path);
+        s.w.env
+            .output(s.w.env.command("mkfifo").args(["-m", "600"]).arg(&path))
+            .success();
+    }
+    s.w.run(&["export", "console"])
+        .failure(1)
+        .stderr_has("console.json")
+        .stderr_has("not a regular file");
+    s.w.run(&["container", "list"])
+        .failure(1)
+        .stderr_has("containers.json")
+        .stderr_has("not a regular file");
+}

@@ -97,13 +97,27 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
     "not a regular file"
 }
 
-/// Reads a whole file; `None` when it does not exist.
+/// Reads a whole file of the store; `None` when it does not exist. Only a regular file: a
+/// FIFO put in its place (by the user, or a process running as them) would block every
+/// command (and the container broker) waiting for a writer, so it is opened non-blocking
+/// and refused as damaged.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
-    let mut file = match File::open(path) {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let mut file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::damaged(
+            path,
+            format!("it is {}, not a regular file", file_kind(&meta)),
+        ));
+    }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
@@ -497,6 +511,23 @@ impl Drop for FileLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO where a store file goes is refused at once, not waited on.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_a_store_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.json");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.unwrap().success());
+        let e = read_optional(&path).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("FIFO (named pipe), not a regular file"),
+            "{e}"
+        );
+        assert_eq!(read_optional(&dir.path().join("none")).unwrap(), None);
+    }
 
     /// A bounded wait gives up while the lock is held, tells once, and gets it once free.
     #[test]
