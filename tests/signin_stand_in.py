@@ -57,7 +57,9 @@ Test only:
       and the AWS CLI's cache file for them (field for field as the AWS CLI writes it),
       answered as {"file_name", "contents"}. The test writes it where the AWS CLI would.
   POST /_stand_in/control merges settings: `refuse_refresh` (a count of refreshes answered
-      AccessDeniedException TOKEN_EXPIRED, the token revoked), `expires_in` (seconds),
+      AccessDeniedException TOKEN_EXPIRED, the token revoked), `fail_refresh` (a count of
+      refreshes answered 500 InternalServerException, the token left unspent), `expires_in`
+      (seconds),
       `sign_in_arn` (who signs in at /v1/authorize; default
       arn:aws:iam::123456789012:user/alice), `deny_sign_in` (the person denies: /v1/authorize
       redirects with error=access_denied).
@@ -276,6 +278,11 @@ class StandIn:
                 raise Fail("ValidationException", "INVALID_REQUEST", "client does not match")
             if record["jwk"] != jwk:
                 raise Fail("AccessDeniedException", "INVALID_REQUEST", "DPoP key not bound", 401)
+            # The service's own trouble, before the token is looked at: nothing is spent.
+            failing = int(self.control.get("fail_refresh") or 0)
+            if failing > 0:
+                self.control["fail_refresh"] = failing - 1
+                raise Fail("InternalServerException", "server_error", "stand-in trouble", 500)
             # Rotation: this token is spent whatever follows.
             record["valid"] = False
             left = int(self.control.get("refuse_refresh") or 0)

@@ -242,7 +242,19 @@ fn an_ended_session_is_signed_in_again_once_for_every_waiting_command() {
             .all(|c| c["status"] == 200 && c["pkce"] == "verified")
     );
 
+    // The service's own trouble (500 on every attempt) is not the session's end: no page,
+    // no note for the others, the token unspent for the next command.
+    s.stand_in.control(json!({"fail_refresh": 10}));
+    s.w.run(&["export", "console"])
+        .failure(1)
+        .stderr_has("InternalServerException");
+    assert_eq!(s.stand_in.count("Authorize"), 2, "a 500 opened the page");
+    s.stand_in.control(json!({"fail_refresh": 0}));
+    s.export("console");
+    assert_eq!(s.refreshes().last().unwrap()["status"], 200);
+
     // Refused again, and this time the person does not approve: all fail with that.
+    let refreshed = s.refreshes().len();
     s.stand_in
         .control(json!({"refuse_refresh": 1, "deny_sign_in": true}));
     let runs = s.w.env.outputs_concurrently(
@@ -254,7 +266,11 @@ fn an_ended_session_is_signed_in_again_once_for_every_waiting_command() {
             .stderr_has("vault signin console");
     }
     assert_eq!(s.stand_in.count("Authorize"), 3, "one page for all four");
-    assert_eq!(s.refreshes().len(), 2);
+    assert_eq!(
+        s.refreshes().len(),
+        refreshed + 1,
+        "one refresh for all four"
+    );
     // A new sign-in mends it.
     s.stand_in.control(json!({"deny_sign_in": false}));
     s.w.run(&["signin", "console"]).success();

@@ -38,7 +38,8 @@ impl SigninStandIn {
     }
 
     /// Merges `settings` into the stand-in's control settings: `refuse_refresh` (a count of
-    /// refreshes refused, the token revoked), `expires_in` (seconds, of every answer's
+    /// refreshes refused, the token revoked), `fail_refresh` (a count of refreshes answered
+    /// 500, nothing spent), `expires_in` (seconds, of every answer's
     /// credentials), `sign_in_arn` (who signs in at /v1/authorize; default
     /// `arn:aws:iam::123456789012:user/alice`), `deny_sign_in` (the person denies: /v1/authorize
     /// redirects with `error=access_denied`). See the docstring of `tests/signin_stand_in.py`.

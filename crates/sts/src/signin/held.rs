@@ -44,6 +44,13 @@ fn fresh(held: &ConsoleSignIn) -> bool {
     held.info.expires - Utc::now() > chrono::Duration::from_std(REFRESH_AHEAD).unwrap_or_default()
 }
 
+/// AWS Sign-In refused the refresh token itself (`AccessDeniedException`: expired, revoked,
+/// used already, the password changed): only a new sign-in helps. Its other refusals
+/// (throttling, its own errors) do not end the session.
+fn ends_session(e: &LoginError) -> bool {
+    matches!(e, LoginError::Refused { code, .. } if code == "AccessDeniedException")
+}
+
 /// Credentials another process just refreshed are used when they last this long yet.
 const USABLE_FOR: chrono::Duration = chrono::Duration::seconds(30);
 
@@ -101,9 +108,10 @@ impl Console<'_> {
                 self.vault.clear_failure(&name)?;
                 Ok(credentials_of(&held))
             }
-            // Only a refusal is noted for the waiters: the token is spent or the session
-            // over, so their own tries would be refused too. No answer is worth a retry.
-            Err(refused @ LoginError::Refused { .. }) => {
+            // Only the session's refusal is noted for the waiters: the token is spent or the
+            // session over, so their own tries would be refused too. No answer, or the
+            // service's own trouble, is worth a retry (and no browser).
+            Err(refused) if ends_session(&refused) => {
                 let e = match self.reauth {
                     Some(reauth) => match self.sign_in_again(reauth, &held) {
                         Ok(new) => {
@@ -167,7 +175,7 @@ impl Console<'_> {
     fn refresh_held(&self, held: &mut ConsoleSignIn, profile: &str) -> Result<(), LoginError> {
         let cli_path = self.cli_path_of(held);
         match self.refresh_once(held, profile) {
-            Err(refused @ LoginError::Refused { .. }) if cli_path.is_some() => {
+            Err(refused) if ends_session(&refused) && cli_path.is_some() => {
                 let path = cli_path.expect("checked");
                 let Some(newer) = self.newer_in_cli_file(held, &path) else {
                     return Err(refused);
