@@ -1110,17 +1110,11 @@ fn sixteen_concurrent_adds_all_land_and_a_damaged_registry_serves_nobody() {
     let world = lab();
     let env = &world.env;
     add(env, "first", "lab-api", &[]);
-    let children: Vec<_> = (0..16)
-        .map(|i| {
-            env.vault(&["container", "add", &format!("w{i}"), "lab-worker"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
+    let adds = env.outputs_concurrently(
+        (0..16).map(|i| env.vault(&["container", "add", &format!("w{i}"), "lab-worker"])),
+    );
+    for run in &adds {
+        run.success();
     }
     let run = env.run(&["container", "list", "--json"]);
     let rows: Value = serde_json::from_str(&run.stdout).unwrap();

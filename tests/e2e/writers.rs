@@ -99,18 +99,13 @@ fn recent_keeps_every_name_under_concurrency() {
         .map(|n| format!("[profile {n}]\ncredential_process = {}\n", script.display()))
         .collect();
     env.write_config(&config);
-    let children: Vec<_> = names
-        .iter()
-        .map(|n| {
-            env.vault(&["export", "--format", "json", n])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
+    let exports = env.outputs_concurrently(
+        names
+            .iter()
+            .map(|n| env.vault(&["export", "--format", "json", n])),
+    );
+    for run in &exports {
+        run.success();
     }
     // `vault list` shows the picker's order: the recent ones first.
     let shown = env.run(&["list", "--profiles"]).stdout.clone();

@@ -48,6 +48,16 @@ pub struct ConsoleSignIn {
     pub secrets: ConsoleSecrets,
 }
 
+/// How long a console session can be refreshed after its sign-in (AWS Sign-In's limit).
+pub const CONSOLE_SESSION_HOURS: i64 = 12;
+
+impl ConsoleSignInInfo {
+    /// When the session can no longer be refreshed: 12 hours after the sign-in.
+    pub fn refreshable_until(&self) -> DateTime<Utc> {
+        self.signed_in + chrono::Duration::hours(CONSOLE_SESSION_HOURS)
+    }
+}
+
 impl fmt::Debug for ConsoleSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ConsoleSecrets(<redacted>)")

@@ -328,7 +328,7 @@ fn held_status(
     now: DateTime<Utc>,
 ) -> (String, Option<String>) {
     let local = |t: DateTime<Utc>| t.with_timezone(&chrono::Local).format("%H:%M").to_string();
-    let until = held.signed_in + chrono::Duration::hours(12);
+    let until = held.refreshable_until();
     let sign_in = format!("vault signin {}", p.plan.base);
     let mut line = "kept encrypted in the vault (vault signin".to_owned();
     if held.cli_cache {

@@ -186,7 +186,7 @@ fn write_console(
     let cells: Vec<[String; 3]> = held
         .iter()
         .map(|h| {
-            let until = h.signed_in + chrono::Duration::hours(12);
+            let until = h.refreshable_until();
             let left = (h.expires - now).num_seconds();
             let state = match (left > 0, until > now) {
                 (_, false) => "ended (12 hours)".to_owned(),

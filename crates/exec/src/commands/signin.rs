@@ -12,9 +12,6 @@ use crate::error::{CommandError, CommandResult, Kind, escaped, login_error_for, 
 use crate::prompt::{self, Notices};
 use crate::sso::ConsolePage;
 
-/// How long a console session can be refreshed after the sign-in.
-const SESSION_HOURS: i64 = 12;
-
 pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
     let profile = profile_of(ctx, args.profile.clone())?;
     let config = ctx.load_config()?;
@@ -115,7 +112,9 @@ pub fn signin(ctx: &Context, args: SigninArgs) -> CommandResult {
         keys.push(("region", region.as_str()));
     }
     let written = vault_sts::config::add_profile_keys(&ctx.config_path, &profile, &keys)?;
-    let until = (signed.info.signed_in + chrono::Duration::hours(SESSION_HOURS))
+    let until = signed
+        .info
+        .refreshable_until()
         .with_timezone(&Local)
         .format("%H:%M");
     eprintln!(

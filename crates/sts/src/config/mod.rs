@@ -24,7 +24,7 @@ mod write;
 use syntax::as_the_cli_reads;
 pub use write::{
     add_profile_keys, ensure_profile_section, locked, replace_aws_file, replace_config,
-    without_key_pair,
+    without_key_pair, write_cli_cache_file,
 };
 
 /// Errors about the config file.

@@ -139,6 +139,29 @@ fn append_profile_section(path: &Path, name: &str) -> Result<bool, ConfigError> 
     Ok(true)
 }
 
+/// Writes one of the AWS CLI's token cache files (`~/.aws/sso/cache`, `~/.aws/login/cache`)
+/// atomically: its directory made 0700 when missing, a new file 0600 (it holds tokens, and
+/// the CLI makes it so), an existing one keeping its mode.
+pub fn write_cli_cache_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| e.to_string())?;
+    }
+    let existed = path.exists();
+    vault_store::replace_file(path, bytes).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    if !existed {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    }
+    #[cfg(not(unix))]
+    let _ = existed;
+    Ok(())
+}
+
 /// Writes the config file atomically (through a symlink, keeping its mode), making `~/.aws`
 /// (0700) first when it is missing.
 ///

@@ -34,24 +34,7 @@ pub(super) fn write(path: &Path, held: &ConsoleSignIn) -> Result<(), String> {
         }))
         .expect("JSON serialises"),
     );
-    if let Some(dir) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(|e| e.to_string())?;
-    }
-    let existed = path.exists();
-    vault_store::replace_file(path, &value).map_err(|e| e.to_string())?;
-    #[cfg(unix)]
-    if !existed {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| e.to_string())?;
-    }
-    #[cfg(not(unix))]
-    let _ = existed;
-    Ok(())
+    crate::config::write_cli_cache_file(path, &value)
 }
 
 /// The session in the AWS CLI's file at `path`, with `held`'s metadata: `Ok(None)` when

@@ -102,7 +102,7 @@ impl DpopKey {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let payload = serde_json::json!({
-            "jti": uuid_v4(),
+            "jti": uuid::Uuid::new_v4().to_string(),
             "htm": "POST",
             "htu": url,
             "iat": iat,
@@ -116,23 +116,6 @@ impl DpopKey {
         let signature: Signature = SigningKey::from(&self.0).sign(message.as_bytes());
         format!("{message}.{}", B64URL.encode(signature.to_bytes()))
     }
-}
-
-/// A random UUID (v4): a proof's `jti`, a sign-in's `state` (as the AWS CLI makes both).
-pub(super) fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the OS random source works");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }
 
 /// Puts the proof on each request just before it is sent, when its URL is final.

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use vault_store::{ConsoleSecrets, ConsoleSignIn, ConsoleSignInInfo};
 use zeroize::Zeroizing;
 
-use super::dpop::{DpopKey, Prove, uuid_v4};
+use super::dpop::{DpopKey, Prove};
 use crate::aws::{Aws, Service};
 use crate::sso::{Flow, ShowError, SignIn, SignInPrompt};
 
@@ -99,9 +99,9 @@ pub fn sign_in(
         })?;
     let key = DpopKey::generate();
     // 48 random bytes are 64 base64url characters, all of them PKCE's unreserved ones.
-    let verifier = random_b64url(48);
+    let verifier = Zeroizing::new(crate::sso::pkce::random_url_safe(48));
     let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
-    let state = uuid_v4();
+    let state = uuid::Uuid::new_v4().to_string();
     let label = format!("AWS Sign-In ({region})");
     let deadline = Instant::now() + options.timeout;
     let (client_id, redirect_uri, code) = if options.remote {
@@ -370,12 +370,6 @@ pub(super) fn refusal(
     ))
 }
 
-fn random_b64url(bytes: usize) -> Zeroizing<String> {
-    let mut buf = Zeroizing::new(vec![0u8; bytes]);
-    getrandom::fill(&mut buf).expect("the OS random source works");
-    Zeroizing::new(B64URL.encode(&*buf))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +426,5 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(uuid_v4().len(), 36);
-        assert_eq!(random_b64url(48).len(), 64);
     }
 }

@@ -158,14 +158,13 @@ impl Console<'_> {
                 got: signed.info.key,
             });
         }
-        self.vault.store_console_sign_in(&signed)?;
-        if let Some(path) = self.cli_path_of(&signed)
-            && let Err(message) = cli_file::write(&path, &signed)
-        {
-            tracing::warn!(
+        match self.keep_locked(&signed) {
+            // The vault has it: the command goes on without the AWS CLI's copy.
+            Err(LoginError::CliFile { path, message }) => tracing::warn!(
                 "signed in again, but the AWS CLI's copy {} is not written: {message}",
                 path.display()
-            );
+            ),
+            other => other?,
         }
         Ok(signed)
     }

@@ -311,12 +311,19 @@ impl<'a> Console<'a> {
         let key = &signed_in.info.key;
         let name = held::lock_name(key);
         let _lock = self.lock(&name, key)?;
-        self.vault.store_console_sign_in(signed_in)?;
+        self.keep_locked(signed_in)?;
         self.vault.clear_failure(&name)?;
+        Ok(())
+    }
+
+    /// Stores a sign-in in the vault, then the AWS CLI's copy when it is kept. The caller
+    /// holds the session's lock.
+    fn keep_locked(&self, signed_in: &vault_store::ConsoleSignIn) -> Result<(), LoginError> {
+        self.vault.store_console_sign_in(signed_in)?;
         if signed_in.info.cli_cache
             && let Some(dir) = self.cache_dir
         {
-            let path = cache_path(dir, key);
+            let path = cache_path(dir, &signed_in.info.key);
             cli_file::write(&path, signed_in)
                 .map_err(|message| LoginError::CliFile { path, message })?;
         }

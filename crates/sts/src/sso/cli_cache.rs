@@ -254,25 +254,7 @@ pub(super) fn write(path: &Path, sso: &SsoSession, token: &SsoToken) -> Result<(
     }
     let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&value).expect("JSON serialises"));
     drop(value);
-    if let Some(dir) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(|e| failed(e.to_string()))?;
-    }
-    let existed = path.exists();
-    vault_store::replace_file(path, &bytes).map_err(|e| failed(e.to_string()))?;
-    // A new file holds tokens: the user's alone, as the CLI makes it.
-    #[cfg(unix)]
-    if !existed {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| failed(e.to_string()))?;
-    }
-    #[cfg(not(unix))]
-    let _ = existed;
-    Ok(())
+    crate::config::write_cli_cache_file(path, &bytes).map_err(failed)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ mod device;
 mod error;
 pub(crate) mod loopback;
 mod oidc;
-mod pkce;
+pub(crate) mod pkce;
 mod portal;
 mod prompt;
 mod token;

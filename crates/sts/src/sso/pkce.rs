@@ -83,7 +83,7 @@ pub(super) fn authorization_code(
 }
 
 /// `bytes` random bytes as base64url (the PKCE verifier, the `state`).
-fn random_url_safe(bytes: usize) -> String {
+pub(crate) fn random_url_safe(bytes: usize) -> String {
     let mut buf = zeroize::Zeroizing::new(vec![0u8; bytes]);
     getrandom::fill(&mut buf).expect("the OS random source works");
     B64URL.encode(&*buf)
