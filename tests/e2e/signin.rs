@@ -434,11 +434,13 @@ fn the_remote_sign_in_in_a_terminal_takes_the_code_the_page_shows() {
     // the credentials go to the file.
     s.stand_in.control(json!({"refuse_refresh": 1}));
     let out = s.w.path("exported.json");
-    term.line(&format!(
-        "clear; vault export --format json console > {}; echo rc=$?",
-        out.display()
-    ));
-    let screen = term.wait_for("the code the page shows:");
+    let screen = code_prompt_of(
+        &term,
+        &format!(
+            "vault export --format json console > {}; echo rc=$?",
+            out.display()
+        ),
+    );
     let code = s.stand_in.remote_code(&page_url(&s, &screen));
     term.line(&code);
     term.wait_for("rc=0");
@@ -454,10 +456,10 @@ fn the_remote_sign_in_in_a_terminal_takes_the_code_the_page_shows() {
 
     // Not a code; then a code from another sign-in (its state is not this one's).
     fs::write(s.w.env.config_path(), &before).unwrap();
-    term.line(
+    code_prompt_of(
+        &term,
         "vault signout console; vault signin console --remote --region us-west-2; echo rc=$?",
     );
-    term.wait_for("the code the page shows:");
     term.line("bm90LWEtY29kZQ==");
     let screen = term.wait_for("rc=1");
     assert!(
@@ -465,16 +467,31 @@ fn the_remote_sign_in_in_a_terminal_takes_the_code_the_page_shows() {
         "{screen}"
     );
     let stray = s.stand_in.remote_code(&page_url(&s, &screen));
-    term.line("clear; vault signin console --remote --region us-west-2; echo rc=$?");
-    term.wait_for("the code the page shows:");
-    term.line(&stray);
-    let screen = term.wait_for("rc=1");
-    assert!(
-        screen.contains("the code is from another sign-in"),
-        "{screen}"
+    code_prompt_of(
+        &term,
+        "vault signin console --remote --region us-west-2; echo rc=$?",
     );
+    term.line(&stray);
+    // The step before ended with rc=1 too: this one's refusal, then its rc.
+    term.wait_until("the refusal of the stray code, then rc=1", |screen| {
+        screen
+            .split_once("the code is from another sign-in")
+            .is_some_and(|(_, after)| after.contains("rc=1"))
+    });
     assert_eq!(s.config(), before, "a failed sign-in changed the config");
     s.assert_no_sign_in_secrets();
+}
+
+/// Types `command` and waits until its prompt for the code is the screen's last line: an
+/// earlier prompt (and page) still on the screen is never taken for this one's.
+fn code_prompt_of(term: &Terminal, command: &str) -> String {
+    term.line(command);
+    term.wait_until("vault's prompt for the code", |screen| {
+        screen
+            .lines()
+            .next_back()
+            .is_some_and(|l| l.ends_with("the code the page shows:"))
+    })
 }
 
 /// The authorize URL vault printed (the last one on the screen).

@@ -234,8 +234,10 @@ impl Terminal {
         }
     }
 
+    /// Waits up to 20 s until `ready` holds for the screen, returning the screen; panics
+    /// with `what` and the screen otherwise.
     #[track_caller]
-    fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    pub fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let screen = self.screen();
